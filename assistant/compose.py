@@ -1,0 +1,112 @@
+"""Extractive answer composition: every sentence of an answer is a verbatim excerpt.
+
+From the best passages, pick the sentences / list items that answer the question (scored
+by IDF-weighted overlap with the question and by the passage's own rank and similarity),
+drop near-duplicates, keep document order within a passage, and mark each with [n].
+A short passage that matches well is taken whole: a step group such as "Cliente parado"
+is the answer as a unit, and cutting it would drop steps.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+from assistant.retrieval import Scored
+from index.textutil import analyze, count_tokens
+
+_SENT_SPLIT = re.compile(r"(?<=[.!?;])\s+(?=[\"“(\[]?[A-ZÀ-Ý0-9])")
+_MARKER = re.compile(r"^(?:[•·▪◦●○■\-*]|\d{1,2}(?:\.\d{1,2})*[.)]|[a-z][.)])\s+")
+
+
+@dataclass(frozen=True)
+class ComposeConfig:
+    max_passages: int = 3  # passages an answer may cite
+    max_units: int = 6  # sentences / items in an answer
+    whole_passage_tokens: int = 90  # a passage this short is cited whole
+    relative_cutoff: float = 0.45  # a unit must score this fraction of the best unit
+    passage_cutoff: float = 0.6  # a passage after the first must reach this share of the top fused score
+
+
+@dataclass
+class Unit:
+    passage: int  # index into the selected passages
+    position: int  # order within the passage
+    text: str  # verbatim excerpt (list marker removed)
+    score: float = 0.0
+
+
+@dataclass
+class Composed:
+    passages: list[Scored]  # cited, in citation order
+    units: list[Unit]  # selected, in answer order
+
+
+def split_units(text: str) -> list[str]:
+    """A passage's lines, then sentences; list markers dropped (they are not prose)."""
+    out: list[str] = []
+    for line in text.split("\n"):
+        body = _MARKER.sub("", line.strip())
+        if not body:
+            continue
+        out.extend(s.strip() for s in _SENT_SPLIT.split(body) if len(s.strip()) > 1)
+    return out
+
+
+def _overlap(unit_stems: set[str], query_weights: dict[str, float]) -> float:
+    total = sum(query_weights.values()) or 1.0
+    return sum(w for s, w in query_weights.items() if s in unit_stems) / total
+
+
+def _near_duplicate(a: str, b: str) -> bool:
+    sa, sb = set(analyze(a)), set(analyze(b))
+    if not sa or not sb:
+        return a.strip() == b.strip()
+    return len(sa & sb) / min(len(sa), len(sb)) >= 0.85
+
+
+def compose(results: list[Scored], query_stems: list[str], idf: dict[str, float], cfg: ComposeConfig) -> Composed:
+    if not results:
+        return Composed([], [])
+    weights = {s: idf.get(s, 1.0) for s in set(query_stems)}
+    top = results[0].score
+    passages = [r for i, r in enumerate(results[: cfg.max_passages]) if i == 0 or r.score >= cfg.passage_cutoff * top]
+    units: list[Unit] = []
+    for pi, p in enumerate(passages):
+        prior = 1.0 / (1.0 + pi)  # the passage's rank matters: it was chosen on more evidence
+        heading = set(analyze(p.chunk.section))
+        for pos, text in enumerate(split_units(p.chunk.text)):
+            stems = set(analyze(text))
+            # The heading speaks for every unit under it ("Cliente parado" -> its steps).
+            lexical = 0.7 * _overlap(stems, weights) + 0.3 * _overlap(stems | heading, weights)
+            units.append(Unit(pi, pos, text, score=prior * (0.25 + lexical)))
+    best = max(u.score for u in units) if units else 0.0
+    chosen: list[Unit] = []
+    first = [u for u in units if u.passage == 0]
+    if first and count_tokens(passages[0].chunk.text) <= cfg.whole_passage_tokens:
+        chosen.extend(first)
+    for u in sorted(units, key=lambda u: -u.score):
+        if len(chosen) >= cfg.max_units:
+            break
+        if u in chosen or u.score < cfg.relative_cutoff * best:
+            continue
+        if any(_near_duplicate(u.text, c.text) for c in chosen):
+            continue
+        chosen.append(u)
+    used = sorted({u.passage for u in chosen})
+    renumber = {old: new for new, old in enumerate(used)}
+    for u in chosen:
+        u.passage = renumber[u.passage]
+    chosen.sort(key=lambda u: (u.passage, u.position))
+    return Composed([passages[i] for i in used], chosen)
+
+
+def idf_table(stem_docs: list[set[str]]) -> dict[str, float]:
+    """Smoothed IDF of each stem over passages."""
+    n = len(stem_docs) or 1
+    df: dict[str, int] = {}
+    for stems in stem_docs:
+        for s in stems:
+            df[s] = df.get(s, 0) + 1
+    return {s: math.log(1 + (n - d + 0.5) / (d + 0.5)) for s, d in df.items()}

@@ -1,0 +1,261 @@
+"""The Assistant: the one implementation of AssistantService.
+
+It serves the current snapshot and hot-swaps to a newly published one (checked at most
+every ``reload_interval`` seconds, on the request path: a file read, no thread). A request
+keeps the snapshot object it started with, so a swap never fails a request in flight.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+import uuid
+
+from assistant.compose import ComposeConfig, Composed, compose, idf_table
+from assistant.confidence import ConfidenceConfig, Signals, confidence, signals
+from assistant.errors import InvalidQuestion, UnknownDocument
+from assistant.glossary import Glossary
+from assistant.privacy import mask_pii
+from assistant.retrieval import FusionConfig, LoadedSnapshot, Retriever, Scored
+from assistant.state import StateStore
+from assistant.suggest import CHECKLIST_SECTION_HINT, clean_ticket_text
+from assistant.types import Answer, Citation, DocumentSection, DocumentView, SearchHit, Suggestion
+from index.embedder import Embedder
+from index.errors import NoSnapshotError
+from index.models import PATH_SEP
+from index.settings import Settings
+from index.snapshot import SnapshotStore
+from index.textutil import analyze, fold
+
+log = logging.getLogger("bpa.assistant")
+
+ABSTAIN_TEXT = "Não encontrei isso nas Boas Práticas."
+_LETTER = re.compile(r"[^\W\d_]", re.UNICODE)
+
+
+def _within(r: Scored, title: str) -> str:
+    """The section path inside its document: breadcrumbs and title are shown apart."""
+    path = list(r.chunk.section_path)
+    folded = [fold(p) for p in path]
+    if fold(title) in folded:
+        path = path[folded.index(fold(title)) + 1 :]
+    return PATH_SEP.join(path) or title
+
+
+class _Loaded(LoadedSnapshot):
+    """Adds the per-snapshot statistics the composer and abstention need."""
+
+    def __init__(self, snapshot: object) -> None:
+        super().__init__(snapshot)  # type: ignore[arg-type]
+        self.idf = idf_table([set(analyze(c.embed_text)) for c in self.chunks.values()])
+
+
+class Assistant:
+    def __init__(
+        self,
+        settings: Settings,
+        embedder: Embedder,
+        *,
+        fusion: FusionConfig | None = None,
+        composing: ComposeConfig | None = None,
+        abstaining: ConfidenceConfig | None = None,
+        glossary: Glossary | None = None,
+        state: StateStore | None = None,
+    ) -> None:
+        self.settings = settings
+        self.embedder = embedder
+        self.retriever = Retriever(embedder, fusion)
+        self.composing = composing or ComposeConfig()
+        self.abstaining = abstaining or ConfidenceConfig()
+        self.glossary = glossary if glossary is not None else Glossary.load(settings.glossary)
+        self.store = SnapshotStore(settings.data_dir, settings.keep_snapshots)
+        self._state = state
+        self._loaded: _Loaded | None = None
+        self._checked = 0.0
+        self._lock = threading.Lock()
+
+    # --- snapshot -------------------------------------------------------------------------
+    @property
+    def state(self) -> StateStore:
+        if self._state is None:
+            self._state = StateStore(self.settings.state_db)
+        return self._state
+
+    @property
+    def snapshot_id(self) -> str | None:
+        try:
+            return self.current().id
+        except NoSnapshotError:
+            return None
+
+    def current(self) -> _Loaded:
+        now = time.monotonic()
+        loaded = self._loaded
+        if loaded is not None and now - self._checked < self.settings.reload_interval:
+            return loaded
+        with self._lock:
+            self._checked = now
+            current = self.store.current_id()
+            if current is None:
+                if self._loaded is None:
+                    raise NoSnapshotError("nenhum índice publicado ainda; rode `bpa ingest`")
+                return self._loaded  # pointer vanished: keep serving what we have
+            if self._loaded is None or self._loaded.id != current:
+                new = _Loaded(self.store.open(current))
+                if new.snapshot.manifest.model_id != self.embedder.model_id:
+                    log.warning(
+                        "snapshot %s was built with %s, queries use %s: rebuild with `bpa ingest --full`",
+                        current, new.snapshot.manifest.model_id, self.embedder.model_id,
+                    )  # fmt: skip
+                self._loaded = new
+                log.info("serving snapshot %s", current)
+            return self._loaded
+
+    # --- validation -----------------------------------------------------------------------
+    def _validate(self, question: str, field: str = "question") -> str:
+        text = question.strip() if isinstance(question, str) else ""
+        if not text:
+            raise InvalidQuestion("A pergunta está vazia. Escreva o que você quer saber.", field)
+        if len(text) > self.settings.max_question_chars:
+            raise InvalidQuestion(
+                f"A pergunta tem {len(text)} caracteres; o limite é {self.settings.max_question_chars}.", field
+            )
+        if not _LETTER.search(text):
+            raise InvalidQuestion("A pergunta não tem nenhuma palavra. Escreva a dúvida em texto.", field)
+        return text
+
+    # --- retrieval ------------------------------------------------------------------------
+    def retrieve(self, question: str, k: int, sources: list[str] | None = None) -> tuple[_Loaded, list[Scored], list[str]]:
+        loaded = self.current()
+        query = self.retriever.prepare(question, self.glossary.expand(question))
+        results = self.retriever.search(loaded, query, k, sources)
+        return loaded, results, query.stems
+
+    def _hit(self, loaded: _Loaded, r: Scored) -> SearchHit:
+        doc = loaded.documents[r.chunk.document_id]
+        return SearchHit(
+            chunk_id=r.chunk.id, document_id=doc.id, title=doc.title, section=_within(r, doc.title),
+            url=r.chunk.url, text=r.chunk.text, score=round(r.score, 6),
+        )  # fmt: skip
+
+    def search(self, query: str, *, k: int = 5, sources: list[str] | None = None) -> list[SearchHit]:
+        text = self._validate(query, "q")
+        loaded, results, _ = self.retrieve(text, k, sources)
+        return [self._hit(loaded, r) for r in results]
+
+    # --- answers --------------------------------------------------------------------------
+    def ask(
+        self,
+        question: str,
+        *,
+        top_k: int | None = None,
+        sources: list[str] | None = None,
+        context: str | None = None,
+        channel: str = "api",
+    ) -> Answer:
+        started = time.perf_counter()
+        text = self._validate(question)
+        k = top_k or self.settings.top_k
+        # A follow-up in a thread ("e se for cloud?") is searched together with the question
+        # that opened the thread.
+        search_text = f"{context.strip()}\n{text}" if context and context.strip() else text
+        loaded, results, stems = self.retrieve(search_text, max(k, 10), sources)
+        own_stems = analyze(search_text)
+        sig = signals(own_stems, results, loaded.idf)
+        conf = confidence(sig, self.abstaining) if results else 0.0
+        answer_id = uuid.uuid4().hex
+        if conf < self.abstaining.threshold:
+            answer = self._abstain(loaded, answer_id, text, results, conf)
+        else:
+            composed = compose(results, stems, loaded.idf, self.composing)
+            answer = self._answer(loaded, answer_id, text, composed, conf)
+        answer.latency_ms = round((time.perf_counter() - started) * 1000, 2)
+        self._record(answer, channel, sig)
+        return answer
+
+    def _citation(self, loaded: _Loaded, n: int, r: Scored, excerpt: str) -> Citation:
+        doc = loaded.documents[r.chunk.document_id]
+        return Citation(
+            n=n, title=doc.title, section=_within(r, doc.title), url=r.chunk.url, excerpt=excerpt,
+            score=round(r.score, 6), document_id=doc.id, chunk_id=r.chunk.id,
+        )  # fmt: skip
+
+    def _answer(self, loaded: _Loaded, answer_id: str, question: str, composed: Composed, conf: float) -> Answer:
+        lines = [f"{u.text} [{u.passage + 1}]" for u in composed.units]
+        citations = []
+        for i, p in enumerate(composed.passages):
+            excerpt = "\n".join(u.text for u in composed.units if u.passage == i)
+            citations.append(self._citation(loaded, i + 1, p, excerpt))
+        return Answer(
+            answer_id=answer_id, question=mask_pii(question), answer="\n".join(lines), abstained=False,
+            confidence=round(conf, 4), citations=citations, snapshot=loaded.id, latency_ms=0.0,
+        )  # fmt: skip
+
+    def _abstain(self, loaded: _Loaded, answer_id: str, question: str, results: list[Scored], conf: float) -> Answer:
+        seen: set[str] = set()
+        nearest: list[Scored] = []
+        for r in results:
+            if r.chunk.section not in seen:
+                seen.add(r.chunk.section)
+                nearest.append(r)
+            if len(nearest) == 3:
+                break
+        suggestions = [self._citation(loaded, i + 1, r, r.chunk.text[:300]) for i, r in enumerate(nearest)]
+        text = ABSTAIN_TEXT
+        if suggestions:
+            text += " Seções mais próximas: " + "; ".join(s.section.split(PATH_SEP)[-1] for s in suggestions) + "."
+        return Answer(
+            answer_id=answer_id, question=mask_pii(question), answer=text, abstained=True,
+            confidence=round(conf, 4), citations=[], suggestions=suggestions, snapshot=loaded.id,
+            latency_ms=0.0,
+        )  # fmt: skip
+
+    def _record(self, answer: Answer, channel: str, sig: Signals) -> None:
+        self.state.record_question(
+            answer.answer_id, channel, answer.question, answer.abstained, answer.confidence, answer.snapshot,
+            [c.chunk_id for c in answer.citations], answer.latency_ms,
+        )  # fmt: skip
+        log.info(
+            "ask channel=%s abstained=%s conf=%.3f signals=%s q=%r",
+            channel, answer.abstained, answer.confidence, sig.as_dict(), answer.question[:200],
+        )  # fmt: skip
+
+    # --- the rest of the interface -------------------------------------------------------------
+    def feedback(self, answer_id: str, helpful: bool, comment: str | None = None, channel: str = "api") -> None:
+        self.state.record_feedback(answer_id, helpful, comment, channel)
+
+    def suggest(self, subject: str, description: str, tags: list[str]) -> Suggestion:
+        text = clean_ticket_text(subject, description, tags)
+        if not _LETTER.search(text):
+            raise InvalidQuestion("O ticket não tem texto para analisar.", "description")
+        loaded, results, _ = self.retrieve(text[: self.settings.max_question_chars], 5)
+        hits = [self._hit(loaded, r) for r in results]
+        return Suggestion(results=hits, checklist=self._checklist(loaded))
+
+    def _checklist(self, loaded: _Loaded) -> list[str]:
+        """The ticket-review checklist ('Revisão de dados dos tickets'), when the corpus has one."""
+        from assistant.compose import split_units
+
+        for c in loaded.chunks.values():
+            if CHECKLIST_SECTION_HINT in fold(c.section):
+                return [u for u in split_units(c.text) if not u.endswith(":")]
+        return []
+
+    def document(self, document_id: str) -> DocumentView:
+        loaded = self.current()
+        doc = loaded.documents.get(document_id)
+        if doc is None:
+            raise UnknownDocument(f"documento {document_id} não encontrado")
+        sections = [
+            DocumentSection(
+                title=o["title"], path=o["path"], anchor=o["anchor"],
+                url=f"{doc.url}#{o['anchor']}" if o["anchor"] else doc.url,
+            )  # fmt: skip
+            for o in doc.outline
+        ]
+        return DocumentView(
+            document_id=doc.id, title=doc.title, url=doc.url, source=doc.source, updated_at=doc.updated_at,
+            sections=sections,
+        )  # fmt: skip

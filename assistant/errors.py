@@ -1,0 +1,27 @@
+"""Domain errors of the assistant. Messages are pt-BR: they reach analysts as they are."""
+
+from __future__ import annotations
+
+from index.errors import BpaError, NoSnapshotError
+
+
+class InvalidQuestion(BpaError):
+    """The question cannot be searched (empty, too long, no letters)."""
+
+    def __init__(self, message: str, field: str = "question") -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class UnknownAnswer(BpaError):
+    """Feedback names an answer id that was never given."""
+
+
+class UnknownDocument(BpaError):
+    """No document with that id in the current snapshot."""
+
+
+NO_INDEX_MESSAGE = "Nenhum índice publicado ainda. Rode `bpa ingest` para indexar a documentação."
+
+__all__ = ["InvalidQuestion", "UnknownAnswer", "UnknownDocument", "NoSnapshotError", "NO_INDEX_MESSAGE"]

@@ -1,0 +1,211 @@
+"""`bpa eval`: retrieval and answer quality on a JSONL question set, beside two baselines.
+
+A passage *hits* when its section path or text contains a gold phrase after case, accent
+and whitespace folding. Baselines, on the same corpus, are what most projects ship: BM25
+alone and dense alone, both over fixed 120-word windows of each document's text.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from assistant.engine import Assistant
+from index.errors import BpaError
+from index.settings import Settings
+from index.textutil import analyze, collapse_ws, fold
+
+WINDOW_WORDS = 120
+WINDOW_STRIDE = 100
+
+
+class EvalError(BpaError):
+    """The question file is unreadable or malformed."""
+
+
+@dataclass(frozen=True)
+class Question:
+    id: str
+    question: str
+    gold: tuple[str, ...]
+    kind: str
+
+    @property
+    def answerable(self) -> bool:
+        return bool(self.gold)
+
+
+def load_questions(path: Path) -> list[Question]:
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as e:
+        raise EvalError(f"{path}: não foi possível ler ({e.strerror})") from e
+    items = []
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+            items.append(Question(str(obj["id"]), str(obj["question"]), tuple(obj.get("gold") or ()), str(obj.get("kind", ""))))
+        except (json.JSONDecodeError, KeyError, TypeError) as e:
+            raise EvalError(f"{path}:{n}: linha inválida ({e})") from e
+    if not items:
+        raise EvalError(f"{path}: nenhuma pergunta")
+    return items
+
+
+def _norm(text: str) -> str:
+    return collapse_ws(fold(text))
+
+
+def hits(text: str, gold: tuple[str, ...]) -> bool:
+    t = _norm(text)
+    return any(_norm(g) in t for g in gold)
+
+
+def _rank_metrics(ranked_hits: list[list[bool]], k: int) -> dict[str, float]:
+    n = len(ranked_hits) or 1
+    out = {f"recall@{d}": sum(any(h[:d]) for h in ranked_hits) / n for d in sorted({1, 3, k})}
+    out["mrr@10"] = sum(next((1 / (i + 1) for i, x in enumerate(h[:10]) if x), 0.0) for h in ranked_hits) / n
+    return {key: round(v, 4) for key, v in out.items()}
+
+
+# --- baselines -------------------------------------------------------------------------------
+
+
+def windows(assistant: Assistant) -> list[str]:
+    """Fixed 120-word windows over each document's text (its passages in order, deduplicated)."""
+    loaded = assistant.current()
+    out: list[str] = []
+    for doc_id in loaded.documents:
+        seen: set[str] = set()
+        words: list[str] = []
+        for _, chunk in loaded.snapshot.document_chunks(doc_id):
+            for line in chunk.text.split("\n"):
+                if line not in seen:
+                    seen.add(line)
+                    words.extend(line.split())
+        for start in range(0, max(1, len(words) - WINDOW_WORDS + WINDOW_STRIDE), WINDOW_STRIDE):
+            out.append(" ".join(words[start : start + WINDOW_WORDS]))
+    return out
+
+
+def bm25_ranker(texts: list[str], k1: float = 1.2, b: float = 0.75) -> Callable[[str], list[int]]:
+    docs = [analyze(t) for t in texts]
+    avg = sum(map(len, docs)) / max(1, len(docs))
+    df: dict[str, int] = {}
+    for d in docs:
+        for s in set(d):
+            df[s] = df.get(s, 0) + 1
+    n = len(docs)
+
+    def rank(query: str) -> list[int]:
+        q = set(analyze(query))
+        scores = []
+        for i, d in enumerate(docs):
+            s = 0.0
+            for term in q:
+                tf = d.count(term)
+                if tf:
+                    idf = math.log(1 + (n - df[term] + 0.5) / (df[term] + 0.5))
+                    s += idf * tf * (k1 + 1) / (tf + k1 * (1 - b + b * len(d) / avg))
+            scores.append(s)
+        return [i for i in sorted(range(n), key=lambda i: -scores[i]) if scores[i] > 0]
+
+    return rank
+
+
+def dense_ranker(assistant: Assistant, texts: list[str]) -> Callable[[str], list[int]]:
+    matrix = assistant.embedder.embed(texts, "passage") if texts else np.zeros((0, assistant.embedder.dim))
+
+    def rank(query: str) -> list[int]:
+        q = assistant.embedder.embed([query], "query")[0]
+        return list(np.argsort(-(matrix @ q)))
+
+    return rank
+
+
+# --- the run ---------------------------------------------------------------------------------
+
+
+def run_eval(settings: Settings, assistant: Assistant, questions: list[Question], k: int = 5) -> dict[str, Any]:
+    assistant.current()  # raises NoSnapshotError early
+    answerable = [q for q in questions if q.answerable]
+    per_q: list[dict[str, Any]] = []
+    latencies: list[float] = []
+    for q in questions:
+        _, results, _ = assistant.retrieve(q.question, 10)
+        ranked = [hits(r.chunk.section + "\n" + r.chunk.text, q.gold) for r in results]
+        started = time.perf_counter()
+        answer = assistant.ask(q.question, top_k=k, channel="eval")
+        latencies.append((time.perf_counter() - started) * 1000)
+        cited = " ".join(c.excerpt for c in answer.citations)
+        per_q.append({
+            "id": q.id, "kind": q.kind, "answerable": q.answerable, "ranked": ranked,
+            "abstained": answer.abstained, "answer_hit": q.answerable and not answer.abstained and hits(cited, q.gold),
+            "confidence": answer.confidence,
+        })  # fmt: skip
+
+    def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
+        ans = [r for r in rows if r["answerable"]]
+        unans = [r for r in rows if not r["answerable"]]
+        out: dict[str, Any] = {"n": len(rows)}
+        out.update(_rank_metrics([r["ranked"] for r in ans], k) if ans else {})
+        out["answer_hit"] = round(sum(r["answer_hit"] for r in ans) / len(ans), 4) if ans else None
+        out["declined_unanswerable"] = round(sum(r["abstained"] for r in unans) / len(unans), 4) if unans else None
+        out["declined_answerable"] = round(sum(r["abstained"] for r in ans) / len(ans), 4) if ans else None
+        return out
+
+    result = summarize(per_q)
+    result["p50_ms"] = round(statistics.median(latencies), 2)
+    result["p95_ms"] = round(sorted(latencies)[max(0, math.ceil(0.95 * len(latencies)) - 1)], 2)
+    result["by_kind"] = {kind: summarize([r for r in per_q if r["kind"] == kind]) for kind in sorted({q.kind for q in questions})}
+    texts = windows(assistant)
+    baselines = {}
+    for name, ranker in (("bm25_windows", bm25_ranker(texts)), ("dense_windows", dense_ranker(assistant, texts))):
+        ranked = [[hits(texts[i], q.gold) for i in ranker(q.question)[:10]] for q in answerable]
+        baselines[name] = _rank_metrics(ranked, k)
+    result["baselines"] = baselines
+    result["model"] = assistant.embedder.model_id
+    result["snapshot"] = assistant.snapshot_id
+    result["misses"] = [r["id"] for r in per_q if r["answerable"] and not any(r["ranked"][:k])]
+    result["wrong_declines"] = [r["id"] for r in per_q if r["answerable"] and r["abstained"]]
+    result["wrong_answers"] = [r["id"] for r in per_q if not r["answerable"] and not r["abstained"]]
+    return result
+
+
+def print_report(result: dict[str, Any], console: Any) -> None:
+    from rich.table import Table
+
+    keys = [key for key in result if key.startswith("recall@")] + ["mrr@10"]
+    table = Table(title=f"bpa eval — modelo {result['model']}, snapshot {result['snapshot']}")
+    table.add_column("sistema")
+    for key in [*keys, "answer_hit", "declined_unanswerable", "declined_answerable"]:
+        table.add_column(key, justify="right")
+
+    def fmt(v: Any) -> str:
+        return "—" if v is None else f"{v:.3f}"
+
+    table.add_row("bpa", *(fmt(result.get(key)) for key in keys), fmt(result["answer_hit"]),
+                  fmt(result["declined_unanswerable"]), fmt(result["declined_answerable"]))  # fmt: skip
+    for name, b in result["baselines"].items():
+        table.add_row(name, *(fmt(b.get(key)) for key in keys), "—", "—", "—")
+    for kind, s in result["by_kind"].items():
+        table.add_row(f"  kind={kind} (n={s['n']})", *(fmt(s.get(key)) for key in keys), fmt(s["answer_hit"]),
+                      fmt(s["declined_unanswerable"]), fmt(s["declined_answerable"]))  # fmt: skip
+    console.print(table)
+    console.print(f"latência ask: p50 {result['p50_ms']:.1f} ms · p95 {result['p95_ms']:.1f} ms")
+    if result["misses"]:
+        console.print(f"fora do top-k: {', '.join(result['misses'])}")
+    if result["wrong_declines"]:
+        console.print(f"recusadas sem motivo: {', '.join(result['wrong_declines'])}")
+    if result["wrong_answers"]:
+        console.print(f"respondidas sem cobertura: {', '.join(result['wrong_answers'])}")

@@ -1,0 +1,203 @@
+"""Reindex jobs: POST /v1/admin/reindex runs a Reindexer in a background thread.
+
+The server does not reload anything itself: the service picks up a newly published
+snapshot on its own.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import threading
+import traceback
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated, Literal, Protocol
+
+from fastapi import APIRouter, Depends, Path
+
+from assistant.http.errors import ApiError
+from assistant.http.schemas import ErrorResponse, ReindexAccepted, ReindexStatus
+from assistant.http.security import make_admin_guard
+from assistant.privacy import mask_pii
+from index.settings import Settings
+
+logger = logging.getLogger("bpa.http.admin")
+
+JobStatus = Literal["running", "succeeded", "failed"]
+
+# Settings the ingest child must share with this server (they may not come from the environment).
+_INGEST_SETTINGS = (
+    "data_dir",
+    "sources",
+    "glossary",
+    "keep_snapshots",
+    "embedder",
+    "model_path",
+    "embed_batch_size",
+    "chunk_max_tokens",
+    "chunk_overlap_tokens",
+)
+
+
+@dataclass(frozen=True)
+class ReindexResult:
+    ok: bool
+    exit_code: int
+    summary: str
+
+
+class Reindexer(Protocol):
+    def __call__(self) -> ReindexResult: ...
+
+
+class SubprocessReindexer:
+    """Runs ``python -m bpa ingest`` with this process' environment and settings."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        command: list[str] | None = None,
+        timeout: float | None = 3600.0,
+        tail_lines: int = 20,
+    ) -> None:
+        self.settings = settings
+        self.command = command or [sys.executable, "-m", "bpa", "ingest"]
+        self.timeout = timeout
+        self.tail_lines = tail_lines
+
+    def environment(self) -> dict[str, str]:
+        env = dict(os.environ)
+        values = self.settings.model_dump(include=set(_INGEST_SETTINGS))
+        for name, value in values.items():
+            if value is not None:
+                env["BPA_" + name.upper()] = str(value)
+        return env
+
+    def __call__(self) -> ReindexResult:
+        try:
+            done = subprocess.run(
+                self.command,
+                env=self.environment(),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                errors="replace",
+                timeout=self.timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            return ReindexResult(
+                False, -1, f"A reindexação passou de {self.timeout:.0f} s e foi interrompida."
+            )
+        except OSError as exc:
+            return ReindexResult(False, -1, f"Não foi possível iniciar a reindexação: {exc}")
+        tail = "\n".join(done.stdout.splitlines()[-self.tail_lines :])
+        return ReindexResult(done.returncode == 0, done.returncode, mask_pii(tail))
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class JobAlreadyRunning(Exception):
+    def __init__(self, job_id: str) -> None:
+        super().__init__(job_id)
+        self.job_id = job_id
+
+
+class ReindexJobs:
+    """At most one job at a time; keeps the last ``history`` jobs for status queries."""
+
+    def __init__(self, reindexer: Reindexer, history: int = 20) -> None:
+        self._reindexer = reindexer
+        self._history = history
+        self._jobs: OrderedDict[str, ReindexStatus] = OrderedDict()
+        self._running: str | None = None
+        self._lock = threading.Lock()
+
+    def start(self) -> ReindexStatus:
+        with self._lock:
+            if self._running is not None:
+                raise JobAlreadyRunning(self._running)
+            job = ReindexStatus(job_id=uuid.uuid4().hex, status="running", started_at=_now())
+            self._remember(job)
+            self._running = job.job_id
+        threading.Thread(
+            target=self._run, args=(job.job_id,), name=f"reindex-{job.job_id}", daemon=True
+        ).start()
+        return job
+
+    def get(self, job_id: str) -> ReindexStatus | None:
+        with self._lock:
+            return self._jobs.get(job_id)
+
+    def _remember(self, job: ReindexStatus) -> None:
+        self._jobs[job.job_id] = job
+        while len(self._jobs) > self._history:
+            self._jobs.popitem(last=False)
+
+    def _run(self, job_id: str) -> None:
+        logger.info("reindexação %s iniciada", job_id)
+        try:
+            result = self._reindexer()
+        except Exception:
+            logger.error("reindexação %s falhou\n%s", job_id, mask_pii(traceback.format_exc()))
+            result = ReindexResult(False, -1, "Erro inesperado ao reindexar; veja o log do servidor.")
+        status: JobStatus = "succeeded" if result.ok else "failed"
+        with self._lock:
+            job = self._jobs[job_id].model_copy(
+                update={
+                    "status": status,
+                    "finished_at": _now(),
+                    "summary": result.summary,
+                    "exit_code": result.exit_code,
+                }
+            )
+            self._remember(job)
+            self._running = None
+        logger.info("reindexação %s terminou: %s (código %s)", job_id, status, result.exit_code)
+
+
+def build_admin_router(settings: Settings, jobs: ReindexJobs) -> APIRouter:
+    router = APIRouter(
+        prefix="/v1/admin",
+        tags=["admin"],
+        dependencies=[Depends(make_admin_guard(settings))],
+        responses={401: {"model": ErrorResponse, "description": "Token ausente ou inválido."}},
+    )
+
+    @router.post(
+        "/reindex",
+        status_code=202,
+        response_model=ReindexAccepted,
+        summary="Reindexa a documentação (roda `bpa ingest` em segundo plano)",
+        responses={409: {"model": ErrorResponse, "description": "Já há uma reindexação em andamento."}},
+    )
+    def start_reindex() -> ReindexAccepted:
+        try:
+            job = jobs.start()
+        except JobAlreadyRunning as running:
+            raise ApiError(
+                409, "reindex_running", f"Já há uma reindexação em andamento (job {running.job_id})."
+            ) from None
+        return ReindexAccepted(job_id=job.job_id)
+
+    @router.get(
+        "/reindex/{job_id}",
+        response_model=ReindexStatus,
+        summary="Estado de uma reindexação",
+        responses={404: {"model": ErrorResponse, "description": "Job desconhecido."}},
+    )
+    def reindex_status(job_id: Annotated[str, Path(max_length=64)]) -> ReindexStatus:
+        job = jobs.get(job_id)
+        if job is None:
+            raise ApiError(404, "unknown_job", "Reindexação não encontrada (job_id desconhecido).")
+        return job
+
+    return router

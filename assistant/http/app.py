@@ -1,0 +1,73 @@
+"""The composition of the HTTP service: create_app(settings, service, reindexer)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from assistant.http.admin import Reindexer, ReindexJobs, SubprocessReindexer, build_admin_router
+from assistant.http.api import build_api_router
+from assistant.http.errors import UnexpectedErrorMiddleware, install_error_handlers
+from assistant.http.metrics import Metrics, MetricsMiddleware
+from assistant.http.ops import build_ops_router
+from assistant.http.pages import STATIC_DIR, build_pages_router
+from assistant.http.security import (
+    BodySizeLimitMiddleware,
+    SlidingWindowLimiter,
+    install_access_log_masking,
+    install_cors,
+    make_client_guard,
+    warn_if_exposed,
+)
+from assistant.protocol import AssistantService
+from index.settings import Settings
+
+__all__ = ["create_app", "warn_if_exposed"]
+
+# Largest request body accepted: a ticket description (20,000 chars) with room to spare.
+MAX_BODY_BYTES = 256 * 1024
+
+DESCRIPTION = """Responde a perguntas dos analistas de suporte TOTVS somente com trechos citados
+da documentação de boas práticas. Erros seguem sempre o formato
+`{"error": {"code": "...", "message": "..."}}`, com mensagens em pt-BR."""
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    install_access_log_masking()  # after the server has configured its loggers
+    yield
+
+
+def create_app(settings: Settings, service: AssistantService, reindexer: Reindexer | None = None) -> FastAPI:
+    """Build the app. ``reindexer`` backs /v1/admin/reindex (enabled only when
+    settings.admin_token is set); pass SubprocessReindexer(settings) in production."""
+    app = FastAPI(
+        title="bpa — Boas Práticas Assistant",
+        version="1",
+        description=DESCRIPTION,
+        lifespan=_lifespan,
+    )
+    metrics = Metrics()
+    limiter = SlidingWindowLimiter(settings.rate_limit_per_minute)
+    guard = make_client_guard(settings, limiter)
+
+    install_error_handlers(app)
+    app.include_router(build_ops_router(service, metrics))
+    app.include_router(build_api_router(settings, service, metrics, guard))
+    if settings.admin_token:
+        jobs = ReindexJobs(reindexer or SubprocessReindexer(settings))
+        app.include_router(build_admin_router(settings, jobs))
+    app.include_router(build_pages_router(service))
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    # Added innermost first: CORS wraps metrics, which wraps the body limit and the 500 shield.
+    app.add_middleware(UnexpectedErrorMiddleware)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=MAX_BODY_BYTES)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    install_cors(app, settings)
+    app.state.metrics = metrics
+    app.state.rate_limiter = limiter
+    return app

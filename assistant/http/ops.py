@@ -1,0 +1,38 @@
+"""Operations routes: liveness, readiness, Prometheus metrics. Never behind API keys."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import Response
+
+from assistant.errors import NO_INDEX_MESSAGE
+from assistant.http.errors import error_response
+from assistant.http.metrics import Metrics
+from assistant.http.schemas import ErrorResponse, HealthResponse, ReadyResponse
+from assistant.protocol import AssistantService
+
+
+def build_ops_router(service: AssistantService, metrics: Metrics) -> APIRouter:
+    router = APIRouter(tags=["operação"])
+
+    @router.get("/healthz", response_model=HealthResponse, summary="O processo está no ar")
+    def healthz() -> HealthResponse:
+        return HealthResponse()
+
+    @router.get(
+        "/readyz",
+        response_model=ReadyResponse,
+        responses={503: {"model": ErrorResponse, "description": "Nenhum índice publicado."}},
+        summary="Há um índice publicado para responder",
+    )
+    def readyz() -> ReadyResponse | Response:
+        snapshot = service.snapshot_id
+        if snapshot is None:
+            return error_response(503, "no_snapshot", NO_INDEX_MESSAGE)
+        return ReadyResponse(snapshot=snapshot)
+
+    @router.get("/metrics", summary="Métricas Prometheus", response_class=Response)
+    def prometheus_metrics() -> Response:
+        return Response(metrics.render(service.snapshot_id), media_type=metrics.content_type)
+
+    return router

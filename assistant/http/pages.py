@@ -1,0 +1,99 @@
+"""HTML served by the app: the question page (assistant/static) and /d/{document_id}."""
+
+from __future__ import annotations
+
+from html import escape
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter
+from fastapi import Path as PathParam
+from fastapi.responses import FileResponse, HTMLResponse
+
+from assistant.errors import NO_INDEX_MESSAGE, NoSnapshotError, UnknownDocument
+from assistant.protocol import AssistantService
+from assistant.types import DocumentSection, DocumentView
+
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+
+# Everything the pages use is served by this app: no inline script, no third-party origin.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; frame-ancestors 'self'; base-uri 'none'; form-action 'self'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+_SEPARATOR = "›"
+
+
+def _heading_level(section: DocumentSection, document_title: str) -> int:
+    """h2 for a top section, deeper by path depth (the path may start with the document title)."""
+    parts = (
+        [p.strip() for p in section.path.split(_SEPARATOR) if p.strip()] if section.path else [section.title]
+    )
+    if len(parts) > 1 and parts[0] == document_title.strip():
+        parts = parts[1:]
+    return min(6, len(parts) + 1)
+
+
+def _render_section(section: DocumentSection, document_title: str) -> str:
+    level = _heading_level(section, document_title)
+    # Section text, once DocumentSection carries it: citation links may target it (#:~:text=...).
+    text = getattr(section, "text", None)
+    paragraphs = "".join(f"<p>{escape(p)}</p>" for p in str(text).split("\n\n") if p.strip()) if text else ""
+    return (
+        f'<section id="{escape(section.anchor)}" class="doc-section">'
+        f"<h{level}>{escape(section.title)}</h{level}>"
+        f'<p class="doc-path">{escape(section.path)}</p>{paragraphs}'
+        "</section>"
+    )
+
+
+def _page(title: str, body: str) -> str:
+    return (
+        '<!doctype html><html lang="pt-BR"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{escape(title)}</title>"
+        '<link rel="stylesheet" href="/static/style.css"></head>'
+        f'<body class="doc-page"><main>{body}</main></body></html>'
+    )
+
+
+def render_document(view: DocumentView) -> str:
+    updated = f" · atualizado em {escape(view.updated_at)}" if view.updated_at else ""
+    header = (
+        f"<h1>{escape(view.title)}</h1>"
+        f'<p class="doc-meta">Fonte: {escape(view.source)}{updated} · '
+        f'<a href="{escape(view.url)}" rel="noopener noreferrer">original</a> · '
+        '<a href="/">fazer uma pergunta</a></p>'
+    )
+    sections = "".join(_render_section(s, view.title) for s in view.sections)
+    return _page(view.title, header + (sections or "<p>Documento sem seções.</p>"))
+
+
+def _message_page(status: int, title: str, message: str) -> HTMLResponse:
+    body = f'<h1>{escape(title)}</h1><p>{escape(message)}</p><p><a href="/">Voltar</a></p>'
+    return HTMLResponse(_page(title, body), status_code=status, headers=SECURITY_HEADERS)
+
+
+def build_pages_router(service: AssistantService) -> APIRouter:
+    router = APIRouter(include_in_schema=False)
+
+    @router.get("/")
+    def index() -> FileResponse:
+        return FileResponse(STATIC_DIR / "index.html", media_type="text/html", headers=SECURITY_HEADERS)
+
+    @router.get("/d/{document_id}", response_class=HTMLResponse)
+    def document_page(document_id: Annotated[str, PathParam(max_length=200)]) -> HTMLResponse:
+        try:
+            view = service.document(document_id)
+        except UnknownDocument:
+            return _message_page(404, "Documento não encontrado", "Este documento não está no índice atual.")
+        except NoSnapshotError:
+            return _message_page(503, "Índice indisponível", NO_INDEX_MESSAGE)
+        return HTMLResponse(render_document(view), headers=SECURITY_HEADERS)
+
+    return router

@@ -1,0 +1,243 @@
+"""Access control: API keys, per-client rate limit, CORS, the admin token, exposure warning."""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import logging
+import math
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Annotated
+from urllib.parse import unquote_plus
+
+from fastapi import Depends, FastAPI, Request, Security
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from assistant.http.errors import ApiError, error_response
+from assistant.privacy import mask_pii
+from index.settings import Settings
+
+API_KEY_HEADER = "X-API-Key"
+CHANNEL_HEADER = "X-BPA-Channel"
+CHANNELS = frozenset({"api", "web", "zendesk"})
+
+_api_key_scheme = APIKeyHeader(
+    name=API_KEY_HEADER, auto_error=False, description="Uma das chaves de BPA_API_KEYS."
+)
+_bearer_scheme = HTTPBearer(auto_error=False, description="O token de BPA_ADMIN_TOKEN.")
+
+
+def _matches_any(candidate: str, accepted: list[str]) -> bool:
+    # compare_digest on every key: the time taken does not tell which key almost matched.
+    found = False
+    for key in accepted:
+        found |= hmac.compare_digest(candidate.encode(), key.encode())
+    return found
+
+
+class SlidingWindowLimiter:
+    """At most ``limit`` hits per ``window`` seconds per key (a log of hit times)."""
+
+    def __init__(self, limit: int, window: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.limit = limit
+        self.window = window
+        self._clock = clock
+        self._hits: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+        self._calls = 0
+
+    def hit(self, key: str) -> float | None:
+        """Record a hit; return None when allowed, else the seconds until one is."""
+        now = self._clock()
+        with self._lock:
+            hits = self._hits.setdefault(key, deque())
+            self._expire(hits, now)
+            if len(hits) >= self.limit:
+                return hits[0] + self.window - now
+            hits.append(now)
+            self._calls += 1
+            if self._calls % 1000 == 0:
+                self._sweep(now)
+            return None
+
+    def _expire(self, hits: deque[float], now: float) -> None:
+        while hits and hits[0] <= now - self.window:
+            hits.popleft()
+
+    def _sweep(self, now: float) -> None:
+        for key in list(self._hits):
+            self._expire(self._hits[key], now)
+            if not self._hits[key]:
+                del self._hits[key]
+
+
+def make_client_guard(settings: Settings, limiter: SlidingWindowLimiter) -> Callable[..., str]:
+    """A dependency for /v1 routes: checks the API key (when keys are set), then the rate limit.
+
+    Returns the client's rate-limit identity: its API key when it sent a valid one, else its IP.
+    """
+    accepted = list(settings.api_keys)
+
+    def client_identity(request: Request, api_key: str | None) -> str:
+        if accepted:
+            if not api_key or not _matches_any(api_key, accepted):
+                raise ApiError(
+                    401,
+                    "unauthorized",
+                    f"Chave de API ausente ou inválida: envie o cabeçalho {API_KEY_HEADER}.",
+                )
+            return "key:" + api_key
+        return "ip:" + (request.client.host if request.client else "desconhecido")
+
+    def enforce_rate_limit(identity: str) -> str:
+        retry_after = limiter.hit(identity)
+        if retry_after is not None:
+            seconds = max(1, math.ceil(retry_after))
+            raise ApiError(
+                429,
+                "rate_limited",
+                f"Limite de {limiter.limit} requisições por minuto atingido. Tente de novo em {seconds} s.",
+                headers={"Retry-After": str(seconds)},
+            )
+        return identity
+
+    if accepted:
+
+        def guard_with_key(
+            request: Request, api_key: Annotated[str | None, Security(_api_key_scheme)] = None
+        ) -> str:
+            return enforce_rate_limit(client_identity(request, api_key))
+
+        return guard_with_key
+
+    def guard(request: Request) -> str:
+        return enforce_rate_limit(client_identity(request, None))
+
+    return guard
+
+
+def make_admin_guard(settings: Settings) -> Callable[..., None]:
+    """A dependency for /v1/admin routes: ``Authorization: Bearer <admin_token>``."""
+    token = settings.admin_token or ""
+
+    def admin_guard(
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer_scheme)] = None,
+    ) -> None:
+        if not token or credentials is None or not _matches_any(credentials.credentials, [token]):
+            raise ApiError(
+                401,
+                "unauthorized",
+                "Token de administração ausente ou inválido: envie Authorization: Bearer <token>.",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+
+    return admin_guard
+
+
+def request_channel(request: Request) -> str:
+    """Which client asked (web page, Zendesk sidebar, other API callers), for the service's stats."""
+    value = request.headers.get(CHANNEL_HEADER, "api").strip().lower()
+    return value if value in CHANNELS else "api"
+
+
+def install_cors(app: FastAPI, settings: Settings) -> None:
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=list(settings.cors_origins),
+        allow_methods=["GET", "POST"],
+        allow_headers=["Content-Type", API_KEY_HEADER, CHANNEL_HEADER, "Authorization"],
+        expose_headers=["Retry-After"],
+        max_age=600,
+    )
+
+
+def is_loopback(host: str) -> bool:
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def warn_if_exposed(settings: Settings, logger: logging.Logger) -> bool:
+    """Warn when the server listens beyond this machine with no API key; True if it warned."""
+    if is_loopback(settings.host) or settings.api_keys:
+        return False
+    logger.warning(
+        "O bpa vai escutar em %s sem chave de API: qualquer um que alcance esta rede pode usá-lo. "
+        "Defina BPA_API_KEYS (lista JSON) ou use BPA_HOST=127.0.0.1.",
+        settings.host,
+    )
+    return True
+
+
+def _mask_log_arg(value: object) -> object:
+    if not isinstance(value, str):
+        return value
+    # A URL's query string is percent-encoded ("%40" for "@"): decode it so the masks match.
+    return mask_pii(unquote_plus(value) if value.startswith("/") else value)
+
+
+class MaskingFilter(logging.Filter):
+    """Mask personal data in a record's string arguments (e.g. the access log's URL)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(_mask_log_arg(a) for a in record.args)
+        return True
+
+
+def install_access_log_masking(logger_name: str = "uvicorn.access") -> None:
+    """Idempotently mask the server's access log: query strings may carry user text."""
+    target = logging.getLogger(logger_name)
+    if not any(isinstance(f, MaskingFilter) for f in target.filters):
+        target.addFilter(MaskingFilter())
+
+
+class _BodyTooLarge(StarletteHTTPException):
+    """Raised while reading the body; an HTTPException so the framework answers 413 as usual."""
+
+    def __init__(self) -> None:
+        super().__init__(status_code=413)
+
+
+class BodySizeLimitMiddleware:
+    """Refuse request bodies over ``max_bytes`` with 413 (declared or streamed)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = Headers(scope=scope).get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            response = error_response(413, "payload_too_large", _too_large_message(self.max_bytes))
+            await response(scope, receive, send)
+            return
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise _BodyTooLarge()
+            return message
+
+        await self.app(scope, limited_receive, send)
+
+
+def _too_large_message(max_bytes: int) -> str:
+    return f"O corpo da requisição passa do limite de {max_bytes // 1024} KiB."

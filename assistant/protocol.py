@@ -1,0 +1,44 @@
+"""The assistant's one public interface, as a protocol.
+
+The HTTP layer and the Slack bot depend on this, never on retrieval internals, so each
+can be tested with a tiny fake.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from assistant.types import Answer, DocumentView, SearchHit, Suggestion
+
+
+class AssistantService(Protocol):
+    @property
+    def snapshot_id(self) -> str | None:
+        """Id of the snapshot being served, None when no index is published."""
+        ...
+
+    def ask(
+        self,
+        question: str,
+        *,
+        top_k: int | None = None,
+        sources: list[str] | None = None,
+        context: str | None = None,
+        channel: str = "api",
+    ) -> Answer:
+        """Answer a question (``context``: an earlier question of the same thread).
+
+        Raises InvalidQuestion for unusable input and NoSnapshotError with no index.
+        Records the (masked) question so feedback can reference ``answer_id``.
+        """
+        ...
+
+    def search(self, query: str, *, k: int = 5, sources: list[str] | None = None) -> list[SearchHit]: ...
+
+    def suggest(self, subject: str, description: str, tags: list[str]) -> Suggestion: ...
+
+    def feedback(self, answer_id: str, helpful: bool, comment: str | None = None, channel: str = "api") -> None:
+        """Store feedback; raises UnknownAnswer for an id never given."""
+        ...
+
+    def document(self, document_id: str) -> DocumentView: ...

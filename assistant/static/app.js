@@ -1,0 +1,198 @@
+// Boas Práticas Assistant: the question page. Plain JS, no dependencies.
+// Every text from the server is inserted with textContent: never innerHTML.
+(function () {
+  "use strict";
+
+  var KEY_STORAGE = "bpa.apiKey";
+  var GENERIC_ERROR = "Não foi possível falar com o servidor. Tente novamente.";
+
+  function byId(id) {
+    return document.getElementById(id);
+  }
+
+  function el(tag, className, text) {
+    var node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    return node;
+  }
+
+  // Only http(s) links are made clickable (no javascript: or data: URLs).
+  function safeUrl(url) {
+    try {
+      var parsed = new URL(String(url), window.location.href);
+      return parsed.protocol === "http:" || parsed.protocol === "https:" ? parsed.href : null;
+    } catch (e) {
+      return null;
+    }
+  }
+
+  function link(url, text, className) {
+    var href = safeUrl(url);
+    if (!href) return el("span", className, text);
+    var a = el("a", className, text);
+    a.href = href;
+    a.target = "_blank";
+    a.rel = "noopener noreferrer";
+    return a;
+  }
+
+  function readApiKey() {
+    try {
+      return window.localStorage.getItem(KEY_STORAGE) || "";
+    } catch (e) {
+      return "";
+    }
+  }
+
+  function saveApiKey(value) {
+    try {
+      if (value) window.localStorage.setItem(KEY_STORAGE, value);
+      else window.localStorage.removeItem(KEY_STORAGE);
+    } catch (e) {
+      /* storage unavailable: the key is used for this page only */
+    }
+  }
+
+  function apiPost(path, body) {
+    var headers = { "Content-Type": "application/json", "X-BPA-Channel": "web" };
+    var key = byId("api-key").value.trim();
+    if (key) headers["X-API-Key"] = key;
+    return fetch(path, { method: "POST", headers: headers, body: JSON.stringify(body) }).then(
+      function (response) {
+        return response
+          .json()
+          .catch(function () {
+            return null;
+          })
+          .then(function (data) {
+            if (response.ok) return data;
+            var message = data && data.error && data.error.message ? data.error.message : GENERIC_ERROR;
+            throw new Error(message);
+          });
+      }
+    );
+  }
+
+  function setStatus(text, isError) {
+    var status = byId("status");
+    status.textContent = text || "";
+    status.classList.toggle("error", Boolean(isError));
+  }
+
+  // "texto [1]. mais [2]." -> text nodes with [n] markers linked to citation n.
+  function renderAnswerText(container, text, citations) {
+    var byNumber = {};
+    citations.forEach(function (c) {
+      byNumber[c.n] = c;
+    });
+    container.textContent = "";
+    var pattern = /\[(\d+)\]/g;
+    var last = 0;
+    var match;
+    while ((match = pattern.exec(text)) !== null) {
+      container.appendChild(document.createTextNode(text.slice(last, match.index)));
+      var citation = byNumber[Number(match[1])];
+      if (citation) {
+        var marker = link(citation.url, "[" + match[1] + "]", "cite-marker");
+        marker.title = citation.title + " › " + citation.section;
+        container.appendChild(marker);
+      } else {
+        container.appendChild(document.createTextNode(match[0]));
+      }
+      last = pattern.lastIndex;
+    }
+    container.appendChild(document.createTextNode(text.slice(last)));
+  }
+
+  function citationItem(citation, numbered) {
+    var item = el("li", "citation");
+    if (numbered) item.value = citation.n;
+    item.dataset.n = String(citation.n);
+    var heading = el("div", "citation-heading");
+    heading.appendChild(link(citation.url, citation.title + " › " + citation.section, "citation-link"));
+    item.appendChild(heading);
+    item.appendChild(el("blockquote", "excerpt", citation.excerpt));
+    return item;
+  }
+
+  function renderList(listId, titleId, citations, numbered) {
+    var list = byId(listId);
+    list.textContent = "";
+    citations.forEach(function (c) {
+      list.appendChild(citationItem(c, numbered));
+    });
+    list.hidden = citations.length === 0;
+    byId(titleId).hidden = citations.length === 0;
+  }
+
+  function renderAnswer(answer) {
+    var citations = answer.citations || [];
+    renderAnswerText(byId("answer"), answer.answer || "", citations);
+    byId("abstention").hidden = !answer.abstained;
+    byId("confidence").textContent =
+      "Confiança: " + Math.round((answer.confidence || 0) * 100) + "% · índice " + answer.snapshot;
+    renderList("citations", "citations-title", citations, true);
+    renderList("suggestions", "suggestions-title", answer.abstained ? answer.suggestions || [] : [], false);
+    resetFeedback(answer.answer_id);
+    byId("result").hidden = false;
+  }
+
+  var currentAnswerId = null;
+
+  function resetFeedback(answerId) {
+    currentAnswerId = answerId;
+    byId("feedback-up").disabled = false;
+    byId("feedback-down").disabled = false;
+    byId("feedback-status").textContent = "";
+  }
+
+  function sendFeedback(helpful) {
+    if (!currentAnswerId) return;
+    byId("feedback-up").disabled = true;
+    byId("feedback-down").disabled = true;
+    apiPost("/v1/feedback", { answer_id: currentAnswerId, helpful: helpful, comment: null })
+      .then(function () {
+        byId("feedback-status").textContent = "Obrigado pelo retorno!";
+      })
+      .catch(function (error) {
+        byId("feedback-status").textContent = error.message;
+        byId("feedback-up").disabled = false;
+        byId("feedback-down").disabled = false;
+      });
+  }
+
+  function ask(event) {
+    event.preventDefault();
+    var question = byId("question").value.trim();
+    if (!question) {
+      setStatus("Escreva uma pergunta.", true);
+      return;
+    }
+    saveApiKey(byId("api-key").value.trim());
+    byId("ask-button").disabled = true;
+    setStatus("Procurando na documentação…", false);
+    apiPost("/v1/ask", { question: question })
+      .then(function (answer) {
+        setStatus("", false);
+        renderAnswer(answer);
+      })
+      .catch(function (error) {
+        setStatus(error.message, true);
+      })
+      .then(function () {
+        byId("ask-button").disabled = false;
+      });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    byId("api-key").value = readApiKey();
+    byId("ask-form").addEventListener("submit", ask);
+    byId("feedback-up").addEventListener("click", function () {
+      sendFeedback(true);
+    });
+    byId("feedback-down").addEventListener("click", function () {
+      sendFeedback(false);
+    });
+  });
+})();

@@ -1,0 +1,1 @@
+"""Command-line edge and composition root of bpa (nothing imports it)."""

@@ -1,0 +1,3 @@
+from bpa.cli import main
+
+main()

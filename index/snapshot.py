@@ -1,0 +1,384 @@
+"""Immutable, versioned index snapshots on disk.
+
+Layout (under ``data_dir``)::
+
+    CURRENT                      id of the published snapshot (replaced atomically)
+    snapshots/<id>/manifest.json model, chunking, counts, per-source status
+    snapshots/<id>/index.sqlite  documents, chunks, chunks_fts (FTS5 over analyzed text)
+    snapshots/<id>/vectors.faiss exact inner product over normalized vectors, ids = chunk rowids
+    snapshots/.tmp-<id>/         a build in progress (never read; removed by the next build)
+
+A build writes everything into a temp dir, fsyncs, renames it into place and only then
+swaps CURRENT. A build killed at any point leaves the published snapshot untouched.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import sqlite3
+import threading
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import faiss
+import numpy as np
+
+from index.errors import NoSnapshotError, SnapshotError
+from index.models import PATH_SEP, Chunk, Document
+from index.textutil import ANALYZER_VERSION, analyze
+
+SCHEMA = """
+CREATE TABLE documents (
+    id TEXT PRIMARY KEY, source TEXT NOT NULL, key TEXT NOT NULL, title TEXT NOT NULL,
+    url TEXT NOT NULL, content_hash TEXT NOT NULL, version TEXT, updated_at TEXT,
+    breadcrumbs TEXT NOT NULL, metadata TEXT NOT NULL, outline TEXT NOT NULL
+);
+CREATE INDEX documents_source ON documents(source);
+CREATE TABLE chunks (
+    rowid INTEGER PRIMARY KEY, id TEXT UNIQUE NOT NULL, document_id TEXT NOT NULL,
+    ordinal INTEGER NOT NULL, section_path TEXT NOT NULL, anchor TEXT NOT NULL,
+    url TEXT NOT NULL, text TEXT NOT NULL
+);
+CREATE INDEX chunks_document ON chunks(document_id);
+CREATE VIRTUAL TABLE chunks_fts USING fts5(section, body, tokenize = "unicode61 remove_diacritics 2");
+"""
+# BM25 column weights: a match in the section path (title, FAQ question) counts more.
+FTS_WEIGHTS = (2.0, 1.0)
+
+
+@dataclass
+class SourceStatus:
+    status: str  # ok | failed | skipped
+    documents: int = 0
+    error: str | None = None
+    failed_documents: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Manifest:
+    id: str
+    created_at: str
+    model_id: str
+    dim: int
+    chunking: dict[str, Any]
+    analyzer: str
+    documents: int
+    chunks: int
+    sources: dict[str, SourceStatus]
+    parent: str | None = None
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False, indent=2)
+
+    @classmethod
+    def from_json(cls, text: str) -> Manifest:
+        data = json.loads(text)
+        data["sources"] = {k: SourceStatus(**v) for k, v in data.get("sources", {}).items()}
+        return cls(**data)
+
+
+@dataclass
+class DocumentRecord:
+    """A document as stored: what is needed to serve it and to carry it over."""
+
+    id: str
+    source: str
+    key: str
+    title: str
+    url: str
+    content_hash: str
+    version: str | None
+    updated_at: str | None
+    breadcrumbs: list[str]
+    metadata: dict[str, str]
+    outline: list[dict[str, str]]  # flattened sections: title, path, anchor
+
+    @classmethod
+    def from_document(cls, doc: Document) -> DocumentRecord:
+        outline = []
+        for path, sec in doc.root.walk(tuple(doc.breadcrumbs)):
+            if sec is doc.root or not sec.title:
+                continue
+            outline.append({"title": sec.title, "path": PATH_SEP.join(path), "anchor": sec.anchor})
+        return cls(
+            id=doc.id, source=doc.source, key=doc.key, title=doc.title, url=doc.url,
+            content_hash=doc.content_hash, version=doc.version, updated_at=doc.updated_at,
+            breadcrumbs=doc.breadcrumbs, metadata=doc.metadata, outline=outline,
+        )  # fmt: skip
+
+
+def new_snapshot_id() -> str:
+    """Sortable by creation time; the suffix keeps ids unique within a millisecond."""
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")[:-3] + "-" + secrets.token_hex(2)
+
+
+def _fsync_path(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class SnapshotWriter:
+    """Builds one snapshot in a temp dir. Call ``publish`` to make it current."""
+
+    def __init__(self, store: SnapshotStore, model_id: str, dim: int, chunking: dict[str, Any]) -> None:
+        self.store = store
+        self.id = new_snapshot_id()
+        self.tmp = store.root / f".tmp-{self.id}"
+        self.tmp.mkdir(parents=True)
+        self.model_id, self.dim, self.chunking = model_id, dim, chunking
+        self.db = sqlite3.connect(self.tmp / "index.sqlite")
+        self.db.executescript(SCHEMA)
+        self.vectors = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+        self.n_docs = 0
+        self.n_chunks = 0
+
+    def add(self, record: DocumentRecord, chunks: list[Chunk], vectors: np.ndarray) -> None:
+        if len(chunks) != len(vectors):
+            raise SnapshotError(f"{record.id}: {len(chunks)} chunks but {len(vectors)} vectors")
+        self.db.execute(
+            "INSERT INTO documents VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                record.id, record.source, record.key, record.title, record.url, record.content_hash,
+                record.version, record.updated_at, json.dumps(record.breadcrumbs, ensure_ascii=False),
+                json.dumps(record.metadata, ensure_ascii=False), json.dumps(record.outline, ensure_ascii=False),
+            ),
+        )  # fmt: skip
+        ids = np.empty(len(chunks), dtype=np.int64)
+        for i, c in enumerate(chunks):
+            cur = self.db.execute(
+                "INSERT INTO chunks (id, document_id, ordinal, section_path, anchor, url, text) "
+                "VALUES (?,?,?,?,?,?,?)",
+                (c.id, c.document_id, c.ordinal, json.dumps(c.section_path, ensure_ascii=False),
+                 c.anchor, c.url, c.text),
+            )  # fmt: skip
+            rowid = int(cur.lastrowid or 0)
+            ids[i] = rowid
+            self.db.execute(
+                "INSERT INTO chunks_fts (rowid, section, body) VALUES (?,?,?)",
+                (rowid, " ".join(analyze(c.section)), " ".join(analyze(c.text))),
+            )
+        if len(chunks):
+            self.vectors.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids)
+        self.n_docs += 1
+        self.n_chunks += len(chunks)
+
+    def publish(self, sources: dict[str, SourceStatus], parent: str | None) -> Manifest:
+        manifest = Manifest(
+            id=self.id, created_at=datetime.now(UTC).isoformat(timespec="seconds"), model_id=self.model_id,
+            dim=self.dim, chunking=self.chunking, analyzer=ANALYZER_VERSION, documents=self.n_docs,
+            chunks=self.n_chunks, sources=sources, parent=parent,
+        )  # fmt: skip
+        self.db.commit()
+        self.db.close()
+        faiss.write_index(self.vectors, str(self.tmp / "vectors.faiss"))
+        (self.tmp / "manifest.json").write_text(manifest.to_json(), encoding="utf-8")
+        for name in ("index.sqlite", "vectors.faiss", "manifest.json"):
+            _fsync_path(self.tmp / name)
+        _fsync_path(self.tmp)
+        final = self.store.root / self.id
+        os.rename(self.tmp, final)
+        _fsync_path(self.store.root)
+        self.store.set_current(self.id)
+        self.store.prune()
+        return manifest
+
+    def abort(self) -> None:
+        try:
+            self.db.close()
+        finally:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+class Snapshot:
+    """Read-only view of one published snapshot. Safe to share between threads."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            self.manifest = Manifest.from_json((path / "manifest.json").read_text(encoding="utf-8"))
+            self.vectors = faiss.read_index(str(path / "vectors.faiss"))
+        except (OSError, ValueError, RuntimeError) as e:
+            raise SnapshotError(f"snapshot {path.name} ilegível: {e}") from e
+        if not (path / "index.sqlite").exists():
+            raise SnapshotError(f"snapshot {path.name} sem index.sqlite")
+        self._local = threading.local()
+
+    @property
+    def id(self) -> str:
+        return self.manifest.id
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "db", None)
+        if conn is None:
+            uri = f"file:{self.path / 'index.sqlite'}?mode=ro&immutable=1"
+            conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
+            conn.row_factory = sqlite3.Row
+            self._local.db = conn
+        return conn
+
+    # --- retrieval primitives -------------------------------------------------------
+    def dense(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
+        if self.vectors.ntotal == 0:
+            return []
+        scores, ids = self.vectors.search(np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32), k)
+        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+
+    def lexical(self, stems: list[str], k: int) -> list[tuple[int, float]]:
+        """BM25 over analyzed text; scores are positive, higher is better."""
+        terms = sorted({s for s in stems if s})
+        if not terms:
+            return []
+        match = " OR ".join('"' + t.replace('"', "") + '"' for t in terms)
+        rows = self.db.execute(
+            "SELECT rowid, bm25(chunks_fts, ?, ?) AS s FROM chunks_fts WHERE chunks_fts MATCH ? "
+            "ORDER BY s LIMIT ?",
+            (*FTS_WEIGHTS, match, k),
+        ).fetchall()
+        return [(int(r[0]), -float(r[1])) for r in rows]
+
+    def chunks(self, rowids: list[int]) -> dict[int, Chunk]:
+        if not rowids:
+            return {}
+        marks = ",".join("?" * len(rowids))
+        rows = self.db.execute(f"SELECT * FROM chunks WHERE rowid IN ({marks})", rowids).fetchall()
+        return {int(r["rowid"]): _chunk(r) for r in rows}
+
+    def all_chunks(self) -> dict[int, Chunk]:
+        return {int(r["rowid"]): _chunk(r) for r in self.db.execute("SELECT * FROM chunks")}
+
+    def vector(self, rowid: int) -> np.ndarray:
+        return np.asarray(self.vectors.reconstruct(int(rowid)), dtype=np.float32)
+
+    # --- documents --------------------------------------------------------------------
+    def documents(self, source: str | None = None) -> list[DocumentRecord]:
+        if source is None:
+            rows = self.db.execute("SELECT * FROM documents ORDER BY source, key").fetchall()
+        else:
+            rows = self.db.execute("SELECT * FROM documents WHERE source = ? ORDER BY key", (source,)).fetchall()
+        return [_record(r) for r in rows]
+
+    def document(self, document_id: str) -> DocumentRecord | None:
+        row = self.db.execute("SELECT * FROM documents WHERE id = ?", (document_id,)).fetchone()
+        return _record(row) if row else None
+
+    def document_chunks(self, document_id: str) -> list[tuple[int, Chunk]]:
+        rows = self.db.execute(
+            "SELECT * FROM chunks WHERE document_id = ? ORDER BY ordinal", (document_id,)
+        ).fetchall()
+        return [(int(r["rowid"]), _chunk(r)) for r in rows]
+
+    def chunk_rowids_by_id(self) -> dict[str, int]:
+        return {r[0]: int(r[1]) for r in self.db.execute("SELECT id, rowid FROM chunks")}
+
+    def close(self) -> None:
+        conn = getattr(self._local, "db", None)
+        if conn is not None:
+            conn.close()
+            self._local.db = None
+
+
+def _chunk(r: sqlite3.Row) -> Chunk:
+    return Chunk(
+        id=r["id"], document_id=r["document_id"], ordinal=r["ordinal"],
+        section_path=tuple(json.loads(r["section_path"])), anchor=r["anchor"], url=r["url"], text=r["text"],
+    )  # fmt: skip
+
+
+def _record(r: sqlite3.Row) -> DocumentRecord:
+    return DocumentRecord(
+        id=r["id"], source=r["source"], key=r["key"], title=r["title"], url=r["url"],
+        content_hash=r["content_hash"], version=r["version"], updated_at=r["updated_at"],
+        breadcrumbs=json.loads(r["breadcrumbs"]), metadata=json.loads(r["metadata"]),
+        outline=json.loads(r["outline"]),
+    )  # fmt: skip
+
+
+class SnapshotStore:
+    """The data directory's snapshots: which one is current, history, rollback, retention."""
+
+    def __init__(self, data_dir: Path, keep: int = 3) -> None:
+        self.data_dir = data_dir
+        self.root = data_dir / "snapshots"
+        self.pointer = data_dir / "CURRENT"
+        self.keep = keep
+
+    def writer(self, model_id: str, dim: int, chunking: dict[str, Any]) -> SnapshotWriter:
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.clean_stale_builds()
+        return SnapshotWriter(self, model_id, dim, chunking)
+
+    def clean_stale_builds(self) -> None:
+        """Remove temp dirs of builds that were killed (callers hold the ingest lock)."""
+        for p in self.root.glob(".tmp-*"):
+            shutil.rmtree(p, ignore_errors=True)
+
+    def current_id(self) -> str | None:
+        try:
+            value = self.pointer.read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            return None
+        return value or None
+
+    def set_current(self, snapshot_id: str) -> None:
+        if not (self.root / snapshot_id / "manifest.json").exists():
+            raise SnapshotError(f"snapshot {snapshot_id} não existe")
+        tmp = self.data_dir / "CURRENT.tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(snapshot_id + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.pointer)
+        _fsync_path(self.data_dir)
+
+    def ids(self) -> list[str]:
+        """Published snapshots, oldest first."""
+        if not self.root.exists():
+            return []
+        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+    def manifest(self, snapshot_id: str) -> Manifest:
+        try:
+            return Manifest.from_json((self.root / snapshot_id / "manifest.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            raise SnapshotError(f"snapshot {snapshot_id}: manifest ilegível ({e})") from e
+
+    def open(self, snapshot_id: str) -> Snapshot:
+        return Snapshot(self.root / snapshot_id)
+
+    def open_current(self) -> Snapshot:
+        current = self.current_id()
+        if current is None:
+            raise NoSnapshotError("nenhum snapshot publicado; rode `bpa ingest`")
+        return self.open(current)
+
+    def rollback(self, to: str | None = None) -> str:
+        ids = self.ids()
+        current = self.current_id()
+        if to is None:
+            older = [i for i in ids if current is None or i < current]
+            if not older:
+                raise SnapshotError("não há snapshot anterior para onde voltar")
+            to = older[-1]
+        if to not in ids:
+            raise SnapshotError(f"snapshot {to} não existe (disponíveis: {', '.join(ids) or 'nenhum'})")
+        self.set_current(to)
+        return to
+
+    def prune(self) -> list[str]:
+        """Keep the newest ``keep`` snapshots, and always the current one."""
+        ids = self.ids()
+        current = self.current_id()
+        doomed = [i for i in ids[: max(0, len(ids) - self.keep)] if i != current]
+        for i in doomed:
+            shutil.rmtree(self.root / i, ignore_errors=True)
+        return doomed
+

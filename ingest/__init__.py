@@ -1,0 +1,1 @@
+"""Ingestion: read sources, parse HTML into outlined documents, chunk, embed, publish a snapshot."""

@@ -1,0 +1,429 @@
+"""HTML -> outlined Document.
+
+Two passes. ``html_to_lines`` flattens the page into typed lines (headings, list items,
+paragraphs, table rows), whether the structure is real HTML (Confluence, Help Center) or
+plain text laid out with indentation and bullets inside the HTML (the Boas Práticas
+export). ``build_outline`` then turns lines into a section tree: headings, FAQ questions
+and labelled step groups ("Cliente parado:") become sections; everything else is a block.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from bs4 import BeautifulSoup, NavigableString, Tag
+
+from index.errors import BpaError
+from index.models import Block, Document, Section, document_id
+from index.textutil import collapse_ws, fold
+from ingest.sources.base import RawDocument
+
+PARSER_VERSION = "1"
+
+
+class ParseError(BpaError):
+    """A page could not be turned into a document (empty, no text, not HTML)."""
+
+
+@dataclass
+class Line:
+    kind: str  # heading | item | para | row | code | quote
+    text: str
+    indent: int = 0
+    level: int = 0  # headings only
+    marker: str = ""  # list items: "•" or "1."
+    anchor: str = ""  # element id, when the HTML has one
+    blank_before: bool = True
+
+
+# ---------------------------------------------------------------------------------------
+# pass 1: HTML -> lines
+
+_DROP_TAGS = ("style", "script", "noscript", "template", "svg", "head", "nav", "header", "footer", "form")
+_DROP_CLASSES = ("toc-macro", "toc", "client-side-toc-macro", "hidden", "breadcrumbs")
+_BLOCK_TAGS = {"p", "div", "section", "article", "main", "body", "html", "center", "dl", "dd", "dt", "figure"}
+_INLINE_BREAK = {"br"}
+_MACRO_PARAM = re.compile(r"^[a-z][\w-]*(\.[\w-]+)+\s*=\s*\S+$", re.IGNORECASE)  # deck.tab.x = #fff
+_TOC_WORDS = {"indice", "sumario", "table of contents", "conteudo"}
+_BULLET = re.compile(r"^([•·▪◦●○■\-*])\s+(.*)$")
+_NUMBERED = re.compile(r"^(\d{1,2}(?:\.\d{1,2})*[.)]|[a-z][.)])\s+(.*)$")
+
+
+def _is_toc_list(tag: Tag) -> bool:
+    links = tag.find_all("a")
+    items = [li for li in tag.find_all("li") if li.get_text(strip=True)]
+    if links and items and all(str(a.get("href", "")).startswith("#") for a in links):
+        return len(links) >= len(items) * 0.8
+    return bool(items) and all(fold(li.get_text(" ", strip=True)) in _TOC_WORDS for li in items)
+
+
+def _clean_tree(root: Tag) -> None:
+    for tag in root.find_all(_DROP_TAGS):
+        tag.decompose()
+    for tag in root.find_all(class_=lambda c: bool(c) and any(x in _DROP_CLASSES for x in c.split())):
+        tag.decompose()
+    for tag in root.find_all(["ul", "ol"]):
+        if not tag.decomposed and _is_toc_list(tag):
+            tag.decompose()
+
+
+class _Flattener:
+    """Walks the DOM, collecting inline text and emitting Lines at block boundaries."""
+
+    def __init__(self) -> None:
+        self.lines: list[Line] = []
+        self.buf: list[str] = []
+
+    def flush(self, indent: int = 0) -> None:
+        text = "".join(self.buf)
+        self.buf = []
+        if text.strip():
+            self.lines.extend(text_to_lines(text, base_indent=indent))
+
+    def walk(self, node: Tag, depth: int = 0) -> None:
+        for child in node.children:
+            if isinstance(child, NavigableString):
+                if type(child) is NavigableString:  # skip comments, CDATA, doctype
+                    self.buf.append(str(child))
+                continue
+            if not isinstance(child, Tag):
+                continue
+            name = child.name or ""
+            if re.fullmatch(r"h[1-6]", name):
+                self.flush()
+                text = collapse_ws(child.get_text(" "))
+                if text:
+                    self.lines.append(Line("heading", text, level=int(name[1]), anchor=_anchor_of(child)))
+            elif name in ("ul", "ol"):
+                self.flush()
+                self.list(child, depth)
+            elif name == "table":
+                self.flush()
+                self.table(child)
+            elif name == "pre":
+                self.flush()
+                self.lines.append(Line("code", child.get_text().strip("\n")))
+            elif name == "blockquote":
+                self.flush()
+                self.lines.append(Line("quote", collapse_ws(child.get_text(" "))))
+            elif name in _INLINE_BREAK:
+                self.buf.append("\n")
+            elif name in _BLOCK_TAGS or name == "li":
+                self.flush()
+                if _is_expand_title(child):
+                    self.lines.append(Line("heading", collapse_ws(child.get_text(" ")), level=99))
+                    continue
+                self.walk(child, depth)
+                self.flush()
+            else:  # inline: a, span, font, strong, em, code...
+                self.walk(child, depth)
+
+    def list(self, tag: Tag, depth: int) -> None:
+        ordered = tag.name == "ol"
+        n = 0
+        for li in tag.find_all("li", recursive=False):
+            n += 1
+            own: list[str] = []
+            nested: list[Tag] = []
+            for child in li.children:
+                if isinstance(child, Tag) and child.name in ("ul", "ol"):
+                    nested.append(child)
+                elif isinstance(child, Tag) and child.name in ("p", "div") and nested:
+                    nested.append(child)
+                elif isinstance(child, Tag):
+                    own.append(child.get_text(" "))
+                elif type(child) is NavigableString:
+                    own.append(str(child))
+            text = collapse_ws(" ".join(own))
+            marker = f"{n}." if ordered else "•"
+            if text:
+                self.lines.append(Line("item", text, indent=2 + 2 * depth, marker=marker, anchor=_anchor_of(li)))
+            for sub in nested:
+                if sub.name in ("ul", "ol"):
+                    self.list(sub, depth + 1)
+                else:
+                    t = collapse_ws(sub.get_text(" "))
+                    if t:
+                        self.lines.append(Line("para", t, indent=4 + 2 * depth))
+        # Lists nested directly in lists (invalid but common in Confluence exports).
+        for sub in tag.find_all(["ul", "ol"], recursive=False):
+            self.list(sub, depth + 1)
+
+    def table(self, tag: Tag) -> None:
+        for tr in tag.find_all("tr"):
+            cells = [collapse_ws(c.get_text(" ")) for c in tr.find_all(["td", "th"], recursive=False)]
+            cells = [c for c in cells if c]
+            if cells:
+                self.lines.append(Line("row", " — ".join(cells)))
+
+
+def _is_expand_title(tag: Tag) -> bool:
+    classes = tag.get("class") or []
+    return "expand-control-text" in classes
+
+
+def _anchor_of(tag: Tag) -> str:
+    ident = tag.get("id")
+    return str(ident) if ident else ""
+
+
+def text_to_lines(text: str, base_indent: int = 0) -> list[Line]:
+    """Classify plain-text lines by indentation and markers."""
+    out: list[Line] = []
+    blank = True
+    for raw in text.replace("\r", "").replace("\t", "    ").split("\n"):
+        stripped = raw.replace("\xa0", " ").rstrip()
+        body = stripped.lstrip()
+        if not body:
+            blank = True
+            continue
+        indent = base_indent + len(stripped) - len(body)
+        body = collapse_ws(body)
+        if _MACRO_PARAM.match(body):
+            continue
+        m = _BULLET.match(body)
+        n = _NUMBERED.match(body)
+        if m:
+            out.append(Line("item", m.group(2), indent=indent, marker="•", blank_before=blank))
+        elif n and (indent > 0 or not _heading_number(body)):
+            out.append(Line("item", n.group(2), indent=indent, marker=n.group(1), blank_before=blank))
+        else:
+            out.append(Line("para", body, indent=indent, blank_before=blank))
+        blank = False
+    return out
+
+
+def html_to_lines(html: str) -> tuple[list[Line], BeautifulSoup]:
+    soup = BeautifulSoup(html, "lxml")
+    root: Tag = soup.select_one("div#main-content") or soup.select_one("div.article-body") or soup
+    _clean_tree(root)
+    flat = _Flattener()
+    flat.walk(root)
+    flat.flush()
+    return flat.lines, soup
+
+
+# ---------------------------------------------------------------------------------------
+# pass 2: lines -> outline
+
+_HEADING_NUM = re.compile(r"^(\d{1,2}(?:\.\d{1,2}){0,4})\s*(?:-|–|\.)\s+(\S.{0,150})$")
+_TERMINAL = (".", ":", ";", ",", "?", "!")
+
+
+def _heading_number(text: str) -> int:
+    """Depth of a numbered heading ('1.1.2 - X' -> 3), 0 when the text is not one."""
+    m = _HEADING_NUM.match(text)
+    return len(m.group(1).split(".")) if m else 0
+
+
+def _title(text: str) -> str:
+    return text.strip().rstrip(":.").rstrip()
+
+
+def _is_plain_heading(line: Line, nxt: Line | None) -> bool:
+    """A short standalone line like 'Boas Práticas do Suporte' between blank lines."""
+    t = line.text
+    return (
+        line.kind == "para"
+        and line.indent == 0
+        and line.blank_before
+        and (nxt is None or nxt.blank_before)
+        and len(t) <= 60
+        and len(t.split()) >= 2
+        and not t.endswith(_TERMINAL)
+        and t[:1].isupper()
+    )
+
+
+def _is_label(line: Line) -> bool:
+    """'Durante atuação online:' — a short colon-ended line at the margin opens a subsection."""
+    return line.kind == "para" and line.indent == 0 and line.text.endswith(":") and len(line.text.split()) <= 3
+
+
+def _is_faq(line: Line, nxt: Line | None, faq_indent: int) -> bool:
+    """A top-level bullet asking a question, followed by its answer (not by sibling bullets)."""
+    if line.kind != "item" or line.marker != "•" or line.indent > faq_indent or not line.blank_before:
+        return False
+    if not ("?" in line.text or line.text.endswith(":")):
+        return False
+    return nxt is None or not (nxt.kind == "item" and nxt.marker == "•" and nxt.indent == line.indent)
+
+
+def _has_children(lines: list[Line], i: int) -> bool:
+    return i + 1 < len(lines) and lines[i + 1].indent > lines[i].indent
+
+
+def _is_step_group(lines: list[Line], i: int) -> bool:
+    """A list item like '1. Cliente parado:' whose nested lines are its content."""
+    line = lines[i]
+    return line.kind == "item" and line.text.endswith(":") and len(line.text) <= 120 and _has_children(lines, i)
+
+
+def _pair_runs(lines: list[Line]) -> list[Line]:
+    """Table-like runs ('title' line, 'description' line, ...) become heading + paragraph.
+
+    Confluence's text export of a two-column table leaves consecutive lines with no blank
+    between them; an odd first line describes the standalone line before the run.
+    """
+    out: list[Line] = []
+    i = 0
+    while i < len(lines):
+        j = i
+        while (
+            j + 1 < len(lines)
+            and lines[j + 1].kind == "para"
+            and not lines[j + 1].blank_before
+            and lines[j + 1].indent == lines[i].indent == 0
+            and lines[i].kind == "para"
+            and not _heading_number(lines[j + 1].text)
+        ):
+            j += 1
+        run = lines[i : j + 1]
+        if len(run) >= 4 and lines[i].kind == "para":
+            start = 0
+            if len(run) % 2 == 1:
+                prev = out[-1] if out else None
+                if prev is not None and prev.kind == "para" and prev.indent == 0 and len(prev.text) <= 100:
+                    out[-1] = Line("heading", prev.text, level=98)
+                out.append(run[0])
+                start = 1
+            for k in range(start, len(run) - 1, 2):
+                out.append(Line("heading", run[k].text, level=98))
+                out.append(run[k + 1])
+        else:
+            out.extend(run)
+        i = j + 1
+    return out
+
+
+def build_outline(lines: list[Line], title: str) -> Section:
+    lines = _pair_runs(lines)
+    root = Section(title=title)
+    # Stack of (level, section). Level: numbered headings use their depth, h-tags their
+    # number; labels, FAQs and table entries sit just below the heading they follow.
+    stack: list[tuple[float, Section]] = [(0, root)]
+    groups: list[tuple[int, Section]] = []  # open step groups, by indent
+    faq_indent = min((ln.indent for ln in lines if ln.kind == "item" and ln.marker == "•"), default=2)
+
+    def open_section(level: float, sec: Section) -> None:
+        while stack[-1][0] >= level:
+            stack.pop()
+        stack[-1][1].children.append(sec)
+        stack.append((level, sec))
+        groups.clear()
+
+    def heading_level() -> float:
+        for lvl, _ in reversed(stack):
+            if lvl == int(lvl):
+                return lvl
+        return 0
+
+    for i, line in enumerate(lines):
+        nxt = lines[i + 1] if i + 1 < len(lines) else None
+        if line.kind == "heading" and line.level < 98:
+            level = line.level if line.level < 10 else heading_level() + 0.5
+            open_section(level, Section(_title(line.text), anchor=line.anchor))
+            continue
+        if line.kind == "heading":  # table entry
+            open_section(heading_level() + 0.7, Section(_title(line.text)))
+            continue
+        depth = _heading_number(line.text) if line.kind == "para" and line.indent == 0 else 0
+        if depth:
+            open_section(depth, Section(_title(line.text), anchor=line.anchor))
+        elif _is_plain_heading(line, nxt) and fold(line.text) != fold(title):
+            open_section(1, Section(_title(line.text)))
+        elif _is_plain_heading(line, nxt):  # the page title repeated: a top-level reset
+            open_section(1, Section(""))
+        elif _is_label(line):
+            open_section(heading_level() + 0.5, Section(_title(line.text)))
+        elif _is_faq(line, nxt, faq_indent):
+            open_section(heading_level() + 0.6, Section(_title(line.text), anchor=line.anchor))
+        elif _is_step_group(lines, i):
+            while groups and groups[-1][0] >= line.indent:
+                groups.pop()
+            parent = groups[-1][1] if groups else stack[-1][1]
+            sec = Section(_title(line.text), anchor=line.anchor)
+            parent.children.append(sec)
+            groups.append((line.indent, sec))
+        else:
+            while groups and groups[-1][0] >= line.indent:
+                groups.pop()
+            target = groups[-1][1] if groups else stack[-1][1]
+            target.blocks.append(_block(line))
+    _assign_anchors(root)
+    return root
+
+
+def _block(line: Line) -> Block:
+    if line.kind == "item":
+        return Block("list_item", f"{line.marker} {line.text}", depth=max(0, line.indent // 2 - 1))
+    kinds = {"row": "table_row", "code": "code", "quote": "quote"}
+    return Block(kinds.get(line.kind, "paragraph"), line.text, depth=max(0, line.indent // 2))  # type: ignore[arg-type]
+
+
+def _assign_anchors(root: Section) -> None:
+    """Sections without an element id get a text fragment (#:~:text=...) to their title.
+
+    Browsers scroll to and highlight the first occurrence of the text, which makes the
+    deep link work on the real page as well as on bpa's own rendering.
+    """
+    for _, sec in root.walk():
+        if not sec.anchor and sec.title and sec is not root:
+            words = sec.title.split()[:8]
+            sec.anchor = ":~:text=" + quote(" ".join(words), safe="")
+
+
+# ---------------------------------------------------------------------------------------
+# entry point
+
+
+def _page_title(soup: BeautifulSoup) -> str | None:
+    meta = soup.find("meta", attrs={"name": "ajs-page-title"})
+    if isinstance(meta, Tag) and meta.get("content"):
+        return collapse_ws(str(meta["content"]))
+    for selector in ("#title-text", "h1.article-title", "title", "h1"):
+        tag = soup.select_one(selector)
+        if tag and tag.get_text(strip=True):
+            text = collapse_ws(tag.get_text(" "))
+            return re.sub(r"\s*[-|–]\s*(Confluence|TDN|Central de Atendimento).*$", "", text)
+    return None
+
+
+def _breadcrumbs(soup: BeautifulSoup) -> list[str]:
+    crumbs = soup.select("#breadcrumbs li, ol.breadcrumbs li, ul.breadcrumbs li")
+    return [collapse_ws(li.get_text(" ")) for li in crumbs if li.get_text(strip=True)]
+
+
+def parse_document(raw: RawDocument, public_url: str) -> Document:
+    """Parse one fetched page. Raises ParseError naming the problem."""
+    if raw.html is None or not raw.html.strip():
+        raise ParseError("página vazia")
+    if "\x00" in raw.html:
+        raise ParseError("conteúdo binário, não é HTML")
+    # Title and breadcrumbs come from the full page, before the body is cut out.
+    head = BeautifulSoup(raw.html, "lxml")
+    title = raw.title or _page_title(head) or raw.key.rsplit("/", 1)[-1]
+    crumbs = raw.breadcrumbs or [c for c in _breadcrumbs(head) if fold(c) != fold(title)]
+    for h1 in head.select("h1.article-title"):
+        h1.decompose()
+    lines, _ = html_to_lines(str(head))
+    if not lines:
+        raise ParseError("nenhum texto encontrado no HTML")
+    root = build_outline(lines, title)
+    doc_id = document_id(raw.source, raw.key)
+    url = raw.url or f"{public_url.rstrip('/')}/d/{doc_id}"
+    return Document(
+        id=doc_id,
+        source=raw.source,
+        key=raw.key,
+        title=title,
+        url=url,
+        content_hash=raw.content_hash,
+        root=root,
+        updated_at=raw.updated_at,
+        version=raw.version,
+        breadcrumbs=list(crumbs),
+        metadata=dict(raw.metadata),
+    )

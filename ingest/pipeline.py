@@ -1,0 +1,260 @@
+"""One ingest run: fetch every source, parse and chunk what changed, embed what is new,
+carry everything else over from the current snapshot, publish a new snapshot atomically.
+
+Nothing is ever lost: a page that fails keeps its previous chunks, a source that fails
+keeps all its previous documents, and the published snapshot is only replaced at the end.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from index.embedder import Embedder
+from index.errors import BpaError
+from index.models import Chunk
+from index.settings import Settings
+from index.snapshot import DocumentRecord, Snapshot, SnapshotStore, SnapshotWriter, SourceStatus
+from ingest.chunk import ChunkingConfig, chunk_document
+from ingest.parse import ParseError, parse_document
+from ingest.sources import SourceError, build_source, load_sources
+from ingest.sources.base import RawDocument
+
+Progress = Callable[[str, int, int], None]
+
+
+class IngestBusy(BpaError):
+    """Another ingest holds the lock on this data directory."""
+
+
+@dataclass
+class IngestReport:
+    snapshot_id: str | None = None
+    published: bool = False
+    new: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    failed: int = 0
+    chunks: int = 0
+    embedded: int = 0
+    seconds: float = 0.0
+    sources: dict[str, SourceStatus] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+@dataclass
+class _Pending:
+    """A document to write, carried over or freshly chunked."""
+
+    record: DocumentRecord
+    chunks: list[Chunk]
+
+
+@contextmanager
+def ingest_lock(data_dir: Path) -> Iterator[None]:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with open(data_dir / "ingest.lock", "w") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as e:
+            raise IngestBusy("outra indexação está em andamento neste diretório de dados") from e
+        yield
+
+
+class _Run:
+    def __init__(self, settings: Settings, embedder: Embedder, full: bool, progress: Progress | None) -> None:
+        self.settings = settings
+        self.embedder = embedder
+        self.progress = progress or (lambda stage, done, total: None)
+        self.cfg = ChunkingConfig(settings.chunk_max_tokens, settings.chunk_overlap_tokens)
+        self.store = SnapshotStore(settings.data_dir, keep=settings.keep_snapshots)
+        self.prev: Snapshot | None = None
+        if self.store.current_id() is not None:
+            self.prev = self.store.open_current()
+        m = self.prev.manifest if self.prev else None
+        # Old vectors are reusable only when the same model made them.
+        self.same_model = bool(m and m.model_id == embedder.model_id and m.dim == embedder.dim)
+        self.same_chunking = bool(m and m.chunking.get("fingerprint") == self.cfg.fingerprint())
+        self.full = full
+        self.reuse_docs = self.same_model and self.same_chunking and not full
+        self.report = IngestReport()
+        self.pending: list[_Pending] = []
+
+    # --- carrying over ----------------------------------------------------------------
+    def carry(self, record: DocumentRecord) -> None:
+        assert self.prev is not None
+        rows = self.prev.document_chunks(record.id)
+        self.pending.append(_Pending(record, [c for _, c in rows]))
+
+    def prev_docs(self, source: str) -> dict[str, DocumentRecord]:
+        return {d.key: d for d in self.prev.documents(source)} if self.prev else {}
+
+    # --- one source ---------------------------------------------------------------------
+    def ingest_source(self, name: str, source_fetch: Callable[[dict[str, str]], Iterator[RawDocument]]) -> None:
+        old = self.prev_docs(name)
+        previous = {k: (d.version or d.content_hash) for k, d in old.items()}
+        staged: list[_Pending] = []
+        counts = {"new": 0, "changed": 0, "unchanged": 0, "failed": 0}
+        failed_docs: list[str] = []
+        seen: set[str] = set()
+        try:
+            for raw in source_fetch(previous):
+                if raw.key in seen:
+                    continue
+                seen.add(raw.key)
+                kind, pending = self._one(raw, old.get(raw.key))
+                counts[kind] += 1
+                if kind == "failed":
+                    failed_docs.append(raw.error or raw.key)
+                    self.report.errors.append(f"[{name}] {raw.error or raw.key}")
+                if pending:
+                    staged.append(pending)
+        except SourceError as e:
+            # The listing did not complete: keep everything this source had.
+            for record in old.values():
+                self.carry(record)
+            self.report.sources[name] = SourceStatus("failed", len(old), str(e))
+            self.report.errors.append(f"[{name}] {e}")
+            return
+        removed = [k for k in old if k not in seen]
+        self.pending.extend(staged)
+        for key in ("new", "changed", "unchanged", "failed"):
+            setattr(self.report, key, getattr(self.report, key) + counts[key])
+        self.report.removed += len(removed)
+        status = "ok" if not failed_docs else "partial"
+        kept = sum(1 for p in self.pending if p.record.source == name)
+        self.report.sources[name] = SourceStatus(status, kept, None, failed_docs)
+
+    def _one(self, raw: RawDocument, old: DocumentRecord | None) -> tuple[str, _Pending | None]:
+        if raw.unchanged and old is not None and self.prev is not None:
+            self.carry(old)
+            return "unchanged", None
+        if raw.error is not None:
+            if old is not None:
+                self.carry(old)
+            return "failed", None
+        if old is not None and self.reuse_docs and old.content_hash == raw.content_hash:
+            self.carry(old)
+            return "unchanged", None
+        try:
+            doc = parse_document(raw, self.settings.public_url)
+        except ParseError as e:
+            raw.error = f"{raw.url or raw.key}: {e}"
+            if old is not None:
+                self.carry(old)
+            return "failed", None
+        chunks = chunk_document(doc, self.cfg)
+        return ("changed" if old is not None else "new"), _Pending(DocumentRecord.from_document(doc), chunks)
+
+    # --- embedding and writing ----------------------------------------------------------
+    def vectors_for(self, items: list[_Pending]) -> list[np.ndarray]:
+        """Vectors per pending document: reused by chunk id when possible, else embedded."""
+        reuse = self.prev is not None and self.same_model and not self.full
+        old_ids = self.prev.chunk_rowids_by_id() if (self.prev and reuse) else {}
+        todo: list[tuple[int, int, Chunk]] = []
+        out: list[np.ndarray] = []
+        for di, item in enumerate(items):
+            vecs = np.zeros((len(item.chunks), self.embedder.dim), dtype=np.float32)
+            for ci, chunk in enumerate(item.chunks):
+                rowid = old_ids.get(chunk.id)
+                if rowid is not None and self.prev is not None:
+                    vecs[ci] = self.prev.vector(rowid)
+                else:
+                    todo.append((di, ci, chunk))
+            out.append(vecs)
+        batch = self.settings.embed_batch_size
+        for start in range(0, len(todo), batch):
+            part = todo[start : start + batch]
+            embedded = self.embedder.embed([c.embed_text for _, _, c in part], "passage")
+            for (di, ci, _), vec in zip(part, embedded, strict=True):
+                out[di][ci] = vec
+            self.progress("embed", min(start + batch, len(todo)), len(todo))
+        self.report.embedded = len(todo)
+        return out
+
+    def changed_anything(self) -> bool:
+        """Whether the new snapshot would differ from the current one (content or status)."""
+        r = self.report
+        if self.prev is None or r.new or r.changed or r.removed:
+            return True
+        if not (self.same_model and self.same_chunking):
+            return True
+        old = {k: (v.status, v.error) for k, v in self.prev.manifest.sources.items()}
+        return old != {k: (v.status, v.error) for k, v in r.sources.items()}
+
+    def write(self, writer: SnapshotWriter) -> None:
+        vectors = self.vectors_for(self.pending)
+        for item, vecs in zip(self.pending, vectors, strict=True):
+            writer.add(item.record, item.chunks, vecs)
+            self.report.chunks += len(item.chunks)
+
+
+def run_ingest(
+    settings: Settings,
+    embedder: Embedder,
+    *,
+    only_source: str | None = None,
+    full: bool = False,
+    progress: Progress | None = None,
+) -> IngestReport:
+    """Run one ingest and publish a snapshot when anything changed.
+
+    Raises ConfigError (invalid sources file: nothing written) and IngestBusy.
+    """
+    started = time.monotonic()
+    sources_file = load_sources(settings.sources)
+    if only_source is not None:
+        sources_file.get(only_source)  # validates the name
+    with ingest_lock(settings.data_dir):
+        run = _Run(settings, embedder, full, progress)
+        base_dir = settings.sources.resolve().parent
+        for i, cfg in enumerate(sources_file.sources):
+            run.progress("fetch", i, len(sources_file.sources))
+            if only_source is not None and cfg.name != only_source:
+                for record in run.prev_docs(cfg.name).values():
+                    run.carry(record)
+                run.report.sources[cfg.name] = SourceStatus("skipped", len(run.prev_docs(cfg.name)))
+                continue
+            source = build_source(cfg, settings, base_dir)
+            run.ingest_source(cfg.name, source.fetch)
+        # Documents of sources no longer in the file are dropped: the file is the truth.
+        configured = {c.name for c in sources_file.sources}
+        if run.prev is not None:
+            gone = [d for d in run.prev.documents() if d.source not in configured]
+            run.report.removed += len(gone)
+        run.progress("fetch", len(sources_file.sources), len(sources_file.sources))
+        if full or run.changed_anything():
+            _publish(run)
+        else:
+            run.report.snapshot_id = run.prev.id if run.prev else None
+            run.report.chunks = sum(len(p.chunks) for p in run.pending)
+    run.report.seconds = time.monotonic() - started
+    return run.report
+
+
+def _publish(run: _Run) -> None:
+    chunking = {
+        "max_tokens": run.cfg.max_tokens,
+        "overlap_tokens": run.cfg.overlap_tokens,
+        "fingerprint": run.cfg.fingerprint(),
+    }
+    writer = run.store.writer(run.embedder.model_id, run.embedder.dim, chunking)
+    try:
+        run.write(writer)
+        manifest = writer.publish(run.report.sources, parent=run.prev.id if run.prev else None)
+    except BaseException:
+        writer.abort()
+        raise
+    run.report.snapshot_id = manifest.id
+    run.report.published = True

@@ -1,0 +1,137 @@
+"""The sources file (corpus/sources.toml): parsing, validation and error messages.
+
+Errors name the line and the field, because maintainers edit this file by hand.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+
+from ingest.sources.base import ConfigError
+
+_NAME = r"^[a-z0-9][a-z0-9_-]*$"
+
+
+class _SourceBase(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(pattern=_NAME, description="Unique source name (lowercase, digits, - and _).")
+
+
+class FilesSourceConfig(_SourceBase):
+    type: Literal["files"]
+    path: str = Field(description="A path or glob, relative to the sources file.")
+    url: str | None = Field(
+        None,
+        description=(
+            "Public URL the citations link to (single file). Without it citations link to "
+            "bpa's own rendering of the document, /d/{document_id}."
+        ),
+    )
+    title: str | None = Field(None, description="Title, for pages whose HTML has none.")
+
+
+class ConfluenceSourceConfig(_SourceBase):
+    type: Literal["confluence"]
+    base_url: str = Field(description="Server/DC root, or Cloud root ending in /wiki.")
+    page_ids: list[str] = Field(default_factory=list, description="Root page ids.")
+    space: str | None = Field(None, description="Space key: index the whole space.")
+    descendants: bool = True
+    token_env: str | None = Field(None, description="Env var holding a PAT or 'email:token'.")
+
+    @field_validator("page_ids", mode="before")
+    @classmethod
+    def _ids_as_text(cls, v: object) -> object:
+        return [str(x) for x in v] if isinstance(v, list) else v
+
+
+class ZendeskSourceConfig(_SourceBase):
+    type: Literal["zendesk"]
+    base_url: str
+    locale: str = "pt-br"
+    section_ids: list[int] = Field(default_factory=list)
+    labels: list[str] = Field(default_factory=list)
+    token_env: str | None = Field(None, description="Env var holding 'email/token:secret'.")
+
+
+class WebSourceConfig(_SourceBase):
+    type: Literal["web"]
+    urls: list[str] = Field(min_length=1)
+    allow: list[str] = Field(default_factory=list, description="URL prefixes the crawl may follow.")
+    max_pages: int = Field(200, ge=1)
+    max_depth: int = Field(2, ge=0)
+    delay: float = Field(1.0, ge=0, description="Seconds between requests to one host.")
+
+
+SourceConfig = Annotated[
+    FilesSourceConfig | ConfluenceSourceConfig | ZendeskSourceConfig | WebSourceConfig,
+    Field(discriminator="type"),
+]
+_ADAPTER: TypeAdapter[SourceConfig] = TypeAdapter(SourceConfig)
+
+
+class SourcesFile(BaseModel):
+    path: Path
+    sources: list[SourceConfig]
+
+    def get(self, name: str) -> SourceConfig:
+        for s in self.sources:
+            if s.name == name:
+                return s
+        known = ", ".join(s.name for s in self.sources)
+        raise ConfigError(f"{self.path}: fonte '{name}' não existe (fontes: {known})")
+
+
+def _block_starts(text: str) -> list[int]:
+    return [i + 1 for i, line in enumerate(text.splitlines()) if line.strip().startswith("[[source]]")]
+
+
+def _field_line(text: str, block_start: int, field: str) -> int:
+    lines = text.splitlines()
+    for i in range(block_start, len(lines)):
+        if lines[i].strip().startswith("[[source]]"):
+            break
+        if re.match(rf"\s*{re.escape(field)}\s*=", lines[i]):
+            return i + 1
+    return block_start
+
+
+def load_sources(path: Path) -> SourcesFile:
+    """Parse and validate a sources file, or raise ConfigError naming line and field."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ConfigError(f"{path}: não foi possível ler o arquivo de fontes ({e.strerror})") from e
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: TOML inválido: {e}") from e
+    extra = set(data) - {"source"}
+    if extra:
+        raise ConfigError(f"{path}: chave desconhecida no topo: {', '.join(sorted(extra))}")
+    raw = data.get("source", [])
+    if not isinstance(raw, list) or not raw:
+        raise ConfigError(f"{path}: nenhuma fonte definida (use blocos [[source]])")
+    starts = _block_starts(text)
+    sources: list[SourceConfig] = []
+    for i, item in enumerate(raw):
+        start = starts[i] if i < len(starts) else 1
+        try:
+            sources.append(_ADAPTER.validate_python(item))
+        except ValidationError as e:
+            err = e.errors()[0]
+            loc = [str(p) for p in err["loc"] if not str(p) in ("files", "confluence", "zendesk", "web")]
+            field = loc[0] if loc else "type"
+            line = _field_line(text, start, field)
+            raise ConfigError(f"{path}:{line}: fonte #{i + 1}, campo '{field}': {err['msg']}") from e
+    seen: set[str] = set()
+    for i, s in enumerate(sources):
+        if s.name in seen:
+            line = _field_line(text, starts[i], "name")
+            raise ConfigError(f"{path}:{line}: campo 'name': fonte '{s.name}' repetida")
+        seen.add(s.name)
+    return SourcesFile(path=path, sources=sources)

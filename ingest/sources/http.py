@@ -1,0 +1,242 @@
+"""Robust HTTP fetching for the remote sources (Confluence, Zendesk, web).
+
+One :class:`Fetcher` per source run: a sync ``httpx.Client`` with bpa's User-Agent and
+auth header, a timeout, retries with exponential backoff on 429/5xx/timeouts/connection
+errors (honouring ``Retry-After``), and a small bounded thread pool for concurrent
+requests. Failures become :class:`FetchError`, which carries the status and the URL.
+"""
+
+from __future__ import annotations
+
+import base64
+import email.utils
+import json
+import os
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any, TypeVar
+
+import httpx
+
+from index.errors import BpaError
+from index.settings import Settings
+from ingest.sources.base import SourceError
+
+USER_AGENT = "bpa/0.1"
+MAX_RETRY_AFTER = 60.0  # seconds; a server asking for longer fails this run instead
+_RETRYABLE_STATUS = frozenset({408, 425, 429})
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class FetchError(BpaError):
+    """A request failed for good (after retries where retrying made sense)."""
+
+    def __init__(self, reason: str, *, url: str, status: int | None = None) -> None:
+        super().__init__(f"{reason} ({url})")
+        self.reason = reason  # pt-BR, without the URL
+        self.url = url
+        self.status = status
+
+    @property
+    def auth_failed(self) -> bool:
+        return self.status in (401, 403)
+
+
+class MalformedResponse(FetchError):
+    """The server answered 2xx but the payload is not what the protocol promises."""
+
+
+def basic_auth(credentials: str) -> str:
+    """``Authorization`` value for ``user:secret`` (Confluence Cloud, Zendesk)."""
+    return "Basic " + base64.b64encode(credentials.encode()).decode("ascii")
+
+
+def bearer_auth(token: str) -> str:
+    """``Authorization`` value for a personal access token (Confluence Server/DC)."""
+    return f"Bearer {token}"
+
+
+def read_secret(env_var: str | None, source_label: str) -> str | None:
+    """The credential held by ``env_var``; None when the source is configured anonymous."""
+    if not env_var:
+        return None
+    value = os.environ.get(env_var, "").strip()
+    if not value:
+        raise SourceError(f"{source_label}: a variável de ambiente {env_var} (token_env) não está definida")
+    return value
+
+
+def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
+    """Parse ``Retry-After`` (delta seconds or an HTTP date); None when absent or invalid."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def _is_retryable(status: int) -> bool:
+    return status >= 500 or status in _RETRYABLE_STATUS
+
+
+@dataclass(frozen=True)
+class _Retryable:
+    failure: FetchError
+    retry_after: float | None = None
+
+    def final(self, attempts: int) -> FetchError:
+        if attempts <= 1:
+            return self.failure
+        reason = f"{self.failure.reason} após {attempts} tentativas"
+        return FetchError(reason, url=self.failure.url, status=self.failure.status)
+
+
+class Fetcher:
+    """GET with timeouts, retries and auth; ``map`` runs calls concurrently (bounded)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        auth: str | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        max_retry_after: float = MAX_RETRY_AFTER,
+    ) -> None:
+        self.timeout = settings.http_timeout
+        self.retries = settings.http_retries
+        self.backoff = settings.http_backoff
+        self.concurrency = settings.http_concurrency
+        self.max_retry_after = max_retry_after
+        self._sleep = sleep
+        headers = {"User-Agent": USER_AGENT}
+        if auth:
+            headers["Authorization"] = auth
+        # httpx drops the Authorization header on redirects to another origin.
+        self._client = httpx.Client(
+            timeout=httpx.Timeout(self.timeout),
+            headers=headers,
+            follow_redirects=True,
+            limits=httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency),
+        )
+
+    def __enter__(self) -> Fetcher:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._client.close()
+
+    # --- requests --------------------------------------------------------------------
+
+    def get(self, url: str, params: dict[str, Any] | None = None) -> httpx.Response:
+        """GET ``url``; a 2xx/3xx response, or FetchError once retries are exhausted."""
+        response = self._with_retries(url, params, accept=None)
+        assert response is not None  # without ``accept`` every response is kept
+        return response
+
+    def get_if(self, url: str, accept: Callable[[httpx.Response], bool]) -> httpx.Response | None:
+        """GET ``url`` but read the body only if ``accept(headers-only response)``; else None."""
+        return self._with_retries(url, None, accept=accept)
+
+    def get_json(self, url: str, params: dict[str, Any] | None = None) -> Any:
+        """GET and decode JSON; MalformedResponse when the body is not JSON."""
+        response = self.get(url, params)
+        try:
+            return response.json()
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise MalformedResponse(
+                "resposta não é JSON válido", url=str(response.url), status=response.status_code
+            ) from e
+
+    def _with_retries(
+        self, url: str, params: dict[str, Any] | None, accept: Callable[[httpx.Response], bool] | None
+    ) -> httpx.Response | None:
+        attempt = 0
+        while True:
+            outcome = self._attempt(url, params, accept)
+            if not isinstance(outcome, _Retryable):
+                return outcome
+            if attempt >= self.retries:
+                raise outcome.final(attempt + 1)
+            self._sleep(self._delay(attempt, outcome.retry_after))
+            attempt += 1
+
+    def _attempt(
+        self, url: str, params: dict[str, Any] | None, accept: Callable[[httpx.Response], bool] | None
+    ) -> httpx.Response | _Retryable | None:
+        """One request: its response, a failure worth retrying, or FetchError for good."""
+        try:
+            response = self._send(url, params, accept)
+        except httpx.TimeoutException:
+            return _Retryable(FetchError(f"tempo esgotado ({self.timeout:g} s)", url=url))
+        except (httpx.UnsupportedProtocol, httpx.InvalidURL, httpx.TooManyRedirects) as e:
+            raise FetchError(f"URL inválida ou redirecionamentos demais: {e}", url=url) from e
+        except httpx.DecodingError as e:
+            raise FetchError(f"resposta com codificação inválida: {e}", url=url) from e
+        except httpx.TransportError as e:
+            return _Retryable(FetchError(f"falha de conexão: {e or type(e).__name__}", url=url))
+        if response is None or response.status_code < 400:
+            return response
+        status = response.status_code
+        failure = FetchError(f"HTTP {status}", url=str(response.url), status=status)
+        if not _is_retryable(status):
+            raise failure
+        return _Retryable(failure, retry_after_seconds(response.headers.get("Retry-After")))
+
+    def _delay(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return min(retry_after, self.max_retry_after)
+        return float(self.backoff * 2**attempt)
+
+    def _send(
+        self, url: str, params: dict[str, Any] | None, accept: Callable[[httpx.Response], bool] | None
+    ) -> httpx.Response | None:
+        with self._client.stream("GET", url, params=params) as response:
+            if accept is not None and response.status_code < 400 and not accept(response):
+                return None
+            response.read()
+            return response
+
+    # --- concurrency -----------------------------------------------------------------
+
+    def map(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
+        """``fn`` over ``items`` with at most ``concurrency`` calls at once, results in order.
+
+        Lazy: at most a small window of results is held, so a long listing streams.
+        """
+        if self.concurrency <= 1:
+            yield from map(fn, items)
+            return
+        window = self.concurrency * 2
+        with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="bpa-fetch") as pool:
+            pending: deque[Future[R]] = deque()
+            try:
+                for item in items:
+                    pending.append(pool.submit(fn, item))
+                    if len(pending) >= window:
+                        yield pending.popleft().result()
+                while pending:
+                    yield pending.popleft().result()
+            finally:
+                for future in pending:
+                    future.cancel()

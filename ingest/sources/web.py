@@ -1,0 +1,243 @@
+"""Web pages: a small polite crawler (robots.txt, allow-list, limits, per-host delay).
+
+* Breadth-first from ``urls``; a start URL is depth 0 and links are followed while the
+  depth stays within ``max_depth``; at most ``max_pages`` documents are yielded.
+* Links are followed only under an ``allow`` prefix; with no ``allow``, only within the
+  start URLs' origins.
+* robots.txt per origin, read with the same client (RFC 9309: a 4xx means no rules; a
+  5xx or network failure means "disallow everything"); ``Crawl-delay`` raises ``delay``.
+* Keys are canonical URLs: ``<link rel=canonical>`` when it stays on an allowed site,
+  else the final URL; fragments dropped, host lower-cased, default ports and trailing
+  slashes removed. Two URLs with one canonical yield one document.
+* HTML only (``text/html``, ``application/xhtml+xml``): other bodies are not downloaded.
+* A start URL that fails raises SourceError; a linked page that fails is yielded with
+  ``error``. ``version`` is left None: the pipeline uses the content hash.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+import urllib.robotparser
+from collections import deque
+from collections.abc import Iterator
+from urllib.parse import urldefrag, urljoin, urlsplit, urlunsplit
+
+import httpx
+from bs4 import BeautifulSoup, UnicodeDammit
+
+from index.settings import Settings
+from ingest.sources.base import RawDocument, SourceError
+from ingest.sources.config import WebSourceConfig
+from ingest.sources.http import USER_AGENT, Fetcher, FetchError
+
+MAX_CRAWL_DELAY = 60.0
+_HTML_TYPES = ("text/html", "application/xhtml+xml")
+_SKIP_EXTENSIONS = (
+    ".pdf", ".zip", ".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp", ".ico", ".css", ".js",
+    ".mp4", ".mp3", ".doc", ".docx", ".xls", ".xlsx", ".ppt", ".pptx", ".exe", ".gz",
+)  # fmt: skip
+
+
+def normalize_url(url: str) -> str:
+    """The comparable form of a URL: no fragment, lower-case host, no default port or trailing /."""
+    parts = urlsplit(urldefrag(url)[0])
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    port = parts.port
+    netloc = host if port is None or (scheme, port) in (("http", 80), ("https", 443)) else f"{host}:{port}"
+    path = parts.path or "/"
+    if path != "/":
+        path = path.rstrip("/") or "/"
+    return urlunsplit((scheme, netloc, path, parts.query, ""))
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(normalize_url(url))
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _is_html(response: httpx.Response) -> bool:
+    ctype = response.headers.get("content-type", "").split(";")[0].strip().lower()
+    return not ctype or ctype in _HTML_TYPES
+
+
+class WebSource:
+    def __init__(self, cfg: WebSourceConfig, settings: Settings) -> None:
+        self.name = cfg.name
+        self.cfg = cfg
+        self.settings = settings
+        self.label = f"web '{cfg.name}'"
+
+    def fetch(self, previous: dict[str, str]) -> Iterator[RawDocument]:
+        # ``previous`` holds content hashes: nothing can be skipped without downloading.
+        with Fetcher(self.settings) as http:
+            yield from _Crawl(self, http).run()
+
+
+class _Crawl:
+    """The state of one crawl: queue, what was seen, robots rules and host clocks."""
+
+    def __init__(self, source: WebSource, http: Fetcher) -> None:
+        self.source = source
+        self.cfg = source.cfg
+        self.http = http
+        self.starts = [urldefrag(u)[0] for u in self.cfg.urls]
+        self.start_keys = {normalize_url(u) for u in self.starts}
+        self.allow = list(self.cfg.allow) or [o + "/" for o in sorted({_origin(u) for u in self.starts})]
+        self.robots: dict[str, urllib.robotparser.RobotFileParser] = {}
+        self.last_request: dict[str, float] = {}
+        self.queue: deque[tuple[str, int]] = deque((u, 0) for u in self.starts)
+        self.seen = set(self.start_keys)  # normalized URLs queued or fetched
+
+    def run(self) -> Iterator[RawDocument]:
+        yielded: set[str] = set()
+        while self.queue and len(yielded) < self.cfg.max_pages:
+            url, depth = self.queue.popleft()
+            page = self._visit(url)
+            if page is None:
+                continue
+            if isinstance(page, RawDocument):  # a linked page that failed
+                yielded.add(page.key)
+                yield page
+                continue
+            final, response = page
+            html = _decode(response)
+            soup = BeautifulSoup(html, "lxml")
+            key = self._canonical(soup, final)
+            self.seen.update({normalize_url(final), key})
+            if key in yielded:
+                continue  # another URL of a page already yielded
+            yielded.add(key)
+            yield RawDocument(
+                source=self.source.name, key=key, url=key, html=html, updated_at=_last_modified(response)
+            )
+            if depth < self.cfg.max_depth:
+                self._enqueue(self._links(soup, final), depth + 1)
+
+    def _enqueue(self, links: list[str], depth: int) -> None:
+        for link in links:
+            norm = normalize_url(link)
+            if norm not in self.seen:
+                self.seen.add(norm)
+                self.queue.append((link, depth))
+
+    # --- one page --------------------------------------------------------------------
+
+    def _visit(self, url: str) -> tuple[str, httpx.Response] | RawDocument | None:
+        """The page's final URL and response; an error document; or None to skip it."""
+        is_start = normalize_url(url) in self.start_keys
+        if not self._robots_allow(url):
+            if is_start:
+                raise SourceError(f"{self.source.label}: o robots.txt do site não permite acessar {url}")
+            return None
+        try:
+            response = self._get(url)
+        except FetchError as e:
+            if is_start:
+                raise SourceError(f"{self.source.label}: não foi possível baixar a página inicial {url}: "
+                                  f"{e.reason}") from e  # fmt: skip
+            key = normalize_url(url)
+            return RawDocument(
+                source=self.source.name,
+                key=key,
+                url=key,
+                error=f"{self.source.label}: página {url}: {e.reason}",
+            )
+        if response is None:
+            if is_start:
+                raise SourceError(f"{self.source.label}: a página inicial {url} não é HTML")
+            return None
+        final = str(response.url)
+        if not is_start and not self._allowed(final):
+            return None  # redirected off the allowed sites
+        return final, response
+
+    def _get(self, url: str, *, html_only: bool = True) -> httpx.Response | None:
+        self._wait_turn(url)
+        try:
+            return self.http.get_if(url, _is_html) if html_only else self.http.get(url)
+        finally:
+            self.last_request[_origin(url)] = time.monotonic()
+
+    def _canonical(self, soup: BeautifulSoup, final: str) -> str:
+        for link in soup.find_all("link", href=True):
+            rel = link.get("rel")
+            rels: list[str] = [str(r) for r in rel] if isinstance(rel, list) else str(rel or "").split()
+            if "canonical" in [r.lower() for r in rels]:
+                target = urljoin(final, str(link["href"]).strip())
+                if target.startswith(("http://", "https://")) and (
+                    _origin(target) == _origin(final) or self._allowed(target)
+                ):
+                    return normalize_url(target)
+        return normalize_url(final)
+
+    def _links(self, soup: BeautifulSoup, final: str) -> list[str]:
+        base_tag = soup.find("base", href=True)
+        base = urljoin(final, str(base_tag["href"])) if base_tag else final
+        links = []
+        for a in soup.find_all("a", href=True):
+            href = urldefrag(urljoin(base, str(a["href"]).strip()))[0]
+            if not href.startswith(("http://", "https://")):
+                continue  # mailto:, javascript:, ...
+            if urlsplit(href).path.lower().endswith(_SKIP_EXTENSIONS):
+                continue
+            if self._allowed(href):
+                links.append(href)
+        return links
+
+    def _allowed(self, url: str) -> bool:
+        return url.startswith(tuple(self.allow)) or normalize_url(url).startswith(tuple(self.allow))
+
+    # --- politeness ------------------------------------------------------------------
+
+    def _wait_turn(self, url: str) -> None:
+        origin = _origin(url)
+        last = self.last_request.get(origin)
+        if last is None:
+            return
+        remaining = self._delay(origin) - (time.monotonic() - last)
+        if remaining > 0:
+            time.sleep(remaining)
+
+    def _delay(self, origin: str) -> float:
+        rules = self.robots.get(origin)
+        crawl_delay = rules.crawl_delay(USER_AGENT) if rules is not None else None
+        return max(self.cfg.delay, min(float(crawl_delay or 0), MAX_CRAWL_DELAY))
+
+    def _robots_allow(self, url: str) -> bool:
+        origin = _origin(url)
+        if origin not in self.robots:
+            self.robots[origin] = self._read_robots(origin)
+        return self.robots[origin].can_fetch(USER_AGENT, url)
+
+    def _read_robots(self, origin: str) -> urllib.robotparser.RobotFileParser:
+        rules = urllib.robotparser.RobotFileParser(f"{origin}/robots.txt")
+        try:
+            response = self._get(f"{origin}/robots.txt", html_only=False)
+            text = response.text if response is not None else ""
+        except FetchError as e:
+            if e.status is not None and 400 <= e.status < 500:
+                text = ""  # RFC 9309 §2.3.1.3: unavailable, so no rules
+            else:
+                rules.parse(["User-agent: *", "Disallow: /"])  # RFC 9309 §2.3.1.4: unreachable
+                return rules
+        rules.parse(text.splitlines())
+        return rules
+
+
+def _decode(response: httpx.Response) -> str:
+    """The page's text: the header's charset, else what the markup declares or looks like."""
+    if response.charset_encoding:
+        return response.text
+    return UnicodeDammit(response.content, is_html=True).unicode_markup or ""
+
+
+def _last_modified(response: httpx.Response) -> str | None:
+    value = response.headers.get("last-modified")
+    if not value:
+        return None
+    try:
+        return email.utils.parsedate_to_datetime(value).isoformat()
+    except (TypeError, ValueError):
+        return None

@@ -1,0 +1,209 @@
+// Boas Práticas Assistant — Zendesk ticket sidebar (ZAF v2). Plain JS, no build step.
+// Every text from the server or the ticket is inserted with textContent: never innerHTML.
+(function () {
+  "use strict";
+
+  var GENERIC_ERROR = "Não foi possível falar com o servidor do bpa.";
+  var SNIPPET_CHARS = 240;
+  var client = null;
+  var apiUrl = "";
+
+  function byId(id) {
+    return document.getElementById(id);
+  }
+
+  function el(tag, className, text) {
+    var node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    return node;
+  }
+
+  function safeUrl(url) {
+    try {
+      var parsed = new URL(String(url));
+      return parsed.protocol === "http:" || parsed.protocol === "https:" ? parsed.href : null;
+    } catch (e) {
+      return null;
+    }
+  }
+
+  // Links open in a new tab: the sidebar itself must stay on the ticket.
+  function link(url, text, className) {
+    var href = safeUrl(url);
+    if (!href) return el("span", className, text);
+    var a = el("a", className, text);
+    a.href = href;
+    a.target = "_blank";
+    a.rel = "noopener noreferrer";
+    return a;
+  }
+
+  function shorten(text) {
+    text = String(text || "").replace(/\s+/g, " ").trim();
+    return text.length > SNIPPET_CHARS ? text.slice(0, SNIPPET_CHARS - 1) + "…" : text;
+  }
+
+  function setStatus(id, text, isError) {
+    var node = byId(id);
+    node.textContent = text || "";
+    node.classList.toggle("error", Boolean(isError));
+  }
+
+  function resize() {
+    var height = Math.min(document.body.scrollHeight + 16, 900);
+    client.invoke("resize", { width: "100%", height: height + "px" });
+  }
+
+  function errorMessage(failure) {
+    var data = failure && failure.responseJSON;
+    if (!data && failure && failure.responseText) {
+      try {
+        data = JSON.parse(failure.responseText);
+      } catch (e) {
+        data = null;
+      }
+    }
+    return data && data.error && data.error.message ? data.error.message : GENERIC_ERROR;
+  }
+
+  // Through Zendesk's proxy: the secure setting {{setting.api_key}} is filled in there,
+  // never in the browser (the server's host must be in the manifest's domainWhitelist).
+  function callApi(path, body) {
+    return client
+      .request({
+        url: apiUrl + path,
+        type: "POST",
+        contentType: "application/json",
+        dataType: "json",
+        data: JSON.stringify(body),
+        secure: true,
+        headers: { "X-API-Key": "{{setting.api_key}}", "X-BPA-Channel": "zendesk" },
+      })
+      .then(function (response) {
+        return typeof response === "string" ? JSON.parse(response) : response;
+      });
+  }
+
+  function sectionItem(hit) {
+    var item = el("li");
+    item.appendChild(link(hit.url, hit.title + " › " + hit.section, "section-link"));
+    item.appendChild(el("p", "snippet", shorten(hit.text)));
+    return item;
+  }
+
+  function renderSuggestion(result) {
+    var sections = byId("sections");
+    var checklist = byId("checklist");
+    sections.textContent = "";
+    checklist.textContent = "";
+    (result.results || []).forEach(function (hit) {
+      sections.appendChild(sectionItem(hit));
+    });
+    (result.checklist || []).forEach(function (text) {
+      checklist.appendChild(el("li", null, text));
+    });
+    var hasChecklist = (result.checklist || []).length > 0;
+    checklist.hidden = !hasChecklist;
+    byId("checklist-title").hidden = !hasChecklist;
+    setStatus(
+      "status",
+      (result.results || []).length ? "" : "Nenhuma seção da documentação se aplica a este ticket.",
+      false
+    );
+  }
+
+  function loadSuggestion() {
+    setStatus("status", "Consultando a documentação…", false);
+    return client
+      .get(["ticket.subject", "ticket.description", "ticket.tags"])
+      .then(function (data) {
+        return callApi("/v1/suggest", {
+          subject: data["ticket.subject"] || "",
+          description: data["ticket.description"] || "",
+          tags: data["ticket.tags"] || [],
+        });
+      })
+      .then(renderSuggestion)
+      .catch(function (failure) {
+        setStatus("status", errorMessage(failure), true);
+      })
+      .then(resize);
+  }
+
+  function renderAnswerText(container, text, citations) {
+    var byNumber = {};
+    citations.forEach(function (c) {
+      byNumber[c.n] = c;
+    });
+    container.textContent = "";
+    var pattern = /\[(\d+)\]/g;
+    var last = 0;
+    var match;
+    while ((match = pattern.exec(text)) !== null) {
+      container.appendChild(document.createTextNode(text.slice(last, match.index)));
+      var citation = byNumber[Number(match[1])];
+      container.appendChild(
+        citation ? link(citation.url, match[0], "cite-marker") : document.createTextNode(match[0])
+      );
+      last = pattern.lastIndex;
+    }
+    container.appendChild(document.createTextNode(text.slice(last)));
+  }
+
+  function renderAnswer(answer) {
+    var shown = answer.abstained ? answer.suggestions || [] : answer.citations || [];
+    renderAnswerText(byId("answer"), answer.answer || "", answer.citations || []);
+    var list = byId("citations");
+    list.textContent = "";
+    shown.forEach(function (c) {
+      list.appendChild(sectionItem({ url: c.url, title: c.title, section: c.section, text: c.excerpt }));
+    });
+    byId("answer-block").hidden = false;
+    setStatus("ask-status", answer.abstained ? "A documentação não responde com segurança; seções próximas:" : "", false);
+  }
+
+  function ask(event) {
+    event.preventDefault();
+    var question = byId("question").value.trim();
+    if (!question) {
+      setStatus("ask-status", "Escreva uma pergunta.", true);
+      return;
+    }
+    byId("ask-button").disabled = true;
+    setStatus("ask-status", "Procurando na documentação…", false);
+    callApi("/v1/ask", { question: question })
+      .then(renderAnswer)
+      .catch(function (failure) {
+        setStatus("ask-status", errorMessage(failure), true);
+      })
+      .then(function () {
+        byId("ask-button").disabled = false;
+        resize();
+      });
+  }
+
+  function start() {
+    if (typeof window.ZAFClient === "undefined") {
+      setStatus("status", "Este app só funciona dentro do Zendesk.", true);
+      return;
+    }
+    client = window.ZAFClient.init();
+    byId("ask-form").addEventListener("submit", ask);
+    byId("refresh").addEventListener("click", loadSuggestion);
+    client
+      .metadata()
+      .then(function (metadata) {
+        apiUrl = String((metadata.settings && metadata.settings.api_url) || "").replace(/\/+$/, "");
+        if (!apiUrl) throw new Error("api_url");
+        return loadSuggestion();
+      })
+      .catch(function () {
+        setStatus("status", "Configure a URL do servidor bpa (api_url) nas configurações do app.", true);
+        resize();
+      });
+  }
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+  else start();
+})();

@@ -1,0 +1,278 @@
+"""Block Kit messages of the bot (pt-BR), as plain dicts ready for chat.postMessage,
+and the reverse: a Slack message text turned into a plain question.
+
+Every message is ``{"text": fallback, "blocks": [...]}``: the text is what notifications
+and screen readers show. Block Kit limits respected here: 3000 characters per section
+text, 10 elements per context block, 50 blocks per message, 75 characters per button.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from assistant.types import Answer, Citation
+
+Block = dict[str, Any]
+Message = dict[str, Any]
+
+# --- action ids (the handlers in app.py listen to these) -------------------------
+ACTIONS_BLOCK_ID = "bpa_actions"
+FEEDBACK_HELPFUL = "bpa_feedback_helpful"
+FEEDBACK_UNHELPFUL = "bpa_feedback_unhelpful"
+SHARE = "bpa_share"
+
+# --- Block Kit limits --------------------------------------------------------------
+SECTION_MAX = 3000
+MAX_BLOCKS = 50
+MAX_ANSWER_SECTIONS = 5
+MAX_SOURCES = 10
+EXCERPT_MAX = 280
+FALLBACK_MAX = 3900
+
+# --- user-facing texts (pt-BR) -----------------------------------------------------
+USAGE = (
+    "*Como usar o assistente de Boas Práticas*\n"
+    "• `/boaspraticas <pergunta>` — a resposta aparece só para você, com um botão para "
+    "compartilhar no canal.\n"
+    "• Mencione o app em um canal (a resposta vem na thread) ou mande uma mensagem direta.\n"
+    "• Para continuar o assunto, responda na mesma thread: eu considero a pergunta anterior.\n"
+    "As respostas são montadas só com trechos citados da documentação, com links para as fontes."
+)
+WORKING = ":hourglass_flowing_sand: Buscando na documentação…"
+ERROR = (
+    ":warning: Não consegui responder agora. Tente de novo em alguns instantes; "
+    "se o problema continuar, avise o time responsável pelo assistente."
+)
+NOT_READY = ":construction: O índice da documentação ainda não está pronto. Tente de novo em alguns minutos."
+CHANNEL_NOT_ALLOWED = (
+    "Não estou habilitado para responder neste canal. Mande a pergunta em uma mensagem direta para mim."
+)
+ABSTAINED = ":mag: Não encontrei na documentação um trecho que responda com segurança a essa pergunta."
+NO_SUGGESTIONS = "Tente reformular com outros termos, por exemplo o nome do módulo, da rotina ou do erro."
+SHARED = ":white_check_mark: Resposta compartilhada no canal."
+SHARE_EXPIRED = (
+    "Essa resposta não está mais disponível para compartilhar. Faça a pergunta de novo com `/boaspraticas`."
+)
+SHARE_FAILED = "Não consegui publicar neste canal. Convide o app para o canal (`/invite`) e tente de novo."
+FEEDBACK_THANKS = "Obrigado pelo retorno!"
+FEEDBACK_UNKNOWN = "Não encontrei essa resposta (talvez seja antiga), então o retorno não foi registrado."
+
+
+def rate_limited(per_minute: int) -> str:
+    return (
+        f":raised_hand: Muitas perguntas em pouco tempo: o limite é de {per_minute} por minuto. "
+        "Tente de novo em instantes."
+    )
+
+
+def text_message(text: str) -> Message:
+    """A simple one-section message."""
+    return {"text": _clip(text, FALLBACK_MAX), "blocks": [_section(text)]}
+
+
+# --- escaping and truncation ---------------------------------------------------------
+
+
+def escape(text: str) -> str:
+    """Escape the three characters Slack's mrkdwn reserves."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _clip(text: str, limit: int) -> str:
+    """Cut ``text`` to ``limit`` characters at a word boundary, ending with an ellipsis."""
+    text = text.strip()
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    space = cut.rfind(" ")
+    if space > limit // 2:
+        cut = cut[:space]
+    return cut.rstrip(" ,;:.") + "…"
+
+
+def _split(text: str, limit: int) -> list[str]:
+    """Split ``text`` into chunks of at most ``limit`` characters, preferring paragraph,
+    line and sentence boundaries."""
+    chunks: list[str] = []
+    rest = text.strip()
+    while len(rest) > limit:
+        window = rest[:limit]
+        cut = max(window.rfind("\n\n"), window.rfind("\n"), window.rfind(". "))
+        if cut < limit // 2:
+            cut = window.rfind(" ")
+        if cut < limit // 2:
+            cut = limit - 1
+        chunks.append(rest[: cut + 1].strip())
+        rest = rest[cut + 1 :].strip()
+    if rest:
+        chunks.append(rest)
+    return chunks
+
+
+def _link(url: str, label: str) -> str:
+    safe_url = url.replace(" ", "%20").replace("|", "%7C").replace("<", "%3C").replace(">", "%3E")
+    return f"<{safe_url}|{escape(label)}>"
+
+
+def source_label(citation: Citation) -> str:
+    """'Title › Section', without repeating the title when the path already starts with it."""
+    title, section = citation.title.strip(), citation.section.strip()
+    if not section or section == title:
+        return title
+    if not title or section.startswith(title):
+        return section
+    return f"{title} › {section}"
+
+
+def confidence_label(confidence: float) -> str:
+    if confidence >= 0.7:
+        return "alta"
+    if confidence >= 0.4:
+        return "média"
+    return "baixa"
+
+
+# --- blocks -------------------------------------------------------------------------
+
+
+def _section(mrkdwn: str) -> Block:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": _clip(mrkdwn, SECTION_MAX)}}
+
+
+def _context(*mrkdwn: str) -> Block:
+    return {
+        "type": "context",
+        "elements": [{"type": "mrkdwn", "text": _clip(t, SECTION_MAX)} for t in mrkdwn[:10]],
+    }
+
+
+def _button(text: str, action_id: str, value: str, style: str | None = None) -> Block:
+    button: Block = {
+        "type": "button",
+        "text": {"type": "plain_text", "text": text[:75], "emoji": True},
+        "action_id": action_id,
+        "value": value[:2000],
+    }
+    if style:
+        button["style"] = style
+    return button
+
+
+def _actions(answer_id: str, *, feedback: bool, shareable: bool) -> list[Block]:
+    elements: list[Block] = []
+    if feedback:
+        elements.append(_button("👍 Útil", FEEDBACK_HELPFUL, answer_id))
+        elements.append(_button("👎 Não ajudou", FEEDBACK_UNHELPFUL, answer_id))
+    if shareable:
+        elements.append(_button("Compartilhar no canal", SHARE, answer_id, style="primary"))
+    return [{"type": "actions", "block_id": ACTIONS_BLOCK_ID, "elements": elements}] if elements else []
+
+
+def _sources(citations: list[Citation]) -> list[Block]:
+    blocks: list[Block] = []
+    for citation in citations[:MAX_SOURCES]:
+        blocks.append(_section(f"*[{citation.n}]* {_link(citation.url, source_label(citation))}"))
+        excerpt = " ".join(citation.excerpt.split())
+        if excerpt:
+            blocks.append(_context(f"_{escape(_clip(excerpt, EXCERPT_MAX))}_"))
+    return blocks
+
+
+def _footer(answer: Answer) -> Block:
+    pct = round(answer.confidence * 100)
+    return _context(
+        f"Confiança {confidence_label(answer.confidence)} ({pct}%) · índice `{escape(answer.snapshot)}` · "
+        "resposta montada só com trechos citados da documentação"
+    )
+
+
+def answer_message(
+    answer: Answer,
+    *,
+    shareable: bool = False,
+    feedback_given: bool = False,
+    asked_by: str | None = None,
+) -> Message:
+    """The full answer: text with [n] markers, sources, confidence footer and buttons.
+
+    ``shareable`` adds the "Compartilhar no canal" button (ephemeral answers);
+    ``feedback_given`` shows the thanks instead of the feedback buttons; ``asked_by`` (a
+    user id) adds who asked and the question, for answers shared in a channel.
+    """
+    blocks: list[Block] = []
+    if asked_by:
+        blocks.append(_context(f"<@{asked_by}> perguntou: _{escape(_clip(answer.question, 500))}_"))
+    if answer.abstained:
+        blocks.append(_section(ABSTAINED))
+        if answer.suggestions:
+            blocks.append(_section("*Seções mais próximas que encontrei:*"))
+            blocks.extend(_sources(answer.suggestions))
+        else:
+            blocks.append(_context(NO_SUGGESTIONS))
+    else:
+        parts = _split(escape(answer.answer), SECTION_MAX)
+        if len(parts) > MAX_ANSWER_SECTIONS:
+            parts = [
+                *parts[: MAX_ANSWER_SECTIONS - 1],
+                _clip(parts[MAX_ANSWER_SECTIONS - 1], SECTION_MAX - 1),
+            ]
+        blocks.extend(_section(part) for part in parts)
+        if answer.citations:
+            blocks.append({"type": "divider"})
+            blocks.append(_context("*Fontes*"))
+            blocks.extend(_sources(answer.citations))
+    blocks.append(_footer(answer))
+    blocks.extend(_actions(answer.answer_id, feedback=not feedback_given, shareable=shareable))
+    if feedback_given:
+        blocks.append(_context(FEEDBACK_THANKS))
+    return {"text": fallback_text(answer), "blocks": blocks[:MAX_BLOCKS]}
+
+
+def fallback_text(answer: Answer) -> str:
+    """Plain-text version of an answer (notifications, clients without blocks)."""
+    if answer.abstained:
+        lines = [ABSTAINED.removeprefix(":mag: ")]
+        refs = answer.suggestions
+    else:
+        lines = [answer.answer]
+        refs = answer.citations
+    if refs:
+        lines.append("\nFontes:" if not answer.abstained else "\nSeções mais próximas:")
+        lines.extend(f"[{c.n}] {source_label(c)}: {c.url}" for c in refs[:MAX_SOURCES])
+    return _clip("\n".join(lines), FALLBACK_MAX)
+
+
+_FEEDBACK_ACTIONS = {FEEDBACK_HELPFUL, FEEDBACK_UNHELPFUL}
+
+
+def with_feedback_thanks(blocks: list[Block], helpful: bool) -> list[Block]:
+    """The same message blocks with the feedback buttons replaced by a thank-you note."""
+    thanks = _context(f"{'👍' if helpful else '👎'} {FEEDBACK_THANKS}")
+    updated: list[Block] = []
+    for block in blocks:
+        if block.get("type") == "actions" and block.get("block_id") == ACTIONS_BLOCK_ID:
+            rest = [e for e in block.get("elements", []) if e.get("action_id") not in _FEEDBACK_ACTIONS]
+            if rest:
+                updated.append({**block, "elements": rest})
+            updated.append(thanks)
+        else:
+            updated.append(block)
+    return updated
+
+
+_MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
+_LINK = re.compile(r"<((?:https?|mailto):[^|>]+)(?:\|([^>]*))?>")
+_CHANNEL = re.compile(r"<#[A-Z0-9]+(?:\|([^>]*))?>")
+_SPECIAL = re.compile(r"<![^>]*>")
+
+
+def clean_question(text: str) -> str:
+    """Turn a Slack message into a plain question: drop the bot mention (and any other
+    user mention), unwrap links and channel names, unescape &amp; &lt; &gt;."""
+    text = _MENTION.sub("", text)
+    text = _LINK.sub(lambda m: m.group(2) or m.group(1), text)
+    text = _CHANNEL.sub(lambda m: f"#{m.group(1)}" if m.group(1) else "", text)
+    text = _SPECIAL.sub("", text)
+    text = text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    return " ".join(text.split())

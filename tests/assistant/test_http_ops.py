@@ -1,0 +1,189 @@
+"""Health, readiness, metrics, the web page, /d/{id} and the OpenAPI document."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from fake_assistant import DOCUMENT_ID, SNAPSHOT_ID, FakeAssistant
+from starlette.testclient import TestClient
+
+from assistant.http import create_app
+from index.settings import Settings
+
+
+@pytest.fixture
+def fake() -> FakeAssistant:
+    return FakeAssistant()
+
+
+@pytest.fixture
+def client(settings: Settings, fake: FakeAssistant) -> TestClient:
+    return TestClient(create_app(settings, fake))
+
+
+def metric_value(text: str, name: str, labels: str = "") -> float:
+    pattern = re.escape(name) + (re.escape("{" + labels + "}") if labels else r"(?:\{\})?") + r" ([0-9.e+-]+)"
+    match = re.search(pattern, text)
+    assert match, f"{name}{{{labels}}} not in metrics"
+    return float(match.group(1))
+
+
+def test_healthz(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+
+
+def test_readyz_follows_the_snapshot(client: TestClient, fake: FakeAssistant) -> None:
+    assert client.get("/readyz").json() == {"status": "ready", "snapshot": SNAPSHOT_ID}
+    fake.snapshot_id = None
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "no_snapshot"
+    assert "bpa ingest" in response.json()["error"]["message"]
+    fake.snapshot_id = "snap-2"  # hot reload: readiness follows without restart
+    assert client.get("/readyz").json()["snapshot"] == "snap-2"
+
+
+def test_metrics_count_requests_per_route_template(client: TestClient) -> None:
+    client.post("/v1/ask", json={"question": "cliente parado"})
+    client.post("/v1/ask", json={"question": "qual o preço?"})
+    client.post("/v1/ask", json={"question": " "})
+    client.get(f"/v1/documents/{DOCUMENT_ID}")
+    client.get("/v1/documents/outro")
+    client.get("/nao-existe/123")
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    text = response.text
+    assert metric_value(text, "bpa_http_requests_total", 'method="POST",route="/v1/ask",status="200"') == 2
+    assert metric_value(text, "bpa_http_requests_total", 'method="POST",route="/v1/ask",status="422"') == 1
+    doc_route = 'method="GET",route="/v1/documents/{document_id}",status='
+    assert metric_value(text, "bpa_http_requests_total", doc_route + '"200"') == 1
+    assert metric_value(text, "bpa_http_requests_total", doc_route + '"404"') == 1
+    assert "/v1/documents/outro" not in text  # raw paths never become labels
+    assert metric_value(text, "bpa_http_requests_total", 'method="GET",route="<unmatched>",status="404"') == 1
+    assert metric_value(text, "bpa_http_request_duration_seconds_count", 'method="POST",route="/v1/ask"') == 3
+    assert metric_value(text, "bpa_answers_total") == 2
+    assert metric_value(text, "bpa_answers_abstained_total") == 1
+    assert metric_value(text, "bpa_snapshot_info", f'snapshot_id="{SNAPSHOT_ID}"') == 1
+
+
+def test_metrics_are_per_app(settings: Settings) -> None:
+    first = TestClient(create_app(settings, FakeAssistant()))
+    second = TestClient(create_app(settings, FakeAssistant()))
+    first.post("/v1/ask", json={"question": "oi"})
+    assert 'route="/v1/ask"' in first.get("/metrics").text
+    assert 'route="/v1/ask"' not in second.get("/metrics").text
+
+
+def test_index_page_is_served_with_its_assets(client: TestClient) -> None:
+    page = client.get("/")
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+    assert 'id="question"' in page.text and 'lang="pt-BR"' in page.text
+    assert client.get("/static/app.js").status_code == 200
+    assert client.get("/static/style.css").status_code == 200
+    assert not re.search(r'(src|href)="(https?:)?//', page.text), "the page must not load external resources"
+
+
+def test_document_page_has_one_element_per_section_anchor(client: TestClient) -> None:
+    response = client.get(f"/d/{DOCUMENT_ID}")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    assert 'id="atendimento"' in response.text
+    assert 'id="cliente-parado"' in response.text
+    assert "Cliente parado" in response.text
+
+
+def test_document_page_escapes_text(settings: Settings) -> None:
+    from assistant.types import DocumentSection, DocumentView
+
+    class Hostile(FakeAssistant):
+        def document(self, document_id: str) -> DocumentView:
+            return DocumentView(
+                document_id="x",
+                title="<script>alert(1)</script>",
+                url="http://a/d/x",
+                source="local",
+                updated_at=None,
+                sections=[
+                    DocumentSection(
+                        title="<img src=x onerror=alert(1)>",
+                        path="a",
+                        anchor='x" onclick="y',
+                        url="http://a/d/x#x",
+                    )
+                ],
+            )
+
+    text = TestClient(create_app(settings, Hostile())).get("/d/x").text
+    assert "<script>alert" not in text and "<img" not in text
+    assert 'onclick="y' not in text
+
+
+def test_document_page_unknown_and_no_snapshot(client: TestClient, fake: FakeAssistant) -> None:
+    missing = client.get("/d/nao-existe")
+    assert missing.status_code == 404
+    assert "não encontrado" in missing.text
+    fake.snapshot_id = None
+    unavailable = client.get(f"/d/{DOCUMENT_ID}")
+    assert unavailable.status_code == 503
+    assert "bpa ingest" in unavailable.text
+
+
+def test_openapi_lists_every_route_with_typed_bodies(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()
+    paths = schema["paths"]
+    for path in (
+        "/v1/ask",
+        "/v1/search",
+        "/v1/suggest",
+        "/v1/feedback",
+        "/v1/documents/{document_id}",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+    ):
+        assert path in paths, path
+    ask = paths["/v1/ask"]["post"]
+    assert ask["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("/AskRequest")
+    assert ask["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith("/AskResponse")
+    assert ask["responses"]["422"]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorResponse")
+    assert schema["components"]["schemas"]["AskRequest"]["additionalProperties"] is False
+    assert "201" in paths["/v1/feedback"]["post"]["responses"]
+    assert client.get("/docs").status_code == 200
+
+
+def test_document_page_heading_depth_and_section_text(settings: Settings) -> None:
+    from assistant.types import DocumentSection, DocumentView
+
+    class SectionWithText(DocumentSection):  # what DocumentSection may grow into
+        text: str
+
+    class Texty(FakeAssistant):
+        def document(self, document_id: str) -> DocumentView:
+            return DocumentView(
+                document_id="x",
+                title="Guia",
+                url="http://a/d/x",
+                source="local",
+                updated_at=None,
+                sections=[
+                    SectionWithText(
+                        title="Topo",
+                        path="Guia › Topo",
+                        anchor="topo",
+                        url="http://a/d/x#topo",
+                        text="Primeiro parágrafo.\n\nSegundo <b>parágrafo</b>.",
+                    ),
+                    SectionWithText(
+                        title="Sub", path="Guia › Topo › Sub", anchor="sub", url="http://a/d/x#sub", text=""
+                    ),
+                ],
+            )
+
+    text = TestClient(create_app(settings, Texty())).get("/d/x").text
+    assert "<h2>Topo</h2>" in text and "<h3>Sub</h3>" in text
+    assert "<p>Primeiro parágrafo.</p>" in text
+    assert "<p>Segundo &lt;b&gt;parágrafo&lt;/b&gt;.</p>" in text

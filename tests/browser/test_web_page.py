@@ -1,0 +1,99 @@
+"""Flow 1: the question page at / — ask, see the cited answer, give 👍."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from fake_assistant import ABSTAIN_TEXT, CITATIONS, FakeAssistant
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as ec
+from selenium.webdriver.support.ui import WebDriverWait
+
+from assistant.http import create_app
+from index.settings import Settings
+
+pytestmark = pytest.mark.browser
+
+
+def wait_until(predicate, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.05)
+
+
+def ask(browser, base_url: str, question: str) -> None:
+    browser.get(base_url + "/")
+    box = browser.find_element(By.ID, "question")
+    box.clear()
+    box.send_keys(question)
+    browser.find_element(By.ID, "ask-button").click()
+
+
+def test_ask_shows_cited_answer_and_records_feedback(browser, live_server, settings: Settings) -> None:
+    fake = FakeAssistant()
+    server = live_server(create_app(settings, fake))
+    ask(browser, server.url, "Cliente parado, o que faço?")
+
+    WebDriverWait(browser, 10).until(ec.visibility_of_element_located((By.ID, "result")))
+    answer = browser.find_element(By.ID, "answer")
+    assert "registre o motivo no ticket" in answer.text
+    markers = answer.find_elements(By.CSS_SELECTOR, "a.cite-marker")
+    assert [m.text for m in markers] == ["[1]", "[2]"]
+    assert [m.get_attribute("href") for m in markers] == [c.url for c in CITATIONS]
+
+    items = browser.find_elements(By.CSS_SELECTOR, "#citations li")
+    assert len(items) == 2
+    links = [item.find_element(By.CSS_SELECTOR, "a.citation-link") for item in items]
+    assert [a.get_attribute("href") for a in links] == [c.url for c in CITATIONS]
+    assert [a.text for a in links] == [f"{c.title} › {c.section}" for c in CITATIONS]
+    assert items[0].find_element(By.CSS_SELECTOR, ".excerpt").text == CITATIONS[0].excerpt
+    assert not browser.find_element(By.ID, "abstention").is_displayed()
+    assert fake.asks[-1].channel == "web"
+
+    browser.find_element(By.ID, "feedback-up").click()
+    wait_until(lambda: len(fake.feedbacks) == 1)
+    feedback = fake.feedbacks[0]
+    assert (feedback.answer_id, feedback.helpful, feedback.channel) == ("ans-1", True, "web")
+    WebDriverWait(browser, 10).until(ec.text_to_be_present_in_element((By.ID, "feedback-status"), "Obrigado"))
+    assert not browser.find_element(By.ID, "feedback-down").is_enabled()
+
+
+def test_abstention_lists_suggested_sections(browser, live_server, settings: Settings) -> None:
+    server = live_server(create_app(settings, FakeAssistant()))
+    ask(browser, server.url, "Qual o preço da licença?")
+
+    WebDriverWait(browser, 10).until(ec.visibility_of_element_located((By.ID, "abstention")))
+    assert browser.find_element(By.ID, "answer").text == ABSTAIN_TEXT
+    assert not browser.find_element(By.ID, "citations").is_displayed()
+    suggested = browser.find_elements(By.CSS_SELECTOR, "#suggestions li a.citation-link")
+    assert [a.get_attribute("href") for a in suggested] == [c.url for c in CITATIONS]
+
+
+def test_server_error_message_is_shown(browser, live_server, settings: Settings) -> None:
+    fake = FakeAssistant(snapshot_id=None)
+    server = live_server(create_app(settings, fake))
+    ask(browser, server.url, "Cliente parado, o que faço?")
+
+    WebDriverWait(browser, 10).until(ec.text_to_be_present_in_element((By.ID, "status"), "bpa ingest"))
+    assert "error" in browser.find_element(By.ID, "status").get_attribute("class")
+    assert not browser.find_element(By.ID, "result").is_displayed()
+
+
+def test_answer_text_is_not_interpreted_as_html(browser, live_server, settings: Settings) -> None:
+    class Hostile(FakeAssistant):
+        def ask(self, question, **kwargs):  # type: ignore[override]
+            answer = super().ask(question, **kwargs)
+            return answer.model_copy(
+                update={"answer": "<img src=x onerror=\"document.title='pwned'\"> texto [1]"}
+            )
+
+    server = live_server(create_app(settings, Hostile()))
+    ask(browser, server.url, "Cliente parado?")
+    WebDriverWait(browser, 10).until(ec.visibility_of_element_located((By.ID, "result")))
+    answer = browser.find_element(By.ID, "answer")
+    assert answer.find_elements(By.TAG_NAME, "img") == []
+    assert "<img" in answer.text
+    assert browser.title != "pwned"

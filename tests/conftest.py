@@ -1,0 +1,39 @@
+"""Shared fixtures: every test gets its own data directory and fake-embedder settings."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from index.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+SEED = ROOT / "corpus" / "boas-praticas-do-suporte.html"
+SHARED_EVAL = ROOT.parent / "shared" / "eval"
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+@pytest.fixture(autouse=True)
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point BPA_DATA_DIR at a fresh tmp dir so no test touches ./var."""
+    d = tmp_path / "var"
+    monkeypatch.setenv("BPA_DATA_DIR", str(d))
+    for name in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "BPA_ADMIN_TOKEN", "BPA_API_KEYS"):
+        monkeypatch.delenv(name, raising=False)
+    return d
+
+
+@pytest.fixture
+def settings(data_dir: Path, tmp_path: Path) -> Settings:
+    """Settings for unit tests: fake embedder, the default corpus' sources file."""
+    return Settings(
+        data_dir=data_dir,
+        embedder="fake",
+        sources=ROOT / "corpus" / "sources.toml",
+        glossary=ROOT / "corpus" / "glossary.toml",
+    )

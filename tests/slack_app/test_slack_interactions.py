@@ -1,0 +1,214 @@
+"""The /boaspraticas command, the share button and the feedback buttons."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_fakes import FakeAssistant, SlackHarness, action_ids, block_texts
+from slack_mock import MockSlackServer
+
+from index.settings import Settings
+from slack_app import blocks
+
+
+def command(harness: SlackHarness, text: str, name: str = "cmd1", channel: str = "CGENERAL1") -> Any:
+    return harness.form(
+        {
+            "token": "legacy",
+            "team_id": "T0000TEST",
+            "channel_id": channel,
+            "channel_name": "geral",
+            "user_id": "UASKER01",
+            "user_name": "analista",
+            "command": "/boaspraticas",
+            "text": text,
+            "api_app_id": "A0000TEST",
+            "response_url": harness.slack.response_url(name),
+            "trigger_id": "123.456.abc",
+        }
+    )
+
+
+def click(
+    harness: SlackHarness,
+    action_id: str,
+    value: str,
+    *,
+    response: str = "click1",
+    message: dict[str, Any] | None = None,
+) -> Any:
+    payload: dict[str, Any] = {
+        "type": "block_actions",
+        "team": {"id": "T0000TEST", "domain": "bpa-test"},
+        "user": {"id": "UASKER01", "username": "analista", "team_id": "T0000TEST"},
+        "api_app_id": "A0000TEST",
+        "token": "legacy",
+        "trigger_id": "123.456.def",
+        "channel": {"id": "CGENERAL1", "name": "geral"},
+        "container": {"type": "message", "channel_id": "CGENERAL1", "is_ephemeral": message is None},
+        "response_url": harness.slack.response_url(response),
+        "actions": [
+            {
+                "type": "button",
+                "action_id": action_id,
+                "block_id": blocks.ACTIONS_BLOCK_ID,
+                "value": value,
+                "action_ts": "1700000200.000001",
+            }
+        ],
+    }
+    if message is not None:
+        payload["message"] = message
+        payload["container"]["message_ts"] = message["ts"]
+    return harness.interaction(payload)
+
+
+def test_command_acks_fast_then_answers_ephemerally_with_a_share_button(
+    harness: SlackHarness, slack: MockSlackServer, assistant: FakeAssistant
+) -> None:
+    response = command(harness, "como abrir um chamado?")
+    assert response.status_code == 200
+    assert response.json()["response_type"] == "ephemeral"
+
+    [reply] = slack.wait_for("response:cmd1")
+    assert reply.body["response_type"] == "ephemeral"
+    assert "<https://docs.example.com/doc1#secao-1|Documento 1 › Seção 1>" in block_texts(
+        reply.body["blocks"]
+    )
+    assert action_ids(reply.body["blocks"]) == [
+        blocks.FEEDBACK_HELPFUL,
+        blocks.FEEDBACK_UNHELPFUL,
+        blocks.SHARE,
+    ]
+    assert reply.body["text"]
+    assert assistant.asks == [{"question": "como abrir um chamado?", "context": None, "channel": "slack"}]
+    harness.settle()
+    assert slack.calls_to("chat.postMessage") == []  # nothing public
+
+
+def test_empty_command_shows_usage_help(
+    harness: SlackHarness, slack: MockSlackServer, assistant: FakeAssistant
+) -> None:
+    response = command(harness, "   ")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["response_type"] == "ephemeral"
+    assert "/boaspraticas" in body["text"] and "Como usar" in body["text"]
+    harness.settle()
+    assert assistant.asks == []
+    assert [m for m in slack.methods() if m != "auth.test"] == []
+
+
+def test_command_failure_is_a_warning_not_silence(harness: SlackHarness, slack: MockSlackServer) -> None:
+    harness.assistant.mode = "error"
+    command(harness, "como abrir um chamado?")
+    [reply] = slack.wait_for("response:cmd1")
+    assert reply.body["text"].startswith(":warning:")
+
+
+def test_share_button_posts_the_answer_in_the_channel(harness: SlackHarness, slack: MockSlackServer) -> None:
+    command(harness, "como abrir um chamado?")
+    slack.wait_for("response:cmd1")
+
+    assert click(harness, blocks.SHARE, "ans-1", response="share1").status_code == 200
+    [post] = slack.wait_for("chat.postMessage")
+    assert post.body["channel"] == "CGENERAL1"
+    assert "thread_ts" not in post.body
+    texts = block_texts(post.body["blocks"])
+    assert "<@UASKER01> perguntou: _como abrir um chamado?_" in texts
+    assert "<https://docs.example.com/doc2#secao-2|Documento 2 › Seção 2>" in texts
+    assert action_ids(post.body["blocks"]) == [blocks.FEEDBACK_HELPFUL, blocks.FEEDBACK_UNHELPFUL]
+    [done] = slack.wait_for("response:share1")
+    assert done.body["replace_original"] is True
+    assert "compartilhada" in done.body["text"]
+
+
+def test_share_of_an_unknown_answer_explains_instead_of_posting(
+    harness: SlackHarness, slack: MockSlackServer
+) -> None:
+    click(harness, blocks.SHARE, "ans-unknown", response="share2")
+    [reply] = slack.wait_for("response:share2")
+    assert reply.body["replace_original"] is False
+    assert "não está mais disponível" in reply.body["text"]
+    harness.settle()
+    assert slack.calls_to("chat.postMessage") == []
+
+
+def test_share_where_the_bot_cannot_post_tells_how_to_fix(
+    harness: SlackHarness, slack: MockSlackServer
+) -> None:
+    slack.fail("chat.postMessage", "not_in_channel")
+    command(harness, "como abrir um chamado?")
+    slack.wait_for("response:cmd1")
+    click(harness, blocks.SHARE, "ans-1", response="share3")
+    [reply] = slack.wait_for("response:share3")
+    assert "/invite" in reply.body["text"]
+
+
+def test_feedback_click_records_feedback_and_replaces_the_buttons(
+    harness: SlackHarness, slack: MockSlackServer, assistant: FakeAssistant
+) -> None:
+    from slack_fakes import mention
+
+    harness.event(mention())
+    [post] = slack.wait_for("chat.postMessage")
+    message = {
+        "type": "message",
+        "ts": "1800000000.000002",
+        "text": post.body["text"],
+        "blocks": post.body["blocks"],
+    }
+
+    assert (
+        click(harness, blocks.FEEDBACK_UNHELPFUL, "ans-1", response="fb1", message=message).status_code == 200
+    )
+    [update] = slack.wait_for("response:fb1")
+    assert assistant.feedbacks == [("ans-1", False, "slack")]
+    assert update.body["replace_original"] is True
+    assert action_ids(update.body["blocks"]) == []
+    texts = block_texts(update.body["blocks"])
+    assert "Obrigado pelo retorno!" in texts
+    assert "<https://docs.example.com/doc1#secao-1|Documento 1 › Seção 1>" in texts  # answer kept
+
+
+def test_feedback_on_an_ephemeral_answer_keeps_the_share_button(
+    harness: SlackHarness, slack: MockSlackServer, assistant: FakeAssistant
+) -> None:
+    command(harness, "como abrir um chamado?")
+    slack.wait_for("response:cmd1")
+    click(harness, blocks.FEEDBACK_HELPFUL, "ans-1", response="fb2")
+    [update] = slack.wait_for("response:fb2")
+    assert assistant.feedbacks == [("ans-1", True, "slack")]
+    assert action_ids(update.body["blocks"]) == [blocks.SHARE]
+    assert "Obrigado pelo retorno!" in block_texts(update.body["blocks"])
+
+
+def test_feedback_for_an_unknown_answer_says_it_was_not_recorded(
+    harness: SlackHarness, slack: MockSlackServer, assistant: FakeAssistant
+) -> None:
+    click(harness, blocks.FEEDBACK_HELPFUL, "ans-never", response="fb3")
+    [reply] = slack.wait_for("response:fb3")
+    assert reply.body["replace_original"] is False
+    assert "não foi registrado" in reply.body["text"]
+    assert assistant.feedbacks == []
+
+
+def test_command_respects_the_allow_list_and_the_rate_limit(
+    slack_settings: Settings, slack: MockSlackServer
+) -> None:
+    settings = slack_settings.model_copy(
+        update={"slack_channels": ["CALLOWED1"], "slack_user_rate_per_minute": 1}
+    )
+    assistant = FakeAssistant()
+    harness = SlackHarness(assistant, settings, slack)
+    command(harness, "como abrir um chamado?", name="c1", channel="COTHER001")
+    [refused] = slack.wait_for("response:c1")
+    assert "Não estou habilitado" in refused.body["text"]
+    command(harness, "como abrir um chamado?", name="c2", channel="CALLOWED1")
+    command(harness, "e agora?", name="c3", channel="CALLOWED1")
+    harness.settle()
+    [answered] = slack.calls_to("response:c2")
+    [limited] = slack.calls_to("response:c3")
+    assert action_ids(answered.body["blocks"])
+    assert "limite é de 1 por minuto" in limited.body["text"]
+    assert [a["question"] for a in assistant.asks] == ["como abrir um chamado?"]
