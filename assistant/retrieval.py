@@ -1,15 +1,26 @@
-"""Hybrid retrieval: dense (FAISS) and lexical (FTS5 BM25 over Portuguese stems), fused by
-weighted reciprocal rank fusion.
+"""Hybrid retrieval: dense cosine and lexical BM25F over Portuguese stems, fused by score.
 
-Both signals see the section path: it is embedded with the text and indexed as its own,
-heavier FTS column, so a FAQ question or a step-group title pulls its chunk up.
+Both signals see the section path: it is embedded with the text, and it is a separate,
+heavier field of the lexical index, so a FAQ question or a step-group title pulls its
+chunk up.
+
+Why score fusion and not rank fusion: with a few hundred passages, rank fusion throws
+away how *much* better the first passage is. Each signal is z-scored over the passages
+searched (its mean and spread differ per query: a chatty question has many weak lexical
+matches, a terse one few strong ones) and the z-scores are mixed convexly.
+
+The corpus is small (one page is ~100 passages; a handful of documents stays far below
+100k), so every passage is scored exactly, in memory: the vectors are the FAISS flat
+index's own, and BM25F is precomputed as one sparse passage x stem matrix at load time.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import faiss
 import numpy as np
+from scipy import sparse
 
 from index.embedder import Embedder
 from index.models import Chunk
@@ -19,10 +30,15 @@ from index.textutil import analyze
 
 @dataclass(frozen=True)
 class FusionConfig:
-    depth: int = 40  # candidates taken from each signal
-    rrf_k: float = 20.0  # small k: the corpus is small, so top ranks should dominate
-    lexical_weight: float = 1.0
-    dense_weight: float = 1.0
+    lexical_weight: float = 0.5  # convex mix of z-scores; dense gets 1 - this
+    # BM25F: a stem in the section path (title, FAQ question) counts this many body stems.
+    section_weight: float = 2.0
+    k1: float = 1.2
+    b: float = 0.75
+    # Rocchio pseudo-relevance feedback on the dense side: the query vector moves toward
+    # the mean of the top passages of a first fused pass (0 = off).
+    prf_weight: float = 0.0
+    prf_depth: int = 3
 
 
 @dataclass
@@ -30,10 +46,10 @@ class Scored:
     rowid: int
     chunk: Chunk
     score: float  # fused
-    dense: float = 0.0  # cosine with the query (0 when not among dense candidates)
-    lexical: float = 0.0  # BM25 (0 when no lexical match)
-    dense_rank: int | None = None
-    lexical_rank: int | None = None
+    dense: float = 0.0  # cosine with the query
+    lexical: float = 0.0  # BM25F (0 when no lexical match)
+    dense_rank: int | None = None  # rank by dense alone (1-based)
+    lexical_rank: int | None = None  # rank by lexical alone (None when no lexical match)
 
 
 @dataclass
@@ -47,6 +63,57 @@ class Query:
     extra: dict[str, float] = field(default_factory=dict)
 
 
+class LexicalIndex:
+    """BM25F over analyzed section path and body, as a passage x stem matrix per field.
+
+    Term frequencies are kept per field (length-normalized per field), combined with the
+    query-time section weight, then saturated; the result is small enough to rebuild
+    when the weights change (tuning) and is cached per weight set.
+    """
+
+    def __init__(self, sections: list[list[str]], bodies: list[list[str]]) -> None:
+        self.n = len(sections)
+        self.vocab: dict[str, int] = {}
+        for stems in (*sections, *bodies):
+            for s in stems:
+                self.vocab.setdefault(s, len(self.vocab))
+        self.sec_tf, self.sec_len = self._tf(sections)
+        self.body_tf, self.body_len = self._tf(bodies)
+        df = np.asarray(((self.sec_tf + self.body_tf) > 0).sum(axis=0)).ravel()
+        self.idf = np.log(1 + (self.n - df + 0.5) / (df + 0.5))
+        self._cache: dict[tuple[float, float, float], sparse.csc_matrix] = {}
+
+    def _tf(self, docs: list[list[str]]) -> tuple[sparse.csr_matrix, np.ndarray]:
+        rows: list[int] = []
+        cols: list[int] = []
+        for i, stems in enumerate(docs):
+            rows.extend([i] * len(stems))
+            cols.extend(self.vocab[s] for s in stems)
+        shape = (self.n, max(1, len(self.vocab)))
+        tf = sparse.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=shape)  # duplicates add up
+        return tf, np.array([len(d) for d in docs], dtype=np.float64)
+
+    def weights(self, section_weight: float, k1: float, b: float) -> sparse.csc_matrix:
+        key = (section_weight, k1, b)
+        if key not in self._cache:
+
+            def norm(tf: sparse.csr_matrix, lengths: np.ndarray) -> sparse.csr_matrix:
+                avg = lengths.mean() if lengths.size and lengths.mean() > 0 else 1.0
+                return sparse.diags(1.0 / (1 - b + b * lengths / avg)) @ tf
+
+            tf = section_weight * norm(self.sec_tf, self.sec_len) + norm(self.body_tf, self.body_len)
+            tf = sparse.csr_matrix(tf)
+            tf.data = tf.data * (k1 + 1) / (tf.data + k1)
+            self._cache[key] = sparse.csc_matrix(tf @ sparse.diags(self.idf))
+        return self._cache[key]
+
+    def score(self, stems: list[str], cfg: FusionConfig) -> np.ndarray:
+        cols = sorted({self.vocab[s] for s in stems if s in self.vocab})
+        if not cols:
+            return np.zeros(self.n)
+        return np.asarray(self.weights(cfg.section_weight, cfg.k1, cfg.b)[:, cols].sum(axis=1)).ravel()
+
+
 class LoadedSnapshot:
     """A snapshot plus the in-memory lookups retrieval needs on every query."""
 
@@ -54,6 +121,11 @@ class LoadedSnapshot:
         self.snapshot = snapshot
         self.chunks: dict[int, Chunk] = snapshot.all_chunks()
         self.documents: dict[str, DocumentRecord] = {d.id: d for d in snapshot.documents()}
+        self.rowids = np.array(sorted(self.chunks), dtype=np.int64)
+        self.matrix = _vectors(snapshot, self.rowids)
+        ordered = [self.chunks[int(r)] for r in self.rowids]
+        self.lexicon = LexicalIndex([analyze(c.section) for c in ordered], [analyze(c.text) for c in ordered])
+        self.sources = np.array([self.documents[c.document_id].source for c in ordered])
 
     @property
     def id(self) -> str:
@@ -61,6 +133,31 @@ class LoadedSnapshot:
 
     def source_of(self, rowid: int) -> str:
         return self.documents[self.chunks[rowid].document_id].source
+
+
+def _vectors(snapshot: Snapshot, rowids: np.ndarray) -> np.ndarray:
+    """The snapshot's passage vectors in ``rowids`` order (read from the flat index)."""
+    index = snapshot.vectors
+    if index.ntotal == 0:
+        return np.zeros((len(rowids), index.d), dtype=np.float32)
+    if hasattr(index, "id_map"):
+        ids = faiss.vector_to_array(index.id_map)
+        flat = faiss.downcast_index(index.index).reconstruct_n(0, index.ntotal)  # type: ignore[attr-defined]
+        pos = {int(i): n for n, i in enumerate(ids)}
+        return np.ascontiguousarray(flat[[pos[int(r)] for r in rowids]], dtype=np.float32)
+    return np.stack([snapshot.vector(int(r)) for r in rowids]).astype(np.float32)
+
+
+def _z(x: np.ndarray) -> np.ndarray:
+    sd = float(x.std())
+    return (x - x.mean()) / sd if sd > 1e-9 else np.zeros_like(x)
+
+
+def _ranks(x: np.ndarray) -> np.ndarray:
+    order = np.argsort(-x, kind="stable")
+    ranks = np.empty(len(x), dtype=np.int64)
+    ranks[order] = np.arange(1, len(x) + 1)
+    return ranks
 
 
 class Retriever:
@@ -87,33 +184,29 @@ class Retriever:
         use_lexical: bool = True,
     ) -> list[Scored]:
         cfg = self.config
-        depth = max(cfg.depth, k)
-        if sources:
-            depth = max(depth, 4 * depth)  # filtered afterwards: look deeper
-        dense = snap.snapshot.dense(self.embed(query), depth) if use_dense else []
-        lexical = snap.snapshot.lexical(query.stems, depth) if use_lexical else []
-        fused: dict[int, Scored] = {}
-
-        def entry(rowid: int) -> Scored:
-            if rowid not in fused:
-                fused[rowid] = Scored(rowid, snap.chunks[rowid], 0.0)
-            return fused[rowid]
-
-        for rank, (rowid, score) in enumerate(dense, 1):
-            e = entry(rowid)
-            e.dense, e.dense_rank = score, rank
-            e.score += cfg.dense_weight / (cfg.rrf_k + rank)
-        for rank, (rowid, score) in enumerate(lexical, 1):
-            e = entry(rowid)
-            e.lexical, e.lexical_rank = score, rank
-            e.score += cfg.lexical_weight / (cfg.rrf_k + rank)
-        results = sorted(fused.values(), key=lambda s: (-s.score, s.rowid))
-        if sources:
-            allowed = set(sources)
-            results = [r for r in results if snap.source_of(r.rowid) in allowed]
-        # Dense scores of lexical-only candidates are still useful downstream.
-        if use_dense and query.vector is not None:
-            for r in results[: max(k, 10)]:
-                if r.dense_rank is None:
-                    r.dense = float(snap.snapshot.vector(r.rowid) @ query.vector)
-        return results[:k]
+        n = len(snap.rowids)
+        if n == 0:
+            return []
+        keep = np.isin(snap.sources, sources) if sources else np.ones(n, dtype=bool)
+        idx = np.flatnonzero(keep)
+        if idx.size == 0:
+            return []
+        lexical = snap.lexicon.score(query.stems, cfg)[idx] if use_lexical else np.zeros(idx.size)
+        # The cosine with the question itself is what abstention reads, even after feedback.
+        cosine = dense = snap.matrix[idx] @ self.embed(query) if use_dense else np.zeros(idx.size)
+        w = cfg.lexical_weight if use_dense and use_lexical else float(use_lexical)
+        fused = w * _z(lexical) + (1 - w) * _z(dense)
+        if use_dense and cfg.prf_weight > 0:
+            top = np.argsort(-fused, kind="stable")[: cfg.prf_depth]
+            moved = self.embed(query) + cfg.prf_weight * snap.matrix[idx[top]].mean(axis=0)
+            dense = snap.matrix[idx] @ (moved / np.linalg.norm(moved))
+            fused = w * _z(lexical) + (1 - w) * _z(dense)
+        dense_ranks, lexical_ranks = _ranks(dense), _ranks(lexical)
+        out = []
+        for i in np.argsort(-fused, kind="stable")[:k]:
+            rowid = int(snap.rowids[idx[i]])
+            r = Scored(rowid, snap.chunks[rowid], float(fused[i]), float(cosine[i]), float(lexical[i]))
+            r.dense_rank = int(dense_ranks[i]) if use_dense else None
+            r.lexical_rank = int(lexical_ranks[i]) if lexical[i] > 0 else None
+            out.append(r)
+        return out

@@ -45,6 +45,7 @@ class DocumentSection(BaseModel):
     path: str
     anchor: str
     url: str
+    text: str = Field("", description="The section's own text, as indexed.")
 
 
 class DocumentView(BaseModel):

@@ -35,7 +35,7 @@ sources_app = typer.Typer(help="Arquivo de fontes.", no_args_is_help=True)
 app.add_typer(index_app, name="index")
 app.add_typer(sources_app, name="sources")
 out = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 def _settings(sources: Path | None = None) -> Settings:

@@ -76,6 +76,17 @@ class Chunk:
         return f"{self.section}\n{self.text}"
 
 
+def collapse_path(path: tuple[str, ...]) -> tuple[str, ...]:
+    """Drop empty titles and a title repeated right after itself (page title as heading)."""
+    from index.textutil import fold
+
+    out: list[str] = []
+    for title in path:
+        if title and (not out or fold(out[-1]) != fold(title)):
+            out.append(title)
+    return tuple(out)
+
+
 def stable_id(*parts: str, length: int = 16) -> str:
     digest = hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()
     return digest[:length]

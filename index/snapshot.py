@@ -29,7 +29,7 @@ import faiss
 import numpy as np
 
 from index.errors import NoSnapshotError, SnapshotError
-from index.models import PATH_SEP, Chunk, Document
+from index.models import PATH_SEP, Chunk, Document, collapse_path
 from index.textutil import ANALYZER_VERSION, analyze
 
 SCHEMA = """
@@ -104,7 +104,7 @@ class DocumentRecord:
         for path, sec in doc.root.walk(tuple(doc.breadcrumbs)):
             if sec is doc.root or not sec.title:
                 continue
-            outline.append({"title": sec.title, "path": PATH_SEP.join(path), "anchor": sec.anchor})
+            outline.append({"title": sec.title, "path": PATH_SEP.join(collapse_path(path)), "anchor": sec.anchor})
         return cls(
             id=doc.id, source=doc.source, key=doc.key, title=doc.title, url=doc.url,
             content_hash=doc.content_hash, version=doc.version, updated_at=doc.updated_at,

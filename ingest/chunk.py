@@ -12,8 +12,8 @@ import json
 import re
 from dataclasses import dataclass
 
-from index.models import PATH_SEP, Block, Chunk, Document, chunk_id
-from index.textutil import count_tokens, fold
+from index.models import PATH_SEP, Block, Chunk, Document, chunk_id, collapse_path
+from index.textutil import count_tokens
 from ingest.parse import PARSER_VERSION
 
 _SENTENCE_END = re.compile(r"(?<=[.!?;])\s+(?=[\"“(\[]?[A-ZÀ-Ý0-9])")
@@ -78,22 +78,13 @@ def _pack(units: list[str], cfg: ChunkingConfig) -> list[str]:
     return ["\n".join(c) for c in chunks]
 
 
-def _collapse_path(path: tuple[str, ...]) -> tuple[str, ...]:
-    """Drop empty titles and a title repeated right after itself (page title as heading)."""
-    out: list[str] = []
-    for title in path:
-        if title and (not out or fold(out[-1]) != fold(title)):
-            out.append(title)
-    return tuple(out)
-
-
 def chunk_document(doc: Document, cfg: ChunkingConfig) -> list[Chunk]:
     chunks: list[Chunk] = []
     seen: dict[str, int] = {}
     for raw_path, section in doc.root.walk(tuple(doc.breadcrumbs)):
         if not section.blocks:
             continue
-        path = _collapse_path(raw_path)
+        path = collapse_path(raw_path)
         anchor = section.anchor
         url = f"{doc.url}#{anchor}" if anchor else doc.url
         for text in _pack(_units(section.blocks, cfg.max_tokens), cfg):

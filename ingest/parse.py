@@ -108,13 +108,13 @@ class _Flattener:
             elif name == "blockquote":
                 self.flush()
                 self.lines.append(Line("quote", collapse_ws(child.get_text(" "))))
+            elif _is_expand_title(child):
+                self.flush()
+                self.lines.append(Line("heading", collapse_ws(child.get_text(" ")), level=99))
             elif name in _INLINE_BREAK:
                 self.buf.append("\n")
             elif name in _BLOCK_TAGS or name == "li":
                 self.flush()
-                if _is_expand_title(child):
-                    self.lines.append(Line("heading", collapse_ws(child.get_text(" ")), level=99))
-                    continue
                 self.walk(child, depth)
                 self.flush()
             else:  # inline: a, span, font, strong, em, code...
@@ -305,6 +305,9 @@ def build_outline(lines: list[Line], title: str) -> Section:
     # number; labels, FAQs and table entries sit just below the heading they follow.
     stack: list[tuple[float, Section]] = [(0, root)]
     groups: list[tuple[int, Section]] = []  # open step groups, by indent
+    # Pages with real headings are structured by them; the heuristics that find headings
+    # in plain-text layout (numbered lines, short standalone lines) apply only without them.
+    text_mode = not any(ln.kind == "heading" and ln.level < 10 for ln in lines)
     faq_indent = min((ln.indent for ln in lines if ln.kind == "item" and ln.marker == "•"), default=2)
 
     def open_section(level: float, sec: Section) -> None:
@@ -322,19 +325,25 @@ def build_outline(lines: list[Line], title: str) -> Section:
 
     for i, line in enumerate(lines):
         nxt = lines[i + 1] if i + 1 < len(lines) else None
-        if line.kind == "heading" and line.level < 98:
-            level = line.level if line.level < 10 else heading_level() + 0.5
-            open_section(level, Section(_title(line.text), anchor=line.anchor))
+        if line.kind == "heading" and line.level < 10:
+            # A real heading closes labels, FAQ entries and expand blocks opened before it.
+            while len(stack) > 1 and stack[-1][0] != int(stack[-1][0]):
+                stack.pop()
+            open_section(line.level, Section(_title(line.text), anchor=line.anchor))
+            continue
+        if line.kind == "heading" and line.level == 99:  # expand macro title
+            open_section(heading_level() + 0.5, Section(_title(line.text), anchor=line.anchor))
             continue
         if line.kind == "heading":  # table entry
             open_section(heading_level() + 0.7, Section(_title(line.text)))
             continue
-        depth = _heading_number(line.text) if line.kind == "para" and line.indent == 0 else 0
+        depth = _heading_number(line.text) if text_mode and line.kind == "para" and line.indent == 0 else 0
+        plain = text_mode and _is_plain_heading(line, nxt)
         if depth:
             open_section(depth, Section(_title(line.text), anchor=line.anchor))
-        elif _is_plain_heading(line, nxt) and fold(line.text) != fold(title):
+        elif plain and fold(line.text) != fold(title):
             open_section(1, Section(_title(line.text)))
-        elif _is_plain_heading(line, nxt):  # the page title repeated: a top-level reset
+        elif plain:  # the page title repeated: a top-level reset
             open_section(1, Section(""))
         elif _is_label(line):
             open_section(heading_level() + 0.5, Section(_title(line.text)))

@@ -85,16 +85,18 @@ def make_client_guard(settings: Settings, limiter: SlidingWindowLimiter) -> Call
     """
     accepted = list(settings.api_keys)
 
-    def client_identity(request: Request, api_key: str | None) -> str:
-        if accepted:
-            if not api_key or not _matches_any(api_key, accepted):
-                raise ApiError(
-                    401,
-                    "unauthorized",
-                    f"Chave de API ausente ou inválida: envie o cabeçalho {API_KEY_HEADER}.",
-                )
-            return "key:" + api_key
+    def client_ip(request: Request) -> str:
         return "ip:" + (request.client.host if request.client else "desconhecido")
+
+    def client_identity(request: Request, api_key: str | None) -> str:
+        if not accepted:
+            return client_ip(request)
+        if not api_key or not _matches_any(api_key, accepted):
+            enforce_rate_limit(client_ip(request))  # failed attempts count too: no key guessing
+            raise ApiError(
+                401, "unauthorized", f"Chave de API ausente ou inválida: envie o cabeçalho {API_KEY_HEADER}."
+            )
+        return "key:" + api_key
 
     def enforce_rate_limit(identity: str) -> str:
         retry_after = limiter.hit(identity)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 import tomllib
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
@@ -100,6 +100,25 @@ def _field_line(text: str, block_start: int, field: str) -> int:
     return block_start
 
 
+_MESSAGES = {
+    "missing": "campo obrigatório ausente",
+    "union_tag_not_found": "campo obrigatório ausente (use files, confluence, zendesk ou web)",
+    "union_tag_invalid": "tipo desconhecido (use files, confluence, zendesk ou web)",
+    "extra_forbidden": "campo desconhecido para este tipo de fonte",
+    "string_type": "deve ser um texto entre aspas",
+    "string_pattern_mismatch": "use só letras minúsculas, dígitos, - e _",
+    "list_type": "deve ser uma lista, como [\"a\", \"b\"]",
+    "int_type": "deve ser um número inteiro",
+    "int_parsing": "deve ser um número inteiro",
+    "bool_type": "deve ser true ou false",
+    "too_short": "a lista não pode ser vazia",
+}
+
+
+def _explain(err: Any) -> str:
+    return _MESSAGES.get(err["type"], err["msg"])
+
+
 def load_sources(path: Path) -> SourcesFile:
     """Parse and validate a sources file, or raise ConfigError naming line and field."""
     try:
@@ -124,10 +143,10 @@ def load_sources(path: Path) -> SourcesFile:
             sources.append(_ADAPTER.validate_python(item))
         except ValidationError as e:
             err = e.errors()[0]
-            loc = [str(p) for p in err["loc"] if not str(p) in ("files", "confluence", "zendesk", "web")]
+            loc = [str(p) for p in err["loc"] if str(p) not in ("files", "confluence", "zendesk", "web")]
             field = loc[0] if loc else "type"
             line = _field_line(text, start, field)
-            raise ConfigError(f"{path}:{line}: fonte #{i + 1}, campo '{field}': {err['msg']}") from e
+            raise ConfigError(f"{path}:{line}: fonte #{i + 1}, campo '{field}': {_explain(err)}") from e
     seen: set[str] = set()
     for i, s in enumerate(sources):
         if s.name in seen:

@@ -76,6 +76,15 @@ def test_rate_limit_is_per_api_key(settings: Settings) -> None:
     assert client.post("/v1/ask", json=ASK, headers={"X-API-Key": "b"}).status_code == 200
 
 
+def test_wrong_keys_are_rate_limited_by_ip(settings: Settings) -> None:
+    client = make_client(settings, rate_limit_per_minute=2, api_keys=["certa"])
+    for _ in range(2):
+        assert client.post("/v1/ask", json=ASK, headers={"X-API-Key": "chute"}).status_code == 401
+    response = client.post("/v1/ask", json=ASK, headers={"X-API-Key": "outro-chute"})
+    assert response.status_code == 429
+    assert "Retry-After" in response.headers
+
+
 def test_sliding_window_frees_slots_as_time_passes() -> None:
     now = [1000.0]
     limiter = SlidingWindowLimiter(2, window=60.0, clock=lambda: now[0])

@@ -1,0 +1,47 @@
+# bpa — the two commands a new machine needs: `make run` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: install run test lint eval bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+# torch goes first and pinned: the CPU wheel. Anything that pulled an unpinned torch
+# later would fetch a multi-GB CUDA build.
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## make run: install, index corpus/ if no snapshot exists, serve the API and web page.
+run: install
+	$(VENV)/bin/bpa run
+
+## make test: install, then the whole test suite.
+test: install
+	$(PY) -m pytest
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy index ingest assistant slack_app bpa
+
+## make eval: retrieval/answer figures on the dev sets (needs ../shared/eval).
+eval: install
+	$(VENV)/bin/bpa ingest
+	$(VENV)/bin/bpa eval --questions ../shared/eval/dev.jsonl
+	$(VENV)/bin/bpa eval --questions ../shared/eval/dev-blind.jsonl
+
+bench: install
+	$(PY) bench/ingest.py
+	$(PY) bench/load.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,122 @@
+"""Compare retrieval / abstention variants on the dev sets in one run.
+
+Embeds each question once (one model call per question, cached), then replays the
+production code paths (Retriever.search, confidence.signals, compose) under each
+variant, so the figures are those `bpa eval` would print for that configuration.
+
+    BPA_DATA_DIR=/tmp/ve5 BPA_EMBEDDER=e5 PYTHONPATH=. .venv/bin/python bench/tune.py
+
+Prints, per variant and set: recall@1/3/5, MRR@10, answer-hit (abstention off), and then
+the abstention signals' separation (AUC) and the decline rates at the configured threshold.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from assistant.compose import ComposeConfig, compose  # noqa: E402
+from assistant.confidence import ConfidenceConfig, confidence, signals  # noqa: E402
+from assistant.engine import Assistant  # noqa: E402
+from assistant.evaluation import Question, hits, load_questions  # noqa: E402
+from assistant.retrieval import FusionConfig, Query  # noqa: E402
+from index.embedder import make_embedder  # noqa: E402
+from index.settings import Settings  # noqa: E402
+from index.textutil import analyze  # noqa: E402
+
+SETS = ("dev", "dev-blind")
+
+BASE = FusionConfig()
+VARIANTS: dict[str, FusionConfig] = {
+    "lexical only": dataclasses.replace(BASE, lexical_weight=1.0),
+    "dense only": dataclasses.replace(BASE, lexical_weight=0.0),
+    "z 0.5 (default)": BASE,
+    "z 0.6": dataclasses.replace(BASE, lexical_weight=0.6),
+    "z 0.4": dataclasses.replace(BASE, lexical_weight=0.4),
+    "section 1": dataclasses.replace(BASE, section_weight=1.0),
+    "section 3": dataclasses.replace(BASE, section_weight=3.0),
+    "b 0.5": dataclasses.replace(BASE, b=0.5),
+    "k1 2.0": dataclasses.replace(BASE, k1=2.0),
+    "prf 0.5": dataclasses.replace(BASE, prf_weight=0.5),
+    "prf 1.0": dataclasses.replace(BASE, prf_weight=1.0),
+}
+
+
+def auc(pos: list[float], neg: list[float]) -> float:
+    """P(a random answerable question scores above a random unanswerable one)."""
+    if not pos or not neg:
+        return float("nan")
+    wins = sum((p > n) + 0.5 * (p == n) for p in pos for n in neg)
+    return wins / (len(pos) * len(neg))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--eval-dir", type=Path, default=ROOT.parent / "shared" / "eval")
+    ap.add_argument("--only", nargs="*", help="variant names to run")
+    args = ap.parse_args()
+
+    settings = Settings()
+    assistant = Assistant(settings, make_embedder(settings))
+    loaded = assistant.current()
+    sets = {name: load_questions(args.eval_dir / f"{name}.jsonl") for name in SETS}
+    queries: dict[str, Query] = {}
+    for qs in sets.values():
+        for q in qs:
+            query = assistant.retriever.prepare(q.question, assistant.glossary.expand(q.question))
+            assistant.retriever.embed(query)
+            queries[q.id] = query
+
+    def run(cfg: FusionConfig, qs: list[Question]) -> tuple[dict[str, float], list[tuple[Question, list]]]:
+        assistant.retriever.config = cfg
+        rows = []
+        r1 = r3 = r5 = mrr = ah = 0.0
+        for q in qs:
+            query = queries[q.id]
+            results = assistant.retriever.search(loaded, query, 10)
+            rows.append((q, results))
+            if not q.gold:
+                continue
+            ranked = [hits(r.chunk.section + "\n" + r.chunk.text, q.gold) for r in results]
+            r1 += any(ranked[:1])
+            r3 += any(ranked[:3])
+            r5 += any(ranked[:5])
+            mrr += next((1 / (i + 1) for i, x in enumerate(ranked) if x), 0.0)
+            composed = compose(results, query.stems, loaded.idf, ComposeConfig())
+            ah += hits(" ".join(u.text for u in composed.units), q.gold)
+        n = sum(1 for q in qs if q.gold) or 1
+        figures = {"r@1": r1 / n, "r@3": r3 / n, "r@5": r5 / n, "mrr": mrr / n, "hit": ah / n}
+        return figures, rows
+
+    names = args.only or list(VARIANTS)
+    print(f"{'variant':24}" + "".join(f"{s + ' ' + m:>14}" for s in SETS for m in ("r@1", "r@3", "r@5", "mrr", "hit")))
+    for name in names:
+        figs = [run(VARIANTS[name], sets[s])[0] for s in SETS]
+        print(f"{name:24}" + "".join(f"{f[m]:14.3f}" for f in figs for m in ("r@1", "r@3", "r@5", "mrr", "hit")))
+
+    # Abstention under the production fusion config.
+    assistant.retriever.config = FusionConfig()
+    cc = ConfidenceConfig()
+    print("\nabstention signals (AUC answerable > unanswerable) and decline rates at threshold", cc.threshold)
+    for s in SETS:
+        _, rows = run(FusionConfig(), sets[s])
+        sig = {q.id: signals(analyze(q.question), results, loaded.idf) for q, results in rows}
+        conf = {qid: confidence(x, cc) for qid, x in sig.items()}
+        pos = [q.id for q, _ in rows if q.gold]
+        neg = [q.id for q, _ in rows if not q.gold]
+        for field in ("top_dense", "coverage", "agreement"):
+            vals = {qid: x.as_dict()[field] for qid, x in sig.items()}
+            print(f"  {s:10} {field:10} AUC {auc([vals[i] for i in pos], [vals[i] for i in neg]):.3f}")
+        print(f"  {s:10} {'confidence':10} AUC {auc([conf[i] for i in pos], [conf[i] for i in neg]):.3f}")
+        dec_u = sum(conf[i] < cc.threshold for i in neg) / max(1, len(neg))
+        dec_a = sum(conf[i] < cc.threshold for i in pos) / max(1, len(pos))
+        print(f"  {s:10} declined unanswerable {dec_u:.3f}  declined answerable {dec_a:.3f}")
+
+
+if __name__ == "__main__":
+    main()

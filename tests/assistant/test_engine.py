@@ -1,0 +1,141 @@
+"""The Assistant over a real snapshot of the default corpus (fake embedder: fast, deterministic)."""
+
+from __future__ import annotations
+
+import re
+import threading
+from pathlib import Path
+
+import pytest
+
+from assistant.engine import ABSTAIN_TEXT, Assistant
+from assistant.errors import InvalidQuestion, UnknownAnswer, UnknownDocument
+from index.embedder import FakeEmbedder
+from index.errors import NoSnapshotError
+from index.settings import Settings
+from index.snapshot import SnapshotStore
+from ingest.pipeline import run_ingest
+
+MARK = re.compile(r"\s\[(\d+)\]$")
+
+
+@pytest.fixture
+def assistant(settings: Settings) -> Assistant:
+    embedder = FakeEmbedder()
+    run_ingest(settings, embedder)
+    return Assistant(settings, embedder)
+
+
+def test_no_index_raises_no_snapshot(settings: Settings) -> None:
+    a = Assistant(settings, FakeEmbedder())
+    assert a.snapshot_id is None
+    with pytest.raises(NoSnapshotError):
+        a.ask("cliente parado, o que faço?")
+
+
+@pytest.mark.parametrize("bad", ["", "   \n\t", "?!... 123", "x" * 2001])
+def test_invalid_questions_are_refused_in_portuguese(assistant: Assistant, bad: str) -> None:
+    with pytest.raises(InvalidQuestion) as e:
+        assistant.ask(bad)
+    assert e.value.field == "question"
+    assert any(w in e.value.message for w in ("vazia", "limite", "palavra"))
+
+
+def test_search_returns_typed_hits_with_deep_links(assistant: Assistant) -> None:
+    hits = assistant.search("interações públicas sem contato telefônico", k=3)
+    assert len(hits) == 3
+    assert any("3 interações públicas" in h.text for h in hits)
+    top = hits[0]
+    assert top.title == "Boas Práticas do Suporte"
+    assert not top.section.startswith("Boas Práticas do Suporte")  # title is shown apart
+    assert "#" in top.url and top.url.startswith("http")
+    assert hits[0].score >= hits[1].score >= hits[2].score
+
+
+def test_answer_sentences_are_verbatim_cited_excerpts(assistant: Assistant) -> None:
+    answer = assistant.ask("Quantas interações públicas por escrito pode haver no ticket sem contato telefônico?")
+    if answer.abstained:  # the fake embedder may not convince the abstention model
+        assert answer.answer.startswith(ABSTAIN_TEXT) and answer.suggestions and not answer.citations
+        return
+    snap = SnapshotStore(assistant.settings.data_dir).open_current()
+    texts = {c.id: c.text for c in snap.all_chunks().values()}
+    for line in answer.answer.split("\n"):
+        m = MARK.search(line)
+        assert m, line
+        citation = answer.citations[int(m.group(1)) - 1]
+        assert line[: m.start()] in texts[citation.chunk_id]
+
+
+def test_ask_records_masked_question_and_accepts_feedback(assistant: Assistant) -> None:
+    answer = assistant.ask("cliente 123.456.789-09 (joao@cliente.com.br) parado, o que faço?")
+    assert "123.456.789-09" not in answer.question and "[CPF]" in answer.question
+    stored = assistant.state.questions()[-1]
+    assert stored["answer_id"] == answer.answer_id and "[EMAIL]" in stored["question"]
+    assistant.feedback(answer.answer_id, True, "ótimo, me liga 11 98765-4321")
+    fb = assistant.state.feedback()[-1]
+    assert fb["helpful"] == 1 and "98765" not in fb["comment"]
+    with pytest.raises(UnknownAnswer):
+        assistant.feedback("nao-existe", False)
+
+
+def test_sources_filter(assistant: Assistant) -> None:
+    assert assistant.search("ticket", k=3, sources=["boas-praticas"])
+    assert assistant.search("ticket", k=3, sources=["outra-fonte"]) == []
+
+
+def test_suggest_cleans_ticket_text_and_returns_checklist(assistant: Assistant) -> None:
+    description = (
+        "<p>Bom dia, o cliente está parado, operação parada sem contorno.</p>"
+        "<p>Atenciosamente,<br>Fulano - (11) 3456-7890</p>"
+        "<blockquote>Em 10/10 Beltrano escreveu: interações públicas interações públicas</blockquote>"
+    )
+    s = assistant.suggest("Cliente parado no faturamento", description, ["protheus"])
+    assert s.results and any("Cliente parado" in h.section for h in s.results)
+    assert "Se o ticket está com a marca TOTVS;" in s.checklist
+
+
+def test_document_view_has_sections_with_text(assistant: Assistant) -> None:
+    doc_id = assistant.search("ESN", k=1)[0].document_id
+    view = assistant.document(doc_id)
+    esn = next(s for s in view.sections if s.title == "O que é o ESN?")
+    assert "Executivo de Soluções e Negócios" in esn.text
+    assert esn.url.startswith(view.url + "#")
+    with pytest.raises(UnknownDocument):
+        assistant.document("nope")
+
+
+def test_hot_swap_to_a_new_snapshot(tmp_path: Path, data_dir: Path) -> None:
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    (corpus / "a.html").write_text("<h1>A</h1><h2>Prazo</h2><p>O prazo antigo é de dez dias.</p>")
+    (corpus / "s.toml").write_text('[[source]]\nname = "a"\ntype = "files"\npath = "a.html"\n')
+    s = Settings(data_dir=data_dir, sources=corpus / "s.toml", embedder="fake", reload_interval=0.05)
+    e = FakeEmbedder()
+    first = run_ingest(s, e).snapshot_id
+    a = Assistant(s, e)
+    assert a.snapshot_id == first
+    errors: list[Exception] = []
+    stop = threading.Event()
+
+    def hammer() -> None:
+        while not stop.is_set():
+            try:
+                a.search("prazo", k=1)
+            except Exception as exc:  # noqa: BLE001 - any failure is the finding
+                errors.append(exc)
+
+    threads = [threading.Thread(target=hammer) for _ in range(4)]
+    for t in threads:
+        t.start()
+    (corpus / "a.html").write_text("<h1>A</h1><h2>Prazo</h2><p>O prazo novo é de cinco dias.</p>")
+    second = run_ingest(s, e).snapshot_id
+    import time
+
+    deadline = time.monotonic() + 2
+    while a.snapshot_id != second and time.monotonic() < deadline:
+        time.sleep(0.02)
+    stop.set()
+    for t in threads:
+        t.join()
+    assert a.snapshot_id == second and not errors
+    assert "cinco" in a.search("prazo", k=1)[0].text

@@ -1,0 +1,127 @@
+"""Parser: the seed page as given, a Confluence page and a Help Center article."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import FIXTURES, SEED
+
+from index.models import Document
+from ingest.chunk import ChunkingConfig, chunk_document
+from ingest.parse import ParseError, parse_document
+from ingest.sources.base import RawDocument
+
+
+def _parse(path: Path, title: str | None = None, url: str = "https://exemplo.totvs.com/p") -> Document:
+    raw = RawDocument(source="t", key=path.name, url=url, html=path.read_text(encoding="utf-8"), title=title)
+    return parse_document(raw, "http://127.0.0.1:8000")
+
+
+@pytest.fixture(scope="module")
+def seed() -> Document:
+    return _parse(SEED, title="Boas Práticas do Suporte")
+
+
+def _paths(doc: Document) -> list[tuple[str, ...]]:
+    return [path for path, _ in doc.root.walk()]
+
+
+def _section(doc: Document, last: str):
+    for path, sec in doc.root.walk():
+        if path[-1] == last:
+            return sec
+    raise AssertionError(f"no section titled {last!r}; have {[p[-1] for p in _paths(doc)]}")
+
+
+def test_seed_has_no_css_or_layout_residue(seed: Document) -> None:
+    chunks = chunk_document(seed, ChunkingConfig())
+    assert len(chunks) > 50
+    for c in chunks:
+        for residue in ("#699AE7", "font-weight", "deck.tab", "<", "{", "ÍNDICE"):
+            assert residue not in c.text, (residue, c.section)
+            assert residue not in c.section, (residue, c.section)
+
+
+def test_seed_numbered_headings_become_sections(seed: Document) -> None:
+    titles = [p[-1] for p in _paths(seed)]
+    assert "3 - Estrutura do atendimento de tickets" in titles
+    assert "1.1.2 - O Processo de Boas Práticas | Perguntas Frequentes - FAQ" in titles
+    assert "7. Avaliar seus GAPs na ferramenta" in titles
+
+
+def test_seed_nested_step_groups_keep_their_path(seed: Document) -> None:
+    paths = [p for p in _paths(seed) if p[-1] == "Cliente parado"]
+    assert len(paths) == 2  # one under Introdução, one under Desenvolvimento
+    assert {p[-3] for p in paths} == {"Introdução", "Desenvolvimento"}
+    steps = _section(seed, "Caso seja final de expediente").blocks
+    assert steps and "People Lead" in steps[0].text
+
+
+def test_seed_faq_questions_are_sections_with_their_answer(seed: Document) -> None:
+    faq = _section(seed, "Qual prazo de finalização?")
+    text = " ".join(b.text for b in faq.blocks)
+    assert "medido pelo SLA" in text
+    assert "Qual status" not in text  # the next question is its own section
+
+
+def test_seed_work_instruction_entries_are_separate(seed: Document) -> None:
+    entry = _section(seed, "EC - ZEN - Prazo de SLA de Atendimento")
+    assert [b.text for b in entry.blocks] == ["Artigo com informações sobre os prazos de SLA de atendimento."]
+    manual = _section(seed, "Manual Zendesk")
+    assert "procedimentos necessários" in manual.blocks[0].text
+
+
+def test_seed_quoted_example_messages_are_kept(seed: Document) -> None:
+    chunks = chunk_document(seed, ChunkingConfig())
+    assert any("Olá [nome cliente], eu sou o analista [seu nome]" in c.text for c in chunks)
+
+
+def test_seed_top_index_list_is_dropped(seed: Document) -> None:
+    first = seed.root.blocks[0].text
+    assert first.startswith("Aqui estão informações")
+    assert not any("1.3 - Zendesk" in b.text for _, s in seed.root.walk() for b in s.blocks)
+
+
+def test_confluence_page() -> None:
+    doc = _parse(FIXTURES / "confluence_page.html", url="https://tdn.totvs.com/x/abc")
+    assert doc.title == "Processo de Transferência de Tickets"
+    assert doc.breadcrumbs == ["Suporte", "Processos de Atendimento"]
+    chunks = chunk_document(doc, ChunkingConfig())
+    text = "\n".join(c.text for c in chunks)
+    assert "Powered by Atlassian" not in text and "Menu TDN" not in text  # chrome dropped
+    assert "Quando transferir\nComo transferir" not in text  # toc dropped
+    assert "Tickets do time de JOI exigem ticket filho." in text  # info macro kept
+    assert "MACRO: O3 | Transferência Manutenção" in text  # code macro kept
+    assert "Manutenção — 2 dias úteis" in text  # table rows kept
+    by_title = {c.section_path[-1]: c for c in chunks}
+    quando = by_title["Quando transferir"]
+    assert quando.section_path[:3] == ("Suporte", "Processos de Atendimento", doc.title)
+    assert quando.url == "https://tdn.totvs.com/x/abc#ProcessodeTransferência-Quandotransferir"
+    assert "O cliente é avisado automaticamente" in by_title["Perguntas frequentes sobre transferência"].text
+
+
+def test_helpcenter_article() -> None:
+    doc = _parse(FIXTURES / "helpcenter_article.html")
+    assert doc.title == "Como solicitar a priorização de um ticket"
+    chunks = chunk_document(doc, ChunkingConfig())
+    sections = [c.section_path[-1] for c in chunks]
+    assert sections == ["Dúvida", "Solução"]
+    assert "© TOTVS" not in "".join(c.text for c in chunks)
+    solucao = chunks[1]
+    assert "Informe a justificativa do impacto no negócio." in solucao.text
+    assert solucao.url.startswith("https://exemplo.totvs.com/p#:~:text=Solu")
+
+
+@pytest.mark.parametrize(
+    ("html", "reason"),
+    [("", "vazia"), ("   \n ", "vazia"), ("<html><body><style>p{}</style></body></html>", "nenhum texto")],
+)
+def test_unusable_pages_raise_with_reason(html: str, reason: str) -> None:
+    with pytest.raises(ParseError, match=reason):
+        parse_document(RawDocument(source="t", key="k", url="", html=html), "http://x")
+
+
+def test_document_without_url_links_to_bpa_rendering() -> None:
+    doc = parse_document(RawDocument(source="s", key="a.html", url="", html="<h1>T</h1><p>texto</p>"), "http://bpa:8000/")
+    assert doc.url == f"http://bpa:8000/d/{doc.id}"

@@ -1,0 +1,202 @@
+"""Ingest runs end to end: incremental reuse, bad input, nothing lost, CLI exit codes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, SEED
+
+from index.embedder import FakeEmbedder
+from index.settings import Settings
+from index.snapshot import SnapshotStore
+from ingest.pipeline import IngestBusy, ingest_lock, run_ingest
+from ingest.sources import ConfigError
+
+
+def _corpus(tmp_path: Path, files: dict[str, str | bytes], extra: str = "") -> Path:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir(exist_ok=True)
+    for name, content in files.items():
+        p = corpus / name
+        if isinstance(content, bytes):
+            p.write_bytes(content)
+        else:
+            p.write_text(content, encoding="utf-8")
+    toml = corpus / "sources.toml"
+    toml.write_text(
+        '[[source]]\nname = "docs"\ntype = "files"\npath = "*.html"\n' + extra, encoding="utf-8"
+    )
+    return toml
+
+
+def _settings(data_dir: Path, sources: Path) -> Settings:
+    return Settings(data_dir=data_dir, sources=sources, embedder="fake")
+
+
+PAGE_A = "<h1>Página A</h1><h2>Seção</h2><p>Texto da página A sobre tickets.</p>"
+PAGE_B = "<h1>Página B</h1><h2>Outra</h2><p>Conteúdo da página B sobre clientes.</p>"
+
+
+def test_second_ingest_embeds_nothing_and_keeps_chunk_ids(settings: Settings) -> None:
+    embedder = FakeEmbedder()
+    first = run_ingest(settings, embedder)
+    assert first.published and first.new == 1 and first.embedded == first.chunks > 50
+    store = SnapshotStore(settings.data_dir)
+    ids_before = sorted(c.id for c in store.open_current().all_chunks().values())
+    second = run_ingest(settings, embedder)
+    assert second.embedded == 0 and second.unchanged == 1 and not second.published
+    assert second.snapshot_id == first.snapshot_id
+    third = run_ingest(settings, embedder, full=True)  # a forced rebuild keeps ids too
+    assert third.published and third.embedded == third.chunks
+    assert sorted(c.id for c in store.open_current().all_chunks().values()) == ids_before
+
+
+def test_manifest_records_model_chunking_and_sources(settings: Settings) -> None:
+    report = run_ingest(settings, FakeEmbedder())
+    m = SnapshotStore(settings.data_dir).manifest(report.snapshot_id or "")
+    assert m.model_id == "fake-hash-64" and m.dim == 64
+    assert m.chunking["max_tokens"] == settings.chunk_max_tokens and m.chunking["fingerprint"]
+    assert m.sources["boas-praticas"].status == "ok" and m.documents == 1 and m.chunks == report.chunks
+
+
+def test_edit_reembeds_only_changed_chunks(tmp_path: Path, data_dir: Path) -> None:
+    toml = _corpus(tmp_path, {"a.html": PAGE_A, "b.html": PAGE_B})
+    s = _settings(data_dir, toml)
+    run_ingest(s, FakeEmbedder())
+    (toml.parent / "a.html").write_text(PAGE_A.replace("tickets", "chamados"), encoding="utf-8")
+    report = run_ingest(s, FakeEmbedder())
+    assert (report.changed, report.unchanged, report.embedded) == (1, 1, 1)
+
+
+def test_removed_file_disappears(tmp_path: Path, data_dir: Path) -> None:
+    toml = _corpus(tmp_path, {"a.html": PAGE_A, "b.html": PAGE_B})
+    s = _settings(data_dir, toml)
+    run_ingest(s, FakeEmbedder())
+    (toml.parent / "b.html").unlink()
+    report = run_ingest(s, FakeEmbedder())
+    assert report.removed == 1
+    titles = [d.title for d in SnapshotStore(data_dir).open_current().documents()]
+    assert titles == ["Página A"]
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [("", "vazio"), (b"\x89PNG\r\n\x1a\n\x00\x00\x00IHDR", "binário"), ("<html><body></body></html>", "nenhum texto")],
+)
+def test_bad_file_is_reported_and_keeps_previous_chunks(
+    tmp_path: Path, data_dir: Path, content: str | bytes, reason: str
+) -> None:
+    toml = _corpus(tmp_path, {"a.html": PAGE_A, "b.html": PAGE_B})
+    s = _settings(data_dir, toml)
+    run_ingest(s, FakeEmbedder())
+    before = {c.id for c in SnapshotStore(data_dir).open_current().all_chunks().values()}
+    bad = toml.parent / "b.html"
+    bad.write_bytes(content if isinstance(content, bytes) else content.encode())
+    (toml.parent / "a.html").write_text(PAGE_A + "<p>Mais um parágrafo.</p>", encoding="utf-8")
+    report = run_ingest(s, FakeEmbedder())
+    assert report.failed == 1 and not report.ok
+    assert any("b.html" in e and reason in e for e in report.errors), report.errors
+    snap = SnapshotStore(data_dir).open_current()
+    assert {d.title for d in snap.documents()} == {"Página A", "Página B"}  # B carried over
+    after = {c.id for c in snap.all_chunks().values()}
+    assert len(before & after) >= 1 and after != before  # A changed, B's chunks kept
+
+
+def test_unreadable_file_is_reported(tmp_path: Path, data_dir: Path) -> None:
+    if os.geteuid() == 0:
+        pytest.skip("root reads files regardless of permissions")
+    toml = _corpus(tmp_path, {"a.html": PAGE_A})
+    (toml.parent / "a.html").chmod(0)
+    report = run_ingest(_settings(data_dir, toml), FakeEmbedder())
+    assert report.failed == 1 and "não foi possível ler" in report.errors[0]
+
+
+def test_invalid_sources_file_names_line_and_field(tmp_path: Path, data_dir: Path) -> None:
+    toml = tmp_path / "sources.toml"
+    toml.write_text('[[source]]\nname = "ok"\ntype = "files"\npath = "x"\n\n[[source]]\nname = "Mau Nome"\ntype = "files"\npath = "y"\n')
+    with pytest.raises(ConfigError, match=r"sources.toml:7: .*campo 'name'"):
+        run_ingest(_settings(data_dir, toml), FakeEmbedder())
+    toml.write_text('[[source]]\nname = "x"\ntype = "ftp"\n')
+    with pytest.raises(ConfigError, match="campo 'type'"):
+        run_ingest(_settings(data_dir, toml), FakeEmbedder())
+    assert not (data_dir / "snapshots").exists()
+
+
+def test_concurrent_ingest_is_refused(settings: Settings) -> None:
+    with ingest_lock(settings.data_dir), pytest.raises(IngestBusy):
+        run_ingest(settings, FakeEmbedder())
+
+
+def test_retention_and_rollback(tmp_path: Path, data_dir: Path) -> None:
+    toml = _corpus(tmp_path, {"a.html": PAGE_A})
+    s = _settings(data_dir, toml)
+    ids = []
+    for i in range(5):
+        (toml.parent / "a.html").write_text(PAGE_A + f"<p>versão {i}</p>", encoding="utf-8")
+        ids.append(run_ingest(s, FakeEmbedder()).snapshot_id)
+    store = SnapshotStore(data_dir, keep=s.keep_snapshots)
+    assert store.ids() == ids[-3:] and store.current_id() == ids[-1]
+    assert store.rollback() == ids[-2]
+    assert "versão 3" in next(iter(store.open_current().all_chunks().values())).text
+
+
+def _cli(args: list[str], env: dict[str, str], **kw: object) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "bpa", *args], env=env, cwd=ROOT, text=True,
+                          capture_output=True, timeout=120, **kw)  # type: ignore[call-overload]
+
+
+def _env(data_dir: Path, sources: Path) -> dict[str, str]:
+    return {**os.environ, "BPA_DATA_DIR": str(data_dir), "BPA_SOURCES": str(sources), "BPA_EMBEDDER": "fake",
+            "PYTHONPATH": str(ROOT)}
+
+
+def test_cli_exit_codes_and_summary(tmp_path: Path, data_dir: Path) -> None:
+    toml = _corpus(tmp_path, {"a.html": PAGE_A, "b.html": ""})
+    result = _cli(["ingest"], _env(data_dir, toml))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "b.html" in result.stderr and "vazio" in result.stderr
+    assert "novos" in result.stdout and "snapshot publicado" in result.stdout
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[source]]\nname = 1\ntype = "files"\npath = "x"\n')
+    result = _cli(["ingest", "--sources", str(bad)], _env(data_dir, toml))
+    assert result.returncode == 2 and "bad.toml:2" in result.stderr and "'name'" in result.stderr
+    bad.write_text('[[source]]\nname = "x"\n')
+    result = _cli(["ingest", "--sources", str(bad)], _env(data_dir, toml))
+    assert result.returncode == 2 and "campo 'type': campo obrigatório ausente" in result.stderr
+
+
+def test_sigkill_mid_ingest_leaves_published_snapshot_intact(tmp_path: Path, data_dir: Path) -> None:
+    """Kill a real ingest while it embeds; the previous snapshot must still load."""
+    many = {f"p{i}.html": SEED.read_text(encoding="utf-8").replace("Suporte", f"Suporte {i}") for i in range(30)}
+    toml = _corpus(tmp_path, {"a.html": PAGE_A})
+    env = _env(data_dir, toml)
+    assert _cli(["ingest"], env).returncode == 0
+    store = SnapshotStore(data_dir)
+    published = store.current_id()
+    for name, html in many.items():
+        (toml.parent / name).write_text(html, encoding="utf-8")
+    for delay in (0.5, 1.5, 3.0):
+        proc = subprocess.Popen([sys.executable, "-m", "bpa", "ingest"], env=env, cwd=ROOT,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        if store.current_id() != published:  # it finished before the kill: go again from here
+            published = store.current_id()
+            for name in many:
+                (toml.parent / name).write_text(many[name] + f"<p>{delay}</p>", encoding="utf-8")
+            continue
+        snap = store.open_current()
+        assert snap.id == published and snap.manifest.chunks == len(snap.all_chunks())
+        assert snap.vectors.ntotal == snap.manifest.chunks
+    # the next ingest cleans up after the killed one and succeeds
+    assert _cli(["ingest"], env).returncode == 0
+    assert not list((data_dir / "snapshots").glob(".tmp-*"))
+    shutil.rmtree(toml.parent)
