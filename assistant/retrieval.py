@@ -25,12 +25,16 @@ from scipy import sparse
 from index.embedder import Embedder
 from index.models import Chunk
 from index.snapshot import DocumentRecord, Snapshot
-from index.textutil import analyze
+from index.textutil import analyze, count_tokens
 
 
 @dataclass(frozen=True)
 class FusionConfig:
-    lexical_weight: float = 0.5  # convex mix of z-scores; dense gets 1 - this
+    lexical_weight: float = 0.4  # convex mix of z-scores; dense gets 1 - this
+    # Prior for log passage length (in fused z units per nat). Tiny chunks ("Para mais
+    # informações sobre o processo clique aqui.", link blurbs) are hubs: near every chatty
+    # question in embedding space and short enough for BM25 to favour, yet they rarely answer.
+    length_prior: float = 0.5
     # BM25F: a stem in the section path (title, FAQ question) counts this many body stems.
     section_weight: float = 2.0
     k1: float = 1.2
@@ -126,6 +130,7 @@ class LoadedSnapshot:
         ordered = [self.chunks[int(r)] for r in self.rowids]
         self.lexicon = LexicalIndex([analyze(c.section) for c in ordered], [analyze(c.text) for c in ordered])
         self.sources = np.array([self.documents[c.document_id].source for c in ordered])
+        self.log_length = np.log(np.array([max(1, count_tokens(c.text)) for c in ordered], dtype=np.float64))
 
     @property
     def id(self) -> str:
@@ -195,12 +200,13 @@ class Retriever:
         # The cosine with the question itself is what abstention reads, even after feedback.
         cosine = dense = snap.matrix[idx] @ self.embed(query) if use_dense else np.zeros(idx.size)
         w = cfg.lexical_weight if use_dense and use_lexical else float(use_lexical)
-        fused = w * _z(lexical) + (1 - w) * _z(dense)
+        prior = cfg.length_prior * (snap.log_length[idx] - snap.log_length[idx].mean())
+        fused = w * _z(lexical) + (1 - w) * _z(dense) + prior
         if use_dense and cfg.prf_weight > 0:
             top = np.argsort(-fused, kind="stable")[: cfg.prf_depth]
             moved = self.embed(query) + cfg.prf_weight * snap.matrix[idx[top]].mean(axis=0)
             dense = snap.matrix[idx] @ (moved / np.linalg.norm(moved))
-            fused = w * _z(lexical) + (1 - w) * _z(dense)
+            fused = w * _z(lexical) + (1 - w) * _z(dense) + prior
         dense_ranks, lexical_ranks = _ranks(dense), _ranks(lexical)
         out = []
         for i in np.argsort(-fused, kind="stable")[:k]:

@@ -24,6 +24,7 @@ from assistant.compose import ComposeConfig, compose  # noqa: E402
 from assistant.confidence import ConfidenceConfig, confidence, signals  # noqa: E402
 from assistant.engine import Assistant  # noqa: E402
 from assistant.evaluation import Question, hits, load_questions  # noqa: E402
+from assistant.glossary import Glossary  # noqa: E402
 from assistant.retrieval import FusionConfig, Query  # noqa: E402
 from index.embedder import make_embedder  # noqa: E402
 from index.settings import Settings  # noqa: E402
@@ -33,17 +34,20 @@ SETS = ("dev", "dev-blind")
 
 BASE = FusionConfig()
 VARIANTS: dict[str, FusionConfig] = {
-    "lexical only": dataclasses.replace(BASE, lexical_weight=1.0),
-    "dense only": dataclasses.replace(BASE, lexical_weight=0.0),
-    "z 0.5 (default)": BASE,
-    "z 0.6": dataclasses.replace(BASE, lexical_weight=0.6),
-    "z 0.4": dataclasses.replace(BASE, lexical_weight=0.4),
+    "rrf-like: lexical only": dataclasses.replace(BASE, lexical_weight=1.0, length_prior=0.0),
+    "dense only": dataclasses.replace(BASE, lexical_weight=0.0, length_prior=0.0),
+    "z 0.5, no prior": dataclasses.replace(BASE, lexical_weight=0.5, length_prior=0.0),
+    "z 0.4, no prior": dataclasses.replace(BASE, length_prior=0.0),
+    "default": BASE,
+    "prior 0.3": dataclasses.replace(BASE, length_prior=0.3),
+    "prior 0.7": dataclasses.replace(BASE, length_prior=0.7),
+    "lexical 0.3": dataclasses.replace(BASE, lexical_weight=0.3),
+    "lexical 0.5": dataclasses.replace(BASE, lexical_weight=0.5),
     "section 1": dataclasses.replace(BASE, section_weight=1.0),
     "section 3": dataclasses.replace(BASE, section_weight=3.0),
     "b 0.5": dataclasses.replace(BASE, b=0.5),
     "k1 2.0": dataclasses.replace(BASE, k1=2.0),
     "prf 0.5": dataclasses.replace(BASE, prf_weight=0.5),
-    "prf 1.0": dataclasses.replace(BASE, prf_weight=1.0),
 }
 
 
@@ -59,10 +63,12 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--eval-dir", type=Path, default=ROOT.parent / "shared" / "eval")
     ap.add_argument("--only", nargs="*", help="variant names to run")
+    ap.add_argument("--glossary", type=Path, help="another glossary file (e.g. to measure an edit)")
     args = ap.parse_args()
 
     settings = Settings()
-    assistant = Assistant(settings, make_embedder(settings))
+    glossary = Glossary.load(args.glossary) if args.glossary else None
+    assistant = Assistant(settings, make_embedder(settings), glossary=glossary)
     loaded = assistant.current()
     sets = {name: load_questions(args.eval_dir / f"{name}.jsonl") for name in SETS}
     queries: dict[str, Query] = {}
