@@ -25,8 +25,9 @@ class ComposeConfig:
     max_passages: int = 3  # passages an answer may cite
     max_units: int = 6  # sentences / items in an answer
     whole_passage_tokens: int = 90  # a passage this short is cited whole
-    relative_cutoff: float = 0.45  # a unit must score this fraction of the best unit
-    passage_cutoff: float = 0.6  # a passage after the first must reach this share of the top fused score
+    relative_cutoff: float = 0.3  # a unit must score this fraction of the best unit
+    # A passage after the first is cited only if its fused score (z units) is within this of the top.
+    passage_margin: float = 1.0
 
 
 @dataclass
@@ -71,10 +72,12 @@ def compose(results: list[Scored], query_stems: list[str], idf: dict[str, float]
         return Composed([], [])
     weights = {s: idf.get(s, 1.0) for s in set(query_stems)}
     top = results[0].score
-    passages = [r for i, r in enumerate(results[: cfg.max_passages]) if i == 0 or r.score >= cfg.passage_cutoff * top]
+    passages = [r for r in results[: cfg.max_passages] if r.score >= top - cfg.passage_margin]
     units: list[Unit] = []
     for pi, p in enumerate(passages):
-        prior = 1.0 / (1.0 + pi)  # the passage's rank matters: it was chosen on more evidence
+        # Fused scores are z units: a passage almost as good as the first keeps almost its
+        # weight (retrieval is often unsure between the top two), a distant one fades.
+        prior = math.exp(p.score - top)
         heading = set(analyze(p.chunk.section))
         for pos, text in enumerate(split_units(p.chunk.text)):
             stems = set(analyze(text))
@@ -83,17 +86,26 @@ def compose(results: list[Scored], query_stems: list[str], idf: dict[str, float]
             units.append(Unit(pi, pos, text, score=prior * (0.25 + lexical)))
     best = max(u.score for u in units) if units else 0.0
     chosen: list[Unit] = []
+
+    def take(u: Unit) -> None:
+        fits = len(chosen) < cfg.max_units and u not in chosen and u.score >= cfg.relative_cutoff * best
+        if fits and not any(_near_duplicate(u.text, c.text) for c in chosen):
+            chosen.append(u)
+
     first = [u for u in units if u.passage == 0]
     if first and count_tokens(passages[0].chunk.text) <= cfg.whole_passage_tokens:
-        chosen.extend(first)
-    for u in sorted(units, key=lambda u: -u.score):
-        if len(chosen) >= cfg.max_units:
-            break
-        if u in chosen or u.score < cfg.relative_cutoff * best:
-            continue
-        if any(_near_duplicate(u.text, c.text) for c in chosen):
-            continue
-        chosen.append(u)
+        chosen.extend(first[: cfg.max_units])
+    ranked = sorted(units, key=lambda u: -u.score)
+    # Each cited passage first gets its best unit, so a long first passage cannot crowd out
+    # a second one that retrieval rated nearly as high; then the best of the rest.
+    for pi in range(len(passages)):
+        own = [u for u in ranked if u.passage == pi]
+        if own:
+            take(own[0])
+    per_passage = max(1, cfg.max_units - len(passages) + 1)
+    for u in ranked:
+        if sum(c.passage == u.passage for c in chosen) < per_passage:
+            take(u)
     used = sorted({u.passage for u in chosen})
     renumber = {old: new for new, old in enumerate(used)}
     for u in chosen:

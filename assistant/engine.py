@@ -127,7 +127,9 @@ class Assistant:
         return text
 
     # --- retrieval ------------------------------------------------------------------------
-    def retrieve(self, question: str, k: int, sources: list[str] | None = None) -> tuple[_Loaded, list[Scored], list[str]]:
+    def retrieve(
+        self, question: str, k: int, sources: list[str] | None = None
+    ) -> tuple[_Loaded, list[Scored], list[str]]:
         loaded = self.current()
         query = self.retriever.prepare(question, self.glossary.expand(question))
         results = self.retriever.search(loaded, query, k, sources)
@@ -256,7 +258,7 @@ class Assistant:
                 title=o["title"], path=o["path"], anchor=o["anchor"],
                 url=f"{doc.url}#{o['anchor']}" if o["anchor"] else doc.url,
                 text="\n".join(texts.get(o["path"], [])),
-            )  # fmt: skip
+            )
             for o in doc.outline
         ]
         return DocumentView(

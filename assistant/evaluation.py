@@ -54,7 +54,14 @@ def load_questions(path: Path) -> list[Question]:
             continue
         try:
             obj = json.loads(line)
-            items.append(Question(str(obj["id"]), str(obj["question"]), tuple(obj.get("gold") or ()), str(obj.get("kind", ""))))
+            items.append(
+                Question(
+                    str(obj["id"]),
+                    str(obj["question"]),
+                    tuple(obj.get("gold") or ()),
+                    str(obj.get("kind", "")),
+                )
+            )
         except (json.JSONDecodeError, KeyError, TypeError) as e:
             raise EvalError(f"{path}:{n}: linha inválida ({e})") from e
     if not items:
@@ -110,7 +117,7 @@ def bm25_ranker(texts: list[str], k1: float = 1.2, b: float = 0.75) -> Callable[
     def rank(query: str) -> list[int]:
         q = set(analyze(query))
         scores = []
-        for i, d in enumerate(docs):
+        for d in docs:
             s = 0.0
             for term in q:
                 tf = d.count(term)
@@ -136,7 +143,9 @@ def dense_ranker(assistant: Assistant, texts: list[str]) -> Callable[[str], list
 # --- the run ---------------------------------------------------------------------------------
 
 
-def run_eval(settings: Settings, assistant: Assistant, questions: list[Question], k: int = 5) -> dict[str, Any]:
+def run_eval(
+    settings: Settings, assistant: Assistant, questions: list[Question], k: int = 5
+) -> dict[str, Any]:
     assistant.current()  # raises NoSnapshotError early
     answerable = [q for q in questions if q.answerable]
     per_q: list[dict[str, Any]] = []
@@ -160,19 +169,27 @@ def run_eval(settings: Settings, assistant: Assistant, questions: list[Question]
         out: dict[str, Any] = {"n": len(rows)}
         out.update(_rank_metrics([r["ranked"] for r in ans], k) if ans else {})
         out["answer_hit"] = round(sum(r["answer_hit"] for r in ans) / len(ans), 4) if ans else None
-        out["declined_unanswerable"] = round(sum(r["abstained"] for r in unans) / len(unans), 4) if unans else None
+        out["declined_unanswerable"] = (
+            round(sum(r["abstained"] for r in unans) / len(unans), 4) if unans else None
+        )
         out["declined_answerable"] = round(sum(r["abstained"] for r in ans) / len(ans), 4) if ans else None
         return out
 
     result = summarize(per_q)
     result["p50_ms"] = round(statistics.median(latencies), 2)
     result["p95_ms"] = round(sorted(latencies)[max(0, math.ceil(0.95 * len(latencies)) - 1)], 2)
-    result["by_kind"] = {kind: summarize([r for r in per_q if r["kind"] == kind]) for kind in sorted({q.kind for q in questions})}
+    result["by_kind"] = {
+        kind: summarize([r for r in per_q if r["kind"] == kind])
+        for kind in sorted({q.kind for q in questions})
+    }
     texts = windows(assistant)
     baselines = {}
-    for name, ranker in (("bm25_windows", bm25_ranker(texts)), ("dense_windows", dense_ranker(assistant, texts))):
-        ranked = [[hits(texts[i], q.gold) for i in ranker(q.question)[:10]] for q in answerable]
-        baselines[name] = _rank_metrics(ranked, k)
+    for name, ranker in (
+        ("bm25_windows", bm25_ranker(texts)),
+        ("dense_windows", dense_ranker(assistant, texts)),
+    ):
+        windows_ranked = [[hits(texts[i], q.gold) for i in ranker(q.question)[:10]] for q in answerable]
+        baselines[name] = _rank_metrics(windows_ranked, k)
     result["baselines"] = baselines
     result["model"] = assistant.embedder.model_id
     result["snapshot"] = assistant.snapshot_id

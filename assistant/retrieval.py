@@ -54,6 +54,10 @@ class Scored:
     lexical: float = 0.0  # BM25F (0 when no lexical match)
     dense_rank: int | None = None  # rank by dense alone (1-based)
     lexical_rank: int | None = None  # rank by lexical alone (None when no lexical match)
+    # Each signal's z-score among the passages searched: how far this passage stands out
+    # for this query, which (unlike a raw cosine) is comparable across questions.
+    dense_z: float = 0.0
+    lexical_z: float = 0.0
 
 
 @dataclass
@@ -201,7 +205,8 @@ class Retriever:
         cosine = dense = snap.matrix[idx] @ self.embed(query) if use_dense else np.zeros(idx.size)
         w = cfg.lexical_weight if use_dense and use_lexical else float(use_lexical)
         prior = cfg.length_prior * (snap.log_length[idx] - snap.log_length[idx].mean())
-        fused = w * _z(lexical) + (1 - w) * _z(dense) + prior
+        dense_z, lexical_z = _z(cosine), _z(lexical)
+        fused = w * lexical_z + (1 - w) * _z(dense) + prior
         if use_dense and cfg.prf_weight > 0:
             top = np.argsort(-fused, kind="stable")[: cfg.prf_depth]
             moved = self.embed(query) + cfg.prf_weight * snap.matrix[idx[top]].mean(axis=0)
@@ -214,5 +219,6 @@ class Retriever:
             r = Scored(rowid, snap.chunks[rowid], float(fused[i]), float(cosine[i]), float(lexical[i]))
             r.dense_rank = int(dense_ranks[i]) if use_dense else None
             r.lexical_rank = int(lexical_ranks[i]) if lexical[i] > 0 else None
+            r.dense_z, r.lexical_z = float(dense_z[i]), float(lexical_z[i])
             out.append(r)
         return out

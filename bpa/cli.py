@@ -112,7 +112,16 @@ class _progress:
 
 def _print_ingest_report(report: Any) -> None:
     table = Table(title="Resumo da indexação")
-    for col in ("novos", "alterados", "inalterados", "removidos", "falhas", "chunks", "embeddings", "segundos"):
+    for col in (
+        "novos",
+        "alterados",
+        "inalterados",
+        "removidos",
+        "falhas",
+        "chunks",
+        "embeddings",
+        "segundos",
+    ):
         table.add_column(col, justify="right")
     table.add_row(
         *(str(x) for x in (report.new, report.changed, report.unchanged, report.removed, report.failed,
@@ -162,12 +171,16 @@ def index_list() -> None:
         table.add_column(col)
     for sid in reversed(store.ids()):
         m = store.manifest(sid)
-        table.add_row("*" if sid == current else "", sid, m.created_at, m.model_id, str(m.documents), str(m.chunks))
+        table.add_row(
+            "*" if sid == current else "", sid, m.created_at, m.model_id, str(m.documents), str(m.chunks)
+        )
     out.print(table)
 
 
 @index_app.command("rollback")
-def index_rollback(to: Annotated[str | None, typer.Option(help="Id do snapshot (padrão: o anterior).")] = None) -> None:
+def index_rollback(
+    to: Annotated[str | None, typer.Option(help="Id do snapshot (padrão: o anterior).")] = None,
+) -> None:
     """Volta o snapshot publicado para um anterior."""
     from index.snapshot import SnapshotStore
 

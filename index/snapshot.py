@@ -104,7 +104,9 @@ class DocumentRecord:
         for path, sec in doc.root.walk(tuple(doc.breadcrumbs)):
             if sec is doc.root or not sec.title:
                 continue
-            outline.append({"title": sec.title, "path": PATH_SEP.join(collapse_path(path)), "anchor": sec.anchor})
+            outline.append(
+                {"title": sec.title, "path": PATH_SEP.join(collapse_path(path)), "anchor": sec.anchor}
+            )
         return cls(
             id=doc.id, source=doc.source, key=doc.key, title=doc.title, url=doc.url,
             content_hash=doc.content_hash, version=doc.version, updated_at=doc.updated_at,
@@ -263,7 +265,9 @@ class Snapshot:
         if source is None:
             rows = self.db.execute("SELECT * FROM documents ORDER BY source, key").fetchall()
         else:
-            rows = self.db.execute("SELECT * FROM documents WHERE source = ? ORDER BY key", (source,)).fetchall()
+            rows = self.db.execute(
+                "SELECT * FROM documents WHERE source = ? ORDER BY key", (source,)
+            ).fetchall()
         return [_record(r) for r in rows]
 
     def document(self, document_id: str) -> DocumentRecord | None:
@@ -381,4 +385,3 @@ class SnapshotStore:
         for i in doomed:
             shutil.rmtree(self.root / i, ignore_errors=True)
         return doomed
-

@@ -24,5 +24,7 @@ def check_sources(settings: Settings) -> list[tuple[str, bool, str]]:
         elif first.error:
             results.append((cfg.name, False, first.error))
         else:
-            results.append((cfg.name, True, f"acessível ({cfg.type}); primeiro documento: {first.url or first.key}"))
+            results.append(
+                (cfg.name, True, f"acessível ({cfg.type}); primeiro documento: {first.url or first.key}")
+            )
     return results

@@ -122,15 +122,14 @@ class _Flattener:
 
     def list(self, tag: Tag, depth: int) -> None:
         ordered = tag.name == "ol"
-        n = 0
-        for li in tag.find_all("li", recursive=False):
-            n += 1
+        for n, li in enumerate(tag.find_all("li", recursive=False), 1):
             own: list[str] = []
             nested: list[Tag] = []
             for child in li.children:
-                if isinstance(child, Tag) and child.name in ("ul", "ol"):
-                    nested.append(child)
-                elif isinstance(child, Tag) and child.name in ("p", "div") and nested:
+                # Paragraphs after a nested list belong with it, not with the item's own text.
+                if isinstance(child, Tag) and (
+                    child.name in ("ul", "ol") or (child.name in ("p", "div") and nested)
+                ):
                     nested.append(child)
                 elif isinstance(child, Tag):
                     own.append(child.get_text(" "))
@@ -139,7 +138,9 @@ class _Flattener:
             text = collapse_ws(" ".join(own))
             marker = f"{n}." if ordered else "•"
             if text:
-                self.lines.append(Line("item", text, indent=2 + 2 * depth, marker=marker, anchor=_anchor_of(li)))
+                self.lines.append(
+                    Line("item", text, indent=2 + 2 * depth, marker=marker, anchor=_anchor_of(li))
+                )
             for sub in nested:
                 if sub.name in ("ul", "ol"):
                     self.list(sub, depth + 1)
@@ -160,7 +161,7 @@ class _Flattener:
 
 
 def _is_expand_title(tag: Tag) -> bool:
-    classes = tag.get("class") or []
+    classes: list[str] = list(tag.get("class") or [])
     return "expand-control-text" in classes
 
 
@@ -239,7 +240,9 @@ def _is_plain_heading(line: Line, nxt: Line | None) -> bool:
 
 def _is_label(line: Line) -> bool:
     """'Durante atuação online:' — a short colon-ended line at the margin opens a subsection."""
-    return line.kind == "para" and line.indent == 0 and line.text.endswith(":") and len(line.text.split()) <= 3
+    return (
+        line.kind == "para" and line.indent == 0 and line.text.endswith(":") and len(line.text.split()) <= 3
+    )
 
 
 def _is_faq(line: Line, nxt: Line | None, faq_indent: int) -> bool:
@@ -258,7 +261,9 @@ def _has_children(lines: list[Line], i: int) -> bool:
 def _is_step_group(lines: list[Line], i: int) -> bool:
     """A list item like '1. Cliente parado:' whose nested lines are its content."""
     line = lines[i]
-    return line.kind == "item" and line.text.endswith(":") and len(line.text) <= 120 and _has_children(lines, i)
+    return (
+        line.kind == "item" and line.text.endswith(":") and len(line.text) <= 120 and _has_children(lines, i)
+    )
 
 
 def _pair_runs(lines: list[Line]) -> list[Line]:

@@ -101,7 +101,9 @@ class _Run:
         return {d.key: d for d in self.prev.documents(source)} if self.prev else {}
 
     # --- one source ---------------------------------------------------------------------
-    def ingest_source(self, name: str, source_fetch: Callable[[dict[str, str]], Iterator[RawDocument]]) -> None:
+    def ingest_source(
+        self, name: str, source_fetch: Callable[[dict[str, str]], Iterator[RawDocument]]
+    ) -> None:
         old = self.prev_docs(name)
         previous = {k: (d.version or d.content_hash) for k, d in old.items()}
         staged: list[_Pending] = []

@@ -6,13 +6,9 @@ import os
 from pathlib import Path
 
 import pytest
+from bpa_testing import ROOT
 
 from index.settings import Settings
-
-ROOT = Path(__file__).resolve().parent.parent
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
-SEED = ROOT / "corpus" / "boas-praticas-do-suporte.html"
-SHARED_EVAL = ROOT.parent / "shared" / "eval"
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -23,7 +19,13 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Point BPA_DATA_DIR at a fresh tmp dir so no test touches ./var."""
     d = tmp_path / "var"
     monkeypatch.setenv("BPA_DATA_DIR", str(d))
-    for name in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "BPA_ADMIN_TOKEN", "BPA_API_KEYS"):
+    for name in (
+        "SLACK_BOT_TOKEN",
+        "SLACK_SIGNING_SECRET",
+        "SLACK_APP_TOKEN",
+        "BPA_ADMIN_TOKEN",
+        "BPA_API_KEYS",
+    ):
         monkeypatch.delenv(name, raising=False)
     return d
 

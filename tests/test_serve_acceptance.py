@@ -18,7 +18,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import ROOT
+from bpa_testing import ROOT
 from slack_mock import MockSlackServer
 
 SECRET = "test-signing-secret"

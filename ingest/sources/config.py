@@ -107,7 +107,7 @@ _MESSAGES = {
     "extra_forbidden": "campo desconhecido para este tipo de fonte",
     "string_type": "deve ser um texto entre aspas",
     "string_pattern_mismatch": "use só letras minúsculas, dígitos, - e _",
-    "list_type": "deve ser uma lista, como [\"a\", \"b\"]",
+    "list_type": 'deve ser uma lista, como ["a", "b"]',
     "int_type": "deve ser um número inteiro",
     "int_parsing": "deve ser um número inteiro",
     "bool_type": "deve ser true ou false",

@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, SHARED_EVAL
+from bpa_testing import ROOT, SHARED_EVAL
 
 from assistant.engine import ABSTAIN_TEXT, Assistant
 from assistant.evaluation import load_questions, run_eval
@@ -28,7 +28,9 @@ SETS = [SHARED_EVAL / "dev.jsonl", SHARED_EVAL / "dev-blind.jsonl"]
 @pytest.fixture(scope="module")
 def real(tmp_path_factory: pytest.TempPathFactory) -> Assistant:
     data = tmp_path_factory.mktemp("real-var")
-    settings = Settings(data_dir=data, sources=ROOT / "corpus" / "sources.toml", glossary=ROOT / "corpus" / "glossary.toml")
+    settings = Settings(
+        data_dir=data, sources=ROOT / "corpus" / "sources.toml", glossary=ROOT / "corpus" / "glossary.toml"
+    )
     embedder = make_embedder(settings)
     report = run_ingest(settings, embedder)
     assert report.ok and report.published
@@ -73,8 +75,18 @@ def test_eval_reports_every_figure_and_both_baselines(real: Assistant, tmp_path:
         encoding="utf-8",
     )  # fmt: skip
     result = run_eval(real.settings, real, load_questions(qfile), k=5)
-    for key in ("recall@1", "recall@3", "recall@5", "mrr@10", "answer_hit", "declined_unanswerable",
-                "declined_answerable", "p50_ms", "p95_ms", "baselines"):
+    for key in (
+        "recall@1",
+        "recall@3",
+        "recall@5",
+        "mrr@10",
+        "answer_hit",
+        "declined_unanswerable",
+        "declined_answerable",
+        "p50_ms",
+        "p95_ms",
+        "baselines",
+    ):
         assert key in result, key
     assert set(result["baselines"]) == {"bm25_windows", "dense_windows"}
     assert result["recall@5"] == 1.0 and set(result["by_kind"]) == {"x", "y"}

@@ -53,7 +53,9 @@ def test_search_returns_typed_hits_with_deep_links(assistant: Assistant) -> None
 
 
 def test_answer_sentences_are_verbatim_cited_excerpts(assistant: Assistant) -> None:
-    answer = assistant.ask("Quantas interações públicas por escrito pode haver no ticket sem contato telefônico?")
+    answer = assistant.ask(
+        "Quantas interações públicas por escrito pode haver no ticket sem contato telefônico?"
+    )
     if answer.abstained:  # the fake embedder may not convince the abstention model
         assert answer.answer.startswith(ABSTAIN_TEXT) and answer.suggestions and not answer.citations
         return
@@ -121,7 +123,7 @@ def test_hot_swap_to_a_new_snapshot(tmp_path: Path, data_dir: Path) -> None:
         while not stop.is_set():
             try:
                 a.search("prazo", k=1)
-            except Exception as exc:  # noqa: BLE001 - any failure is the finding
+            except Exception as exc:
                 errors.append(exc)
 
     threads = [threading.Thread(target=hammer) for _ in range(4)]

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 
-from conftest import SEED
+from bpa_testing import SEED
 
 from index.models import Block, Document, Section
 from index.textutil import count_tokens
@@ -17,7 +18,9 @@ FAQ_QUESTION = re.compile(r"^\s{0,2}•\s+(.*\?.*)$", re.M)
 
 def _seed(text: str | None = None) -> Document:
     html = text if text is not None else SEED.read_text(encoding="utf-8")
-    return parse_document(RawDocument(source="bp", key="seed", url="", html=html, title="Boas Práticas do Suporte"), "http://x")
+    return parse_document(
+        RawDocument(source="bp", key="seed", url="", html=html, title="Boas Práticas do Suporte"), "http://x"
+    )
 
 
 def test_every_faq_question_ends_its_own_chunk_path() -> None:
@@ -39,7 +42,7 @@ def test_chunks_respect_the_token_budget() -> None:
         by_path.setdefault(c.section_path, []).append(c.text)
     split = [texts for texts in by_path.values() if len(texts) > 1]
     assert split
-    assert any(a.split("\n")[-1] in b for texts in split for a, b in zip(texts, texts[1:], strict=False))
+    assert any(a.split("\n")[-1] in b for texts in split for a, b in itertools.pairwise(texts))
 
 
 def test_chunk_ids_are_stable_and_unique() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES, SEED
+from bpa_testing import FIXTURES, SEED
 
 from index.models import Document
 from ingest.chunk import ChunkingConfig, chunk_document
@@ -123,5 +123,7 @@ def test_unusable_pages_raise_with_reason(html: str, reason: str) -> None:
 
 
 def test_document_without_url_links_to_bpa_rendering() -> None:
-    doc = parse_document(RawDocument(source="s", key="a.html", url="", html="<h1>T</h1><p>texto</p>"), "http://bpa:8000/")
+    doc = parse_document(
+        RawDocument(source="s", key="a.html", url="", html="<h1>T</h1><p>texto</p>"), "http://bpa:8000/"
+    )
     assert doc.url == f"http://bpa:8000/d/{doc.id}"

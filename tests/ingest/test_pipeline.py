@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, SEED
+from bpa_testing import ROOT, SEED
 
 from index.embedder import FakeEmbedder
 from index.settings import Settings
@@ -30,9 +30,7 @@ def _corpus(tmp_path: Path, files: dict[str, str | bytes], extra: str = "") -> P
         else:
             p.write_text(content, encoding="utf-8")
     toml = corpus / "sources.toml"
-    toml.write_text(
-        '[[source]]\nname = "docs"\ntype = "files"\npath = "*.html"\n' + extra, encoding="utf-8"
-    )
+    toml.write_text('[[source]]\nname = "docs"\ntype = "files"\npath = "*.html"\n' + extra, encoding="utf-8")
     return toml
 
 
@@ -88,7 +86,11 @@ def test_removed_file_disappears(tmp_path: Path, data_dir: Path) -> None:
 
 @pytest.mark.parametrize(
     ("content", "reason"),
-    [("", "vazio"), (b"\x89PNG\r\n\x1a\n\x00\x00\x00IHDR", "binário"), ("<html><body></body></html>", "nenhum texto")],
+    [
+        ("", "vazio"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00IHDR", "binário"),
+        ("<html><body></body></html>", "nenhum texto"),
+    ],
 )
 def test_bad_file_is_reported_and_keeps_previous_chunks(
     tmp_path: Path, data_dir: Path, content: str | bytes, reason: str
@@ -120,7 +122,10 @@ def test_unreadable_file_is_reported(tmp_path: Path, data_dir: Path) -> None:
 
 def test_invalid_sources_file_names_line_and_field(tmp_path: Path, data_dir: Path) -> None:
     toml = tmp_path / "sources.toml"
-    toml.write_text('[[source]]\nname = "ok"\ntype = "files"\npath = "x"\n\n[[source]]\nname = "Mau Nome"\ntype = "files"\npath = "y"\n')
+    toml.write_text(
+        '[[source]]\nname = "ok"\ntype = "files"\npath = "x"\n\n'
+        '[[source]]\nname = "Mau Nome"\ntype = "files"\npath = "y"\n'
+    )
     with pytest.raises(ConfigError, match=r"sources.toml:7: .*campo 'name'"):
         run_ingest(_settings(data_dir, toml), FakeEmbedder())
     toml.write_text('[[source]]\nname = "x"\ntype = "ftp"\n')
@@ -148,13 +153,25 @@ def test_retention_and_rollback(tmp_path: Path, data_dir: Path) -> None:
 
 
 def _cli(args: list[str], env: dict[str, str], **kw: object) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "bpa", *args], env=env, cwd=ROOT, text=True,
-                          capture_output=True, timeout=120, **kw)  # type: ignore[call-overload]
+    return subprocess.run(
+        [sys.executable, "-m", "bpa", *args],
+        env=env,
+        cwd=ROOT,
+        text=True,
+        capture_output=True,
+        timeout=120,
+        **kw,
+    )  # type: ignore[call-overload]
 
 
 def _env(data_dir: Path, sources: Path) -> dict[str, str]:
-    return {**os.environ, "BPA_DATA_DIR": str(data_dir), "BPA_SOURCES": str(sources), "BPA_EMBEDDER": "fake",
-            "PYTHONPATH": str(ROOT)}
+    return {
+        **os.environ,
+        "BPA_DATA_DIR": str(data_dir),
+        "BPA_SOURCES": str(sources),
+        "BPA_EMBEDDER": "fake",
+        "PYTHONPATH": str(ROOT),
+    }
 
 
 def test_cli_exit_codes_and_summary(tmp_path: Path, data_dir: Path) -> None:
@@ -174,7 +191,9 @@ def test_cli_exit_codes_and_summary(tmp_path: Path, data_dir: Path) -> None:
 
 def test_sigkill_mid_ingest_leaves_published_snapshot_intact(tmp_path: Path, data_dir: Path) -> None:
     """Kill a real ingest while it embeds; the previous snapshot must still load."""
-    many = {f"p{i}.html": SEED.read_text(encoding="utf-8").replace("Suporte", f"Suporte {i}") for i in range(30)}
+    many = {
+        f"p{i}.html": SEED.read_text(encoding="utf-8").replace("Suporte", f"Suporte {i}") for i in range(30)
+    }
     toml = _corpus(tmp_path, {"a.html": PAGE_A})
     env = _env(data_dir, toml)
     assert _cli(["ingest"], env).returncode == 0
@@ -183,8 +202,13 @@ def test_sigkill_mid_ingest_leaves_published_snapshot_intact(tmp_path: Path, dat
     for name, html in many.items():
         (toml.parent / name).write_text(html, encoding="utf-8")
     for delay in (0.5, 1.5, 3.0):
-        proc = subprocess.Popen([sys.executable, "-m", "bpa", "ingest"], env=env, cwd=ROOT,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bpa", "ingest"],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         time.sleep(delay)
         proc.send_signal(signal.SIGKILL)
         proc.wait()

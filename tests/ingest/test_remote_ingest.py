@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import ROOT
+from bpa_testing import ROOT
 from standins import ConfluenceStandin, ZendeskStandin
 
 SOURCES = """
@@ -33,8 +33,18 @@ def _bpa(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[st
 def test_remote_sources_end_to_end(tmp_path: Path, data_dir: Path) -> None:
     with ConfluenceStandin(max_limit=2) as cf, ZendeskStandin(max_page_size=2) as zd:
         cf.add_page("100", "Processos", "<p>Raiz dos processos de suporte.</p>")
-        cf.add_page("101", "Escalonamento", "<h2>Quando escalar</h2><p>Use o protocolo ZEBRA-77 para escalar.</p>", parent="100")
-        cf.add_page("102", "Plantão", "<h2>Escala</h2><p>O plantão noturno atende pelo canal CORUJA-12.</p>", parent="100")
+        cf.add_page(
+            "101",
+            "Escalonamento",
+            "<h2>Quando escalar</h2><p>Use o protocolo ZEBRA-77 para escalar.</p>",
+            parent="100",
+        )
+        cf.add_page(
+            "102",
+            "Plantão",
+            "<h2>Escala</h2><p>O plantão noturno atende pelo canal CORUJA-12.</p>",
+            parent="100",
+        )
         cf.add_page("103", "Férias", "<p>Solicitações de férias seguem o fluxo GIRAFA-5.</p>", parent="101")
         art = zd.add_article("Reembolso de viagens", "<p>Reembolsos usam o formulário TATU-31.</p>")
         zd.add_article("Rascunho", "<p>Texto de rascunho PREGUICA-9.</p>", draft=True)
@@ -42,8 +52,16 @@ def test_remote_sources_end_to_end(tmp_path: Path, data_dir: Path) -> None:
             zd.add_article(f"Artigo {i}", f"<p>Conteúdo genérico número {i} sobre atendimento.</p>")
         toml = tmp_path / "sources.toml"
         toml.write_text(SOURCES.format(cf=cf.base_url, zd=zd.base_url), encoding="utf-8")
-        env = {**os.environ, "BPA_DATA_DIR": str(data_dir), "BPA_SOURCES": str(toml), "BPA_EMBEDDER": "fake",
-               "BPA_HTTP_TIMEOUT": "2", "BPA_HTTP_RETRIES": "1", "BPA_HTTP_BACKOFF": "0.01", "PYTHONPATH": str(ROOT)}
+        env = {
+            **os.environ,
+            "BPA_DATA_DIR": str(data_dir),
+            "BPA_SOURCES": str(toml),
+            "BPA_EMBEDDER": "fake",
+            "BPA_HTTP_TIMEOUT": "2",
+            "BPA_HTTP_RETRIES": "1",
+            "BPA_HTTP_BACKOFF": "0.01",
+            "PYTHONPATH": str(ROOT),
+        }
 
         first = _bpa(["ingest"], env)
         assert first.returncode == 0, first.stderr
@@ -53,14 +71,22 @@ def test_remote_sources_end_to_end(tmp_path: Path, data_dir: Path) -> None:
         assert "CORUJA-12" in hits[0]["text"]
         kcs = json.loads(_bpa(["search", "TATU-31", "--json", "-k", "1"], env).stdout)[0]
         assert "TATU-31" in kcs["text"] and kcs["url"].startswith(f"{zd.url}/hc/pt-br/articles/{art.id}-")
-        assert all("PREGUICA" not in h["text"] for h in json.loads(_bpa(["search", "PREGUICA-9", "--json"], env).stdout))
+        assert all(
+            "PREGUICA" not in h["text"]
+            for h in json.loads(_bpa(["search", "PREGUICA-9", "--json"], env).stdout)
+        )
 
         # an edit and a deletion show up after the next ingest
         cf.edit_page("102", body="<h2>Escala</h2><p>O plantão noturno agora atende pelo canal MORCEGO-3.</p>")
         cf.delete_page("103")
         second = _bpa(["ingest"], env)
         assert second.returncode == 0, second.stderr
-        texts = " ".join(h["text"] for h in json.loads(_bpa(["search", "plantão noturno MORCEGO-3 GIRAFA-5", "--json", "-k", "10"], env).stdout))
+        texts = " ".join(
+            h["text"]
+            for h in json.loads(
+                _bpa(["search", "plantão noturno MORCEGO-3 GIRAFA-5", "--json", "-k", "10"], env).stdout
+            )
+        )
         assert "MORCEGO-3" in texts and "CORUJA-12" not in texts and "GIRAFA-5" not in texts
 
         # an outage keeps what was indexed and fails loudly, naming the source
