@@ -309,10 +309,9 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Porta (padrão: BPA_PORT).")] = None,
 ) -> None:
     """Serve a API HTTP, a página web e (se configurado) o Slack em /slack/events."""
-    settings = _settings()
-    updates = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
-    settings = settings.model_copy(update=updates)
-    _serve(settings)
+    base = Settings()
+    # Built anew (not copied) so derived defaults such as public_url follow host and port.
+    _serve(Settings(host=host or base.host, port=port or base.port))
 
 
 def _serve(settings: Settings) -> None:

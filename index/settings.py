@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -53,8 +53,11 @@ class Settings(BaseSettings):
 
     # --- HTTP service --------------------------------------------------------------
     public_url: str = Field(
-        "http://127.0.0.1:8000",
-        description="Where bpa's web page is reachable; citation links of local files point here.",
+        "",
+        description=(
+            "Where bpa's web page is reachable; citation links of local files point here. "
+            "Empty: http://{host}:{port}."
+        ),
     )
     host: str = Field("127.0.0.1", description="Address `bpa serve` binds.")
     port: int = Field(8000, description="Port `bpa serve` binds.")
@@ -81,6 +84,12 @@ class Settings(BaseSettings):
         default_factory=list, description="Channel allow-list (JSON list); empty allows all."
     )
     slack_user_rate_per_minute: int = Field(6, ge=1, description="Questions per Slack user per minute.")
+
+    @model_validator(mode="after")
+    def _default_public_url(self) -> Settings:
+        if not self.public_url:
+            self.public_url = f"http://{self.host}:{self.port}"
+        return self
 
     @property
     def snapshots_dir(self) -> Path:
