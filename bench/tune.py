@@ -34,7 +34,7 @@ SETS = ("dev", "dev-blind")
 
 BASE = FusionConfig()
 VARIANTS: dict[str, FusionConfig] = {
-    "rrf-like: lexical only": dataclasses.replace(BASE, lexical_weight=1.0, length_prior=0.0),
+    "lexical only": dataclasses.replace(BASE, lexical_weight=1.0, length_prior=0.0),
     "dense only": dataclasses.replace(BASE, lexical_weight=0.0, length_prior=0.0),
     "z 0.5, no prior": dataclasses.replace(BASE, lexical_weight=0.5, length_prior=0.0),
     "z 0.4, no prior": dataclasses.replace(BASE, length_prior=0.0),

@@ -27,6 +27,7 @@ STOPWORDS = frozenset(
     quando que quem se seja sem ser seu seus so sua suas tambem te tem teu tua tuas um uma umas uns
     voce voces vos ser sao esta estao estou sou tenho temos tinha vai vou pra pro pros pras
     q oq eh ne ai entao tipo gente pessoal oi ola bom dia boa tarde noite obrigado obrigada
+    to ta la sei acho vezes
     algum alguma alguns algumas cada outro outra outros outras todo toda todos todas
     devo deve devem posso pode podem preciso precisa fazer faco faz
     """.split()
