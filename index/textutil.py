@@ -12,7 +12,7 @@ from functools import lru_cache
 
 import Stemmer  # PyStemmer
 
-ANALYZER_VERSION = "pt-snowball-1"
+ANALYZER_VERSION = "pt-snowball-2"
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 _COUNT = re.compile(r"\w+|[^\w\s]", re.UNICODE)
