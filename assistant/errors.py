@@ -24,4 +24,4 @@ class UnknownDocument(BpaError):
 
 NO_INDEX_MESSAGE = "Nenhum índice publicado ainda. Rode `bpa ingest` para indexar a documentação."
 
-__all__ = ["NO_INDEX_MESSAGE", "InvalidQuestion", "NoSnapshotError", "UnknownAnswer", "UnknownDocument"]
+__all__ = ["NO_INDEX_MESSAGE", "BpaError", "InvalidQuestion", "NoSnapshotError", "UnknownAnswer", "UnknownDocument"]

@@ -18,7 +18,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
-from assistant.errors import BpaError, InvalidQuestion, NoSnapshotError, UnknownAnswer
+from assistant import BpaError, InvalidQuestion, NoSnapshotError, UnknownAnswer
 from assistant.protocol import AssistantService
 from assistant.types import Answer
 from slack_app import blocks
@@ -26,7 +26,7 @@ from slack_app.blocks import Message
 from slack_app.state import BoundedMap, RateLimiter, SeenKeys
 
 if TYPE_CHECKING:
-    from index.settings import Settings
+    from assistant import Settings
 
 log = logging.getLogger(__name__)
 

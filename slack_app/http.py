@@ -14,7 +14,7 @@ from assistant.protocol import AssistantService
 from slack_app.app import build_app
 
 if TYPE_CHECKING:
-    from index.settings import Settings
+    from assistant import Settings
 
 log = logging.getLogger(__name__)
 

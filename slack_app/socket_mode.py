@@ -10,7 +10,7 @@ from assistant.protocol import AssistantService
 from slack_app.app import SlackConfigError, build_app
 
 if TYPE_CHECKING:
-    from index.settings import Settings
+    from assistant import Settings
 
 
 def run_socket_mode(assistant: AssistantService, settings: Settings) -> None:
