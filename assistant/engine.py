@@ -13,12 +13,14 @@ import threading
 import time
 import uuid
 
+import numpy as np
+
 from assistant.compose import ComposeConfig, Composed, compose, idf_table
-from assistant.confidence import ConfidenceConfig, Signals, confidence, signals
+from assistant.confidence import ConfidenceConfig, Signals, confidence, hub_baseline, hub_cosine, signals
 from assistant.errors import InvalidQuestion, UnknownDocument
 from assistant.glossary import Glossary
 from assistant.privacy import mask_pii
-from assistant.retrieval import FusionConfig, LoadedSnapshot, Retriever, Scored
+from assistant.retrieval import FusionConfig, LoadedSnapshot, Query, Retriever, Scored
 from assistant.state import StateStore
 from assistant.suggest import CHECKLIST_SECTION_HINT, clean_ticket_text
 from assistant.types import Answer, Citation, DocumentSection, DocumentView, SearchHit, Suggestion
@@ -50,6 +52,7 @@ class _Loaded(LoadedSnapshot):
     def __init__(self, snapshot: object) -> None:
         super().__init__(snapshot)  # type: ignore[arg-type]
         self.idf = idf_table([set(analyze(c.embed_text)) for c in self.chunks.values()])
+        self.hub = hub_baseline(self.matrix)  # each passage's own typical cosine (abstention)
 
 
 class Assistant:
@@ -129,11 +132,11 @@ class Assistant:
     # --- retrieval ------------------------------------------------------------------------
     def retrieve(
         self, question: str, k: int, sources: list[str] | None = None
-    ) -> tuple[_Loaded, list[Scored], list[str]]:
+    ) -> tuple[_Loaded, list[Scored], Query]:
         loaded = self.current()
         query = self.retriever.prepare(question, self.glossary.expand(question))
         results = self.retriever.search(loaded, query, k, sources)
-        return loaded, results, query.stems
+        return loaded, results, query
 
     def _hit(self, loaded: _Loaded, r: Scored) -> SearchHit:
         doc = loaded.documents[r.chunk.document_id]
@@ -163,15 +166,19 @@ class Assistant:
         # A follow-up in a thread ("e se for cloud?") is searched together with the question
         # that opened the thread.
         search_text = f"{context.strip()}\n{text}" if context and context.strip() else text
-        loaded, results, stems = self.retrieve(search_text, max(k, 10), sources)
+        loaded, results, query = self.retrieve(search_text, max(k, 10), sources)
         own_stems = analyze(search_text)
-        sig = signals(own_stems, results, loaded.idf)
+        hub = None
+        if results and query.vector is not None:
+            keep = np.isin(loaded.sources, sources) if sources else slice(None)
+            hub = hub_cosine(loaded.matrix[keep] @ query.vector, loaded.hub[keep])
+        sig = signals(own_stems, results, loaded.idf, hub)
         conf = confidence(sig, self.abstaining) if results else 0.0
         answer_id = uuid.uuid4().hex
         if conf < self.abstaining.threshold:
             answer = self._abstain(loaded, answer_id, text, results, conf)
         else:
-            composed = compose(results, stems, loaded.idf, self.composing)
+            composed = compose(results, query.stems, loaded.idf, self.composing)
             answer = self._answer(loaded, answer_id, text, composed, conf)
         answer.latency_ms = round((time.perf_counter() - started) * 1000, 2)
         self._record(answer, channel, sig)
