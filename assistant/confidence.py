@@ -54,6 +54,9 @@ class ConfidenceConfig:
 
 
 HUB_K = 5  # neighbours that define a passage's baseline cosine
+# Near-copies of a passage (the same boilerplate in two documents) are not its neighbourhood:
+# counted, they would push its baseline towards 1 and silence every question only it answers.
+DUPLICATE_COSINE = 0.985
 
 
 @dataclass
@@ -83,7 +86,8 @@ def hub_baseline(matrix: np.ndarray, k: int = HUB_K, block: int = 1024) -> np.nd
     for start in range(0, n, block):
         sims = matrix[start : start + block] @ matrix.T
         rows = np.arange(sims.shape[0])
-        sims[rows, rows + start] = -np.inf  # not its own neighbour
+        sims[rows, rows + start] = -1.0  # not its own neighbour
+        sims[sims > DUPLICATE_COSINE] = -1.0
         out[start : start + block] = np.partition(sims, n - k, axis=1)[:, n - k :].mean(axis=1)
     return out
 

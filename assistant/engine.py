@@ -130,9 +130,7 @@ class Assistant:
         return text
 
     # --- retrieval ------------------------------------------------------------------------
-    def retrieve(
-        self, question: str, k: int, sources: list[str] | None = None
-    ) -> tuple[_Loaded, list[Scored], Query]:
+    def retrieve(self, question: str, k: int, sources: list[str] | None = None) -> tuple[_Loaded, list[Scored], Query]:
         loaded = self.current()
         query = self.retriever.prepare(question, self.glossary.expand(question))
         results = self.retriever.search(loaded, query, k, sources)
@@ -262,7 +260,9 @@ class Assistant:
             texts.setdefault(chunk.section, []).append(chunk.text)
         sections = [
             DocumentSection(
-                title=o["title"], path=o["path"], anchor=o["anchor"],
+                title=o["title"],
+                path=o["path"],
+                anchor=o["anchor"],
                 url=f"{doc.url}#{o['anchor']}" if o["anchor"] else doc.url,
                 text="\n".join(texts.get(o["path"], [])),
             )

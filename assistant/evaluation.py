@@ -147,6 +147,7 @@ def run_eval(
     settings: Settings, assistant: Assistant, questions: list[Question], k: int = 5
 ) -> dict[str, Any]:
     assistant.current()  # raises NoSnapshotError early
+    assistant.ask("aquecimento do modelo", channel="eval")  # latency targets are for a warm process
     answerable = [q for q in questions if q.answerable]
     per_q: list[dict[str, Any]] = []
     latencies: list[float] = []

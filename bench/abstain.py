@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -89,14 +88,19 @@ def main() -> None:
         per = []
         for s, lim in SETS.items():
             pos, neg = split(s, key)
-            per.append(max((rates(pos, neg, t)[0] for t in pos + neg if rates(pos, neg, t)[1] <= lim + 1e-9), default=0.0))
+            per.append(
+                max((rates(pos, neg, t)[0] for t in pos + neg if rates(pos, neg, t)[1] <= lim + 1e-9), default=0.0)
+            )
         shared: tuple[float, list[tuple[float, float]]] | None = None
-        for t in sorted({v for s in SETS for v in sum(split(s, key), [])}):
+        for t in sorted({v for s in SETS for part in split(s, key) for v in part}):
             r = [rates(*split(s, key), t) for s in SETS]
             if all(da <= lim + 1e-9 for (_, da), lim in zip(r, SETS.values(), strict=True)):
                 shared = (t, r)
-        sh = "-" if shared is None else f"t={shared[0]:.4f} " + "  ".join(
-            f"{s} {du:.2f}/{da:.3f}" for s, (du, da) in zip(SETS, shared[1], strict=True)
+        sh = (
+            "-"
+            if shared is None
+            else f"t={shared[0]:.4f} "
+            + "  ".join(f"{s} {du:.2f}/{da:.3f}" for s, (du, da) in zip(SETS, shared[1], strict=True))
         )
         print(f"{key:30}{aucs[0]:9.3f}{aucs[1]:10.3f}{per[0]:10.2f}{per[1]:11.2f}   {sh}")
     print(f"\nproduction rule at threshold {cc.threshold} (declined unanswerable / declined answerable):")

@@ -21,14 +21,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from assistant.compose import ComposeConfig, compose  # noqa: E402
-from assistant.confidence import ConfidenceConfig, confidence, signals  # noqa: E402
 from assistant.engine import Assistant  # noqa: E402
 from assistant.evaluation import Question, hits, load_questions  # noqa: E402
 from assistant.glossary import Glossary  # noqa: E402
 from assistant.retrieval import FusionConfig, Query  # noqa: E402
 from index.embedder import make_embedder  # noqa: E402
 from index.settings import Settings  # noqa: E402
-from index.textutil import analyze  # noqa: E402
 
 SETS = ("dev", "dev-blind")
 
@@ -105,23 +103,7 @@ def main() -> None:
         figs = [run(VARIANTS[name], sets[s])[0] for s in SETS]
         print(f"{name:24}" + "".join(f"{f[m]:14.3f}" for f in figs for m in ("r@1", "r@3", "r@5", "mrr", "hit")))
 
-    # Abstention under the production fusion config.
-    assistant.retriever.config = FusionConfig()
-    cc = ConfidenceConfig()
-    print("\nabstention signals (AUC answerable > unanswerable) and decline rates at threshold", cc.threshold)
-    for s in SETS:
-        _, rows = run(FusionConfig(), sets[s])
-        sig = {q.id: signals(analyze(q.question), results, loaded.idf) for q, results in rows}
-        conf = {qid: confidence(x, cc) for qid, x in sig.items()}
-        pos = [q.id for q, _ in rows if q.gold]
-        neg = [q.id for q, _ in rows if not q.gold]
-        for field in ("top_dense", "coverage", "agreement"):
-            vals = {qid: x.as_dict()[field] for qid, x in sig.items()}
-            print(f"  {s:10} {field:10} AUC {auc([vals[i] for i in pos], [vals[i] for i in neg]):.3f}")
-        print(f"  {s:10} {'confidence':10} AUC {auc([conf[i] for i in pos], [conf[i] for i in neg]):.3f}")
-        dec_u = sum(conf[i] < cc.threshold for i in neg) / max(1, len(neg))
-        dec_a = sum(conf[i] < cc.threshold for i in pos) / max(1, len(pos))
-        print(f"  {s:10} declined unanswerable {dec_u:.3f}  declined answerable {dec_a:.3f}")
+    # Abstention is measured by bench/abstain.py.
 
 
 if __name__ == "__main__":
