@@ -17,7 +17,7 @@ import numpy as np
 
 from assistant.compose import ComposeConfig, Composed, compose, idf_table
 from assistant.confidence import ConfidenceConfig, Signals, confidence, hub_baseline, hub_cosine, signals
-from assistant.errors import InvalidQuestion, UnknownDocument
+from assistant.errors import IncompatibleSnapshot, InvalidQuestion, UnknownDocument
 from assistant.glossary import Glossary
 from assistant.privacy import mask_pii
 from assistant.retrieval import FusionConfig, LoadedSnapshot, Query, Retriever, Scored
@@ -25,10 +25,10 @@ from assistant.state import StateStore
 from assistant.suggest import CHECKLIST_SECTION_HINT, clean_ticket_text
 from assistant.types import Answer, Citation, DocumentSection, DocumentView, SearchHit, Suggestion
 from index.embedder import Embedder
-from index.errors import NoSnapshotError
+from index.errors import BpaError, NoSnapshotError
 from index.models import PATH_SEP
 from index.settings import Settings
-from index.snapshot import SnapshotStore
+from index.snapshot import Snapshot, SnapshotStore
 from index.textutil import analyze, fold
 
 log = logging.getLogger("bpa.assistant")
@@ -49,8 +49,8 @@ def _within(r: Scored, title: str) -> str:
 class _Loaded(LoadedSnapshot):
     """Adds the per-snapshot statistics the composer and abstention need."""
 
-    def __init__(self, snapshot: object) -> None:
-        super().__init__(snapshot)  # type: ignore[arg-type]
+    def __init__(self, snapshot: Snapshot) -> None:
+        super().__init__(snapshot)
         self.idf = idf_table([set(analyze(c.embed_text)) for c in self.chunks.values()])
         self.hub = hub_baseline(self.matrix)  # each passage's own typical cosine (abstention)
 
@@ -78,6 +78,7 @@ class Assistant:
         self._loaded: _Loaded | None = None
         self._checked = 0.0
         self._lock = threading.Lock()
+        self._loading: str | None = None  # snapshot id being loaded in the background
 
     # --- snapshot -------------------------------------------------------------------------
     @property
@@ -105,16 +106,36 @@ class Assistant:
                 if self._loaded is None:
                     raise NoSnapshotError("nenhum índice publicado ainda; rode `bpa ingest`")
                 return self._loaded  # pointer vanished: keep serving what we have
-            if self._loaded is None or self._loaded.id != current:
-                new = _Loaded(self.store.open(current))
-                if new.snapshot.manifest.model_id != self.embedder.model_id:
-                    log.warning(
-                        "snapshot %s was built with %s, queries use %s: rebuild with `bpa ingest --full`",
-                        current, new.snapshot.manifest.model_id, self.embedder.model_id,
-                    )  # fmt: skip
-                self._loaded = new
-                log.info("serving snapshot %s", current)
+            if self._loaded is None:
+                self._loaded = self._load(current)  # nothing to serve meanwhile: load inline
+            elif self._loaded.id != current and self._loading != current:
+                # Build the new snapshot's structures off the request path; requests keep
+                # being served from the current one until the swap.
+                self._loading = current
+                threading.Thread(target=self._swap, args=(current,), name="bpa-reload", daemon=True).start()
             return self._loaded
+
+    def _load(self, snapshot_id: str) -> _Loaded:
+        snapshot = self.store.open(snapshot_id)
+        m = snapshot.manifest
+        if m.model_id != self.embedder.model_id or m.dim != self.embedder.dim:
+            raise IncompatibleSnapshot(
+                f"o índice {snapshot_id} foi construído com o modelo {m.model_id}, mas as perguntas usam "
+                f"{self.embedder.model_id}: rode `bpa ingest --full`"
+            )
+        loaded = _Loaded(snapshot)
+        log.info("serving snapshot %s", snapshot_id)
+        return loaded
+
+    def _swap(self, snapshot_id: str) -> None:
+        try:
+            new = self._load(snapshot_id)
+        except BpaError as e:
+            log.error("snapshot %s not served (%s); still serving %s", snapshot_id, e, self._loaded and self._loaded.id)
+            return  # _loading keeps the id: no retry loop on a broken snapshot
+        with self._lock:
+            self._loaded = new
+            self._loading = None
 
     # --- validation -----------------------------------------------------------------------
     def _validate(self, question: str, field: str = "question") -> str:

@@ -22,6 +22,18 @@ class UnknownDocument(BpaError):
     """No document with that id in the current snapshot."""
 
 
+class IncompatibleSnapshot(NoSnapshotError):
+    """The published snapshot was embedded with another model than the one answering."""
+
+
 NO_INDEX_MESSAGE = "Nenhum índice publicado ainda. Rode `bpa ingest` para indexar a documentação."
 
-__all__ = ["NO_INDEX_MESSAGE", "BpaError", "InvalidQuestion", "NoSnapshotError", "UnknownAnswer", "UnknownDocument"]
+__all__ = [
+    "NO_INDEX_MESSAGE",
+    "BpaError",
+    "IncompatibleSnapshot",
+    "InvalidQuestion",
+    "NoSnapshotError",
+    "UnknownAnswer",
+    "UnknownDocument",
+]

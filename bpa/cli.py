@@ -240,8 +240,8 @@ def search(
         hits = _assistant(settings).search(texto, k=k)
     except InvalidQuestion as e:
         raise _fail(e.message, EXIT_CONFIG) from None
-    except NoSnapshotError:
-        raise _fail("nenhum índice publicado ainda; rode `bpa ingest`", EXIT_NO_INDEX) from None
+    except NoSnapshotError as e:
+        raise _fail(str(e), EXIT_NO_INDEX) from None
     if as_json:
         _print_json([h.model_dump() for h in hits])
         return
@@ -264,8 +264,8 @@ def ask(
         answer = _assistant(settings).ask(pergunta, channel="cli")
     except InvalidQuestion as e:
         raise _fail(e.message, EXIT_CONFIG) from None
-    except NoSnapshotError:
-        raise _fail("nenhum índice publicado ainda; rode `bpa ingest`", EXIT_NO_INDEX) from None
+    except NoSnapshotError as e:
+        raise _fail(str(e), EXIT_NO_INDEX) from None
     if as_json:
         _print_json(answer.model_dump())
         return
@@ -291,8 +291,8 @@ def evaluate(
         result = run_eval(settings, _assistant(settings), items, k=k)
     except EvalError as e:
         raise _fail(str(e), EXIT_CONFIG) from None
-    except NoSnapshotError:
-        raise _fail("nenhum índice publicado ainda; rode `bpa ingest`", EXIT_NO_INDEX) from None
+    except NoSnapshotError as e:
+        raise _fail(str(e), EXIT_NO_INDEX) from None
     if as_json:
         _print_json(result)
     else:

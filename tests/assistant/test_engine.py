@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from assistant.engine import ABSTAIN_TEXT, Assistant
-from assistant.errors import InvalidQuestion, UnknownAnswer, UnknownDocument
+from assistant.errors import IncompatibleSnapshot, InvalidQuestion, UnknownAnswer, UnknownDocument
 from index.embedder import FakeEmbedder
 from index.errors import NoSnapshotError
 from index.settings import Settings
@@ -141,3 +141,26 @@ def test_hot_swap_to_a_new_snapshot(tmp_path: Path, data_dir: Path) -> None:
         t.join()
     assert a.snapshot_id == second and not errors
     assert "cinco" in a.search("prazo", k=1)[0].text
+
+
+def test_snapshot_from_another_model_is_refused_clearly(settings: Settings) -> None:
+    run_ingest(settings, FakeEmbedder(dim=64))
+    other = FakeEmbedder(dim=32)
+    with pytest.raises(IncompatibleSnapshot, match="ingest --full"):
+        Assistant(settings, other).ask("cliente parado?")
+
+
+def test_broken_new_snapshot_keeps_the_old_one_served(assistant: Assistant) -> None:
+    first = assistant.snapshot_id
+    store = SnapshotStore(assistant.settings.data_dir)
+    broken = store.root / "29991231T000000000-dead"
+    broken.mkdir()
+    (broken / "manifest.json").write_text("{not json")
+    (assistant.settings.data_dir / "CURRENT").write_text(broken.name)
+    import time
+
+    deadline = time.monotonic() + 1.5
+    while time.monotonic() < deadline:
+        assert assistant.search("prazo", k=1)  # keeps answering from the old snapshot
+        time.sleep(0.05)
+    assert assistant.snapshot_id == first
