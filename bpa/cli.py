@@ -167,7 +167,9 @@ def index_list() -> None:
     store = SnapshotStore(settings.data_dir, settings.keep_snapshots)
     current = store.current_id()
     table = Table(title="Snapshots")
-    for col in ("", "id", "criado em", "modelo", "documentos", "chunks"):
+    table.add_column("")
+    table.add_column("id", no_wrap=True, min_width=24)  # ids are typed back into `rollback --to`
+    for col in ("criado em", "modelo", "documentos", "chunks"):
         table.add_column(col)
     for sid in reversed(store.ids()):
         m = store.manifest(sid)

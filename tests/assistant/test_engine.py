@@ -53,9 +53,7 @@ def test_search_returns_typed_hits_with_deep_links(assistant: Assistant) -> None
 
 
 def test_answer_sentences_are_verbatim_cited_excerpts(assistant: Assistant) -> None:
-    answer = assistant.ask(
-        "Quantas interações públicas por escrito pode haver no ticket sem contato telefônico?"
-    )
+    answer = assistant.ask("Quantas interações públicas por escrito pode haver no ticket sem contato telefônico?")
     if answer.abstained:  # the fake embedder may not convince the abstention model
         assert answer.answer.startswith(ABSTAIN_TEXT) and answer.suggestions and not answer.citations
         return

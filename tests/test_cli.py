@@ -1,0 +1,70 @@
+"""The `bpa` command line: outputs, JSON shapes and exit codes (fake embedder, in process)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from bpa.cli import EXIT_CONFIG, EXIT_FAILED, EXIT_NO_INDEX, app
+
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def fake_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BPA_EMBEDDER", "fake")
+
+
+def test_commands_before_any_ingest_say_to_run_ingest() -> None:
+    for args in (["search", "ticket"], ["ask", "o que é o ESN?"], ["index", "info"]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == EXIT_NO_INDEX, args
+        assert "bpa ingest" in result.output
+
+
+def test_ingest_search_ask_json_shapes() -> None:
+    assert runner.invoke(app, ["ingest"]).exit_code == 0
+    hits = json.loads(runner.invoke(app, ["search", "interações públicas", "--json", "-k", "3"]).stdout)
+    assert len(hits) == 3
+    assert set(hits[0]) == {"chunk_id", "document_id", "title", "section", "url", "text", "score"}
+    answer = json.loads(runner.invoke(app, ["ask", "O que é o ESN?", "--json"]).stdout)
+    assert {"answer_id", "answer", "abstained", "confidence", "citations", "snapshot"} <= set(answer)
+    again = runner.invoke(app, ["ingest"])
+    assert again.exit_code == 0 and "0 embeddings" in again.output
+
+
+def test_bad_questions_exit_with_a_message() -> None:
+    runner.invoke(app, ["ingest"])
+    result = runner.invoke(app, ["ask", "   "])
+    assert result.exit_code == EXIT_CONFIG and "vazia" in result.output
+
+
+def test_index_list_and_rollback(tmp_path: Path) -> None:
+    page = tmp_path / "p.html"
+    sources = tmp_path / "s.toml"
+    sources.write_text('[[source]]\nname = "p"\ntype = "files"\npath = "p.html"\n')
+    ids = []
+    for text in ("primeira versão", "segunda versão"):
+        page.write_text(f"<h1>P</h1><p>{text}</p>")
+        out = runner.invoke(app, ["ingest", "--sources", str(sources)]).output
+        ids.append(out.split("snapshot publicado: ")[1].split()[0])
+    listing = runner.invoke(app, ["index", "list"]).output
+    assert ids[0] in listing and ids[1] in listing
+    rolled = runner.invoke(app, ["index", "rollback"])
+    assert rolled.exit_code == 0 and ids[0] in rolled.output
+    assert json.loads(runner.invoke(app, ["index", "info"]).stdout)["id"] == ids[0]
+    assert runner.invoke(app, ["index", "rollback", "--to", "nao-existe"]).exit_code == EXIT_FAILED
+
+
+def test_sources_check(tmp_path: Path) -> None:
+    ok = runner.invoke(app, ["sources", "check"])
+    assert ok.exit_code == 0 and "boas-praticas" in ok.output
+    bad = tmp_path / "s.toml"
+    bad.write_text('[[source]]\nname = "x"\ntype = "files"\npath = "falta.html"\n')
+    missing = runner.invoke(app, ["sources", "check", "--sources", str(bad)])
+    assert missing.exit_code == EXIT_FAILED and "não encontrado" in missing.output
+    bad.write_text("[[source]]\nname = 3\n")
+    assert runner.invoke(app, ["sources", "check", "--sources", str(bad)]).exit_code == EXIT_CONFIG
