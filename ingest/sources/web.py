@@ -137,6 +137,8 @@ class _Crawl:
             if is_start:
                 raise SourceError(f"{self.source.label}: não foi possível baixar a página inicial {url}: "
                                   f"{e.reason}") from e  # fmt: skip
+            if e.status in (404, 410):
+                return None  # a dead link: the page is gone, not failing (a completed crawl drops it)
             key = normalize_url(url)
             return RawDocument(
                 source=self.source.name,

@@ -73,7 +73,7 @@ def run(source: WebSource) -> dict[str, RawDocument]:
 
 def test_crawl_honours_robots_allow_list_depth_and_dedup(site: SiteStandin, other: SiteStandin) -> None:
     docs = run(make_source(site))
-    assert set(docs) == {"docs/index", "docs/a", "docs/b", "docs/deep1", "docs/deep2", "docs/missing"}
+    assert set(docs) == {"docs/index", "docs/a", "docs/b", "docs/deep1", "docs/deep2"}  # 404 link skipped
     assert site.count("/private") == 0  # robots.txt
     assert site.count("/outside") == 0  # allow-list
     assert other.requests == []  # another origin
@@ -99,10 +99,13 @@ def test_non_html_is_not_yielded(site: SiteStandin) -> None:
     assert "docs/file" not in docs
 
 
-def test_failing_linked_page_is_yielded_with_error(site: SiteStandin) -> None:
-    missing = run(make_source(site))["docs/missing"]
-    assert missing.html is None
-    assert missing.error is not None and "HTTP 404" in missing.error and "/docs/missing" in missing.error
+def test_dead_link_is_skipped_and_failing_linked_page_is_yielded_with_error(site: SiteStandin) -> None:
+    site.fail(r"^/docs/b/?$", status=500, times=None)
+    docs = run(make_source(site))
+    assert "docs/missing" not in docs  # 404: gone, so a completed crawl drops it
+    failing = docs["docs/b"]
+    assert failing.html is None
+    assert failing.error is not None and "500" in failing.error and "/docs/b" in failing.error
 
 
 def test_max_pages(site: SiteStandin) -> None:
