@@ -69,7 +69,7 @@ class Assistant:
     ) -> None:
         self.settings = settings
         self.embedder = embedder
-        self.retriever = Retriever(embedder, fusion)
+        self.retriever = Retriever(embedder, fusion, cache_size=settings.query_cache_size)
         self.composing = composing or ComposeConfig()
         self.abstaining = abstaining or ConfidenceConfig()
         self.glossary = glossary if glossary is not None else Glossary.load(settings.glossary)

@@ -16,6 +16,8 @@ index's own, and BM25F is precomputed as one sparse passage x stem matrix at loa
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import faiss
@@ -170,9 +172,12 @@ def _ranks(x: np.ndarray) -> np.ndarray:
 
 
 class Retriever:
-    def __init__(self, embedder: Embedder, config: FusionConfig | None = None) -> None:
+    def __init__(self, embedder: Embedder, config: FusionConfig | None = None, cache_size: int = 1024) -> None:
         self.embedder = embedder
         self.config = config or FusionConfig()
+        self.cache_size = cache_size
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._cache_lock = threading.Lock()
 
     def prepare(self, text: str, expansions: list[str]) -> Query:
         expanded = " ".join([text, *expansions])
@@ -180,8 +185,24 @@ class Retriever:
 
     def embed(self, query: Query) -> np.ndarray:
         if query.vector is None:
-            query.vector = self.embedder.embed([query.expanded], "query")[0]
+            query.vector = self._cached_embedding(query.expanded)
         return query.vector
+
+    def _cached_embedding(self, text: str) -> np.ndarray:
+        """Query vectors are the one expensive step; the same question comes back often
+        (Slack retries, a sidebar reopened on the same ticket, "cliente parado")."""
+        with self._cache_lock:
+            hit = self._cache.get(text)
+            if hit is not None:
+                self._cache.move_to_end(text)
+                return hit
+        vector = self.embedder.embed([text], "query")[0]
+        if self.cache_size:
+            with self._cache_lock:
+                self._cache[text] = vector
+                while len(self._cache) > self.cache_size:
+                    self._cache.popitem(last=False)
+        return vector
 
     def search(
         self,

@@ -50,6 +50,7 @@ class Settings(BaseSettings):
     # --- retrieval and answers -----------------------------------------------------
     top_k: int = Field(5, ge=1, le=50, description="Default number of passages/citations.")
     max_question_chars: int = Field(2000, description="Longer questions are refused.")
+    query_cache_size: int = Field(1024, ge=0, description="Query embeddings kept in memory (0 disables).")
 
     # --- HTTP service --------------------------------------------------------------
     public_url: str = Field(

@@ -162,3 +162,19 @@ def test_broken_new_snapshot_keeps_the_old_one_served(assistant: Assistant) -> N
         assert assistant.search("prazo", k=1)  # keeps answering from the old snapshot
         time.sleep(0.05)
     assert assistant.snapshot_id == first
+
+
+def test_repeated_questions_reuse_the_query_embedding(settings: Settings) -> None:
+    embedder = FakeEmbedder()
+    run_ingest(settings, embedder)
+    a = Assistant(settings, embedder)
+    before = embedder.texts_embedded
+    a.ask("cliente parado, o que faço?")
+    a.ask("cliente parado, o que faço?")
+    a.search("cliente parado, o que faço?")
+    assert embedder.texts_embedded - before == 1
+    uncached = Assistant(settings.model_copy(update={"query_cache_size": 0}), embedder)
+    before = embedder.texts_embedded
+    uncached.ask("cliente parado, o que faço?")
+    uncached.ask("cliente parado, o que faço?")
+    assert embedder.texts_embedded - before == 2
