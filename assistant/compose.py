@@ -106,7 +106,10 @@ def compose(results: list[Scored], query_stems: list[str], idf: dict[str, float]
     for u in ranked:
         if sum(c.passage == u.passage for c in chosen) < per_passage:
             take(u)
-    used = sorted({u.passage for u in chosen})
+    # The answer leads with the passage holding its strongest excerpt; citations follow
+    # that order, and within a passage the document's order is kept.
+    strongest = {pi: max(u.score for u in chosen if u.passage == pi) for pi in {u.passage for u in chosen}}
+    used = sorted(strongest, key=lambda pi: (-strongest[pi], pi))
     renumber = {old: new for new, old in enumerate(used)}
     for u in chosen:
         u.passage = renumber[u.passage]
