@@ -221,11 +221,11 @@ def sources_check(sources: Annotated[Path | None, typer.Option(help="Arquivo de 
 # questions
 
 
-def _assistant(settings: Settings) -> Any:
+def _assistant(settings: Settings, embedder: Any = None) -> Any:
     from assistant.engine import Assistant
     from index.embedder import make_embedder
 
-    return Assistant(settings, make_embedder(settings))
+    return Assistant(settings, embedder or make_embedder(settings))
 
 
 @app.command()
@@ -316,7 +316,7 @@ def serve(
     _serve(Settings(host=host or base.host, port=port or base.port))
 
 
-def _serve(settings: Settings) -> None:
+def _serve(settings: Settings, embedder: Any = None) -> None:
     import logging
 
     import uvicorn
@@ -325,7 +325,7 @@ def _serve(settings: Settings) -> None:
     from assistant.http.app import create_app, warn_if_exposed
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    assistant = _assistant(settings)
+    assistant = _assistant(settings, embedder)
     web = create_app(settings, assistant, SubprocessReindexer(settings) if settings.admin_token else None)
     try:
         from slack_app import mount
@@ -354,13 +354,20 @@ def slack() -> None:
 @app.command()
 def run() -> None:
     """O trabalho principal: indexa o corpus se não houver índice e serve a API e a página web."""
+    from index.embedder import make_embedder
     from index.snapshot import SnapshotStore
 
     settings = _settings()
-    if SnapshotStore(settings.data_dir).current_id() is None:
-        out.print("Nenhum índice ainda: indexando o corpus padrão...")
+    store = SnapshotStore(settings.data_dir)
+    current = store.current_id()
+    if current is None:
+        out.print("Nenhum índice ainda: indexando as fontes...")
         ingest(sources=None, full=False, source=None)
-    _serve(settings)
+    embedder = make_embedder(settings)
+    if current is not None and store.manifest(current).model_id != embedder.model_id:
+        out.print("O índice foi feito com outro modelo de embedding: reindexando...")
+        ingest(sources=None, full=True, source=None)
+    _serve(settings, embedder)
 
 
 def main() -> None:

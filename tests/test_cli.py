@@ -68,3 +68,22 @@ def test_sources_check(tmp_path: Path) -> None:
     assert missing.exit_code == EXIT_FAILED and "não encontrado" in missing.output
     bad.write_text("[[source]]\nname = 3\n")
     assert runner.invoke(app, ["sources", "check", "--sources", str(bad)]).exit_code == EXIT_CONFIG
+
+
+def test_run_indexes_first_and_reindexes_after_a_model_change(monkeypatch: pytest.MonkeyPatch) -> None:
+    import bpa.cli
+    import index.embedder
+    from index.embedder import FakeEmbedder
+    from index.settings import Settings
+    from index.snapshot import SnapshotStore
+
+    served: list[str] = []
+    monkeypatch.setattr(bpa.cli, "_serve", lambda settings, embedder=None: served.append(embedder.model_id))
+    assert runner.invoke(app, ["run"]).exit_code == 0
+    store = SnapshotStore(Settings().data_dir)
+    assert store.manifest(store.current_id() or "").model_id == "fake-hash-64"
+    monkeypatch.setattr(index.embedder, "make_embedder", lambda settings: FakeEmbedder(dim=32))
+    result = runner.invoke(app, ["run"])
+    assert result.exit_code == 0 and "outro modelo" in result.output
+    assert store.manifest(store.current_id() or "").model_id == "fake-hash-32"
+    assert served == ["fake-hash-64", "fake-hash-32"]
