@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import faiss
 import numpy as np
@@ -70,7 +70,6 @@ class Query:
     expanded: str
     stems: list[str]
     vector: np.ndarray | None = None
-    extra: dict[str, float] = field(default_factory=dict)
 
 
 class LexicalIndex:
@@ -141,9 +140,6 @@ class LoadedSnapshot:
     @property
     def id(self) -> str:
         return self.snapshot.id
-
-    def source_of(self, rowid: int) -> str:
-        return self.documents[self.chunks[rowid].document_id].source
 
 
 def _vectors(snapshot: Snapshot, rowids: np.ndarray) -> np.ndarray:
