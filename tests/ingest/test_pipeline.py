@@ -224,3 +224,18 @@ def test_sigkill_mid_ingest_leaves_published_snapshot_intact(tmp_path: Path, dat
     assert _cli(["ingest"], env).returncode == 0
     assert not list((data_dir / "snapshots").glob(".tmp-*"))
     shutil.rmtree(toml.parent)
+
+
+def test_ingest_one_source_carries_the_others_over(tmp_path: Path, data_dir: Path) -> None:
+    toml = _corpus(tmp_path, {"a.html": PAGE_A}, extra='\n[[source]]\nname = "outra"\ntype = "files"\npath = "b.htm"\n')
+    (toml.parent / "b.htm").write_text(PAGE_B, encoding="utf-8")
+    s = _settings(data_dir, toml)
+    run_ingest(s, FakeEmbedder())
+    (toml.parent / "a.html").write_text(PAGE_A.replace("tickets", "chamados"), encoding="utf-8")
+    (toml.parent / "b.htm").write_text(PAGE_B.replace("clientes", "usuários"), encoding="utf-8")
+    report = run_ingest(s, FakeEmbedder(), only_source="outra")
+    assert report.changed == 1 and report.sources["docs"].status == "skipped"
+    texts = " ".join(c.text for c in SnapshotStore(data_dir).open_current().all_chunks().values())
+    assert "usuários" in texts and "tickets" in texts and "chamados" not in texts
+    with pytest.raises(ConfigError, match="não existe"):
+        run_ingest(s, FakeEmbedder(), only_source="nenhuma")
