@@ -98,3 +98,21 @@ def test_remote_sources_end_to_end(tmp_path: Path, data_dir: Path) -> None:
         assert "TATU-31" in kept["text"]
         info = _bpa(["index", "info"], env).stdout
         assert '"status": "failed"' in info
+
+
+def test_sources_check_reaches_each_source(tmp_path: Path, data_dir: Path) -> None:
+    from standins import fast_settings
+
+    from ingest.check import check_sources
+
+    with ConfluenceStandin() as cf, ZendeskStandin() as zd:
+        cf.add_page("100", "Processos", "<p>Raiz.</p>")
+        zd.add_article("Artigo", "<p>Texto.</p>")
+        toml = tmp_path / "sources.toml"
+        toml.write_text(SOURCES.format(cf=cf.base_url, zd=zd.base_url), encoding="utf-8")
+        settings = fast_settings(data_dir=data_dir, sources=toml)
+        assert [(name, ok) for name, ok, _ in check_sources(settings)] == [("tdn", True), ("kcs", True)]
+        zd.fail(r"articles", status=500, times=None)
+        results = dict((name, (ok, detail)) for name, ok, detail in check_sources(settings))
+        assert results["tdn"][0] and not results["kcs"][0] and "500" in results["kcs"][1]
+        assert not (data_dir / "snapshots").exists()  # checking indexes nothing
