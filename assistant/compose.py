@@ -115,13 +115,3 @@ def compose(results: list[Scored], query_stems: list[str], idf: dict[str, float]
         u.passage = renumber[u.passage]
     chosen.sort(key=lambda u: (u.passage, u.position))
     return Composed([passages[i] for i in used], chosen)
-
-
-def idf_table(stem_docs: list[set[str]]) -> dict[str, float]:
-    """Smoothed IDF of each stem over passages."""
-    n = len(stem_docs) or 1
-    df: dict[str, int] = {}
-    for stems in stem_docs:
-        for s in stems:
-            df[s] = df.get(s, 0) + 1
-    return {s: math.log(1 + (n - d + 0.5) / (d + 0.5)) for s, d in df.items()}

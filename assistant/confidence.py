@@ -47,8 +47,6 @@ class ConfidenceConfig:
     hub_center: float = -0.043  # hub-corrected cosine where the signal is neutral (with agreement off)
     hub_scale: float = 200.0  # logit per unit of hub-corrected cosine
     agreement_bonus: float = 1.0  # +this when the retrievers agree on the top, -this when not
-    coverage_center: float = 0.55
-    coverage_scale: float = 0.0  # separates on dev, not on blind questions: off
     bias: float = 0.0
     threshold: float = 0.5  # abstain below this confidence
 
@@ -62,13 +60,12 @@ DUPLICATE_COSINE = 0.985
 @dataclass
 class Signals:
     top_dense: float  # best cosine among the top 3 fused passages (logged, not used)
-    coverage: float
     agreement: bool
     hub: float = 0.0  # best hub-corrected cosine over all passages searched
 
     def as_dict(self) -> dict[str, float]:
         return {
-            "top_dense": self.top_dense, "coverage": self.coverage, "agreement": float(self.agreement),
+            "top_dense": self.top_dense, "agreement": float(self.agreement),
             "hub": self.hub,
         }  # fmt: skip
 
@@ -100,6 +97,9 @@ def hub_cosine(cosines: np.ndarray, baseline: np.ndarray) -> float:
 def coverage(question_stems: list[str], passages: list[Scored], idf: dict[str, float]) -> float:
     """IDF-weighted share of the question's stems found in the passages (text and path).
 
+    Not used by the rule (it separates dev questions but not Slack-style ones); kept for
+    bench/abstain.py, which measures it beside the others.
+
     Stems the corpus never uses get the median weight: Slack small talk ("oi pessoal")
     should not sink a good question, but a missing key term ("preço") should count.
     """
@@ -116,27 +116,24 @@ def coverage(question_stems: list[str], passages: list[Scored], idf: dict[str, f
     return sum(w for s, w in weights.items() if s in present) / total if total else 0.0
 
 
-def signals(
-    question_stems: list[str], results: list[Scored], idf: dict[str, float], hub: float | None = None
-) -> Signals:
+def signals(results: list[Scored], hub: float | None = None) -> Signals:
     """The abstention signals. ``hub`` comes from :func:`hub_cosine` over all passages
     searched; without it (callers that only have the top results) it is left at 0."""
     if not results:
-        return Signals(0.0, 0.0, False, 0.0 if hub is None else hub)
+        return Signals(0.0, False, 0.0 if hub is None else hub)
     top_dense = max(r.dense for r in results[:3])
     dense_top = [r for r in results if r.dense_rank == 1]
     lexical_top = [r for r in results if r.lexical_rank == 1]
     agreement = any(r.lexical_rank is not None and r.lexical_rank <= 3 for r in dense_top) or any(
         r.dense_rank is not None and r.dense_rank <= 3 for r in lexical_top
     )
-    return Signals(top_dense, coverage(question_stems, results[:2], idf), agreement, 0.0 if hub is None else hub)
+    return Signals(top_dense, agreement, 0.0 if hub is None else hub)
 
 
 def confidence(sig: Signals, cfg: ConfidenceConfig) -> float:
     logit = (
         cfg.bias
         + cfg.hub_scale * (sig.hub - cfg.hub_center)
-        + cfg.coverage_scale * (sig.coverage - cfg.coverage_center)
         + (cfg.agreement_bonus if sig.agreement else -cfg.agreement_bonus)
     )
     return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, logit))))

@@ -13,9 +13,7 @@ import threading
 import time
 import uuid
 
-import numpy as np
-
-from assistant.compose import ComposeConfig, Composed, compose, idf_table
+from assistant.compose import ComposeConfig, Composed, compose
 from assistant.confidence import ConfidenceConfig, Signals, confidence, hub_baseline, hub_cosine, signals
 from assistant.errors import IncompatibleSnapshot, InvalidQuestion, UnknownDocument
 from assistant.glossary import Glossary
@@ -29,7 +27,7 @@ from index.errors import BpaError, NoSnapshotError
 from index.models import PATH_SEP
 from index.settings import Settings
 from index.snapshot import Snapshot, SnapshotStore
-from index.textutil import analyze, fold
+from index.textutil import fold
 
 log = logging.getLogger("bpa.assistant")
 
@@ -47,11 +45,10 @@ def _within(r: Scored, title: str) -> str:
 
 
 class _Loaded(LoadedSnapshot):
-    """Adds the per-snapshot statistics the composer and abstention need."""
+    """Adds the per-snapshot statistics abstention needs."""
 
     def __init__(self, snapshot: Snapshot) -> None:
         super().__init__(snapshot)
-        self.idf = idf_table([set(analyze(c.embed_text)) for c in self.chunks.values()])
         self.hub = hub_baseline(self.matrix)  # each passage's own typical cosine (abstention)
 
 
@@ -186,12 +183,10 @@ class Assistant:
         # that opened the thread.
         search_text = f"{context.strip()}\n{text}" if context and context.strip() else text
         loaded, results, query = self.retrieve(search_text, max(k, 10), sources)
-        own_stems = analyze(search_text)
         hub = None
-        if results and query.vector is not None:
-            keep = np.isin(loaded.sources, sources) if sources else slice(None)
-            hub = hub_cosine(loaded.matrix[keep] @ query.vector, loaded.hub[keep])
-        sig = signals(own_stems, results, loaded.idf, hub)
+        if results and query.cosines is not None and query.searched is not None:
+            hub = hub_cosine(query.cosines, loaded.hub[query.searched])
+        sig = signals(results, hub)
         conf = confidence(sig, self.abstaining) if results else 0.0
         answer_id = uuid.uuid4().hex
         if conf < self.abstaining.threshold:

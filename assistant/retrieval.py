@@ -70,6 +70,10 @@ class Query:
     expanded: str
     stems: list[str]
     vector: np.ndarray | None = None
+    # Set by a dense search: the cosine with every passage searched (indices into the
+    # snapshot's rows), so abstention reads them instead of computing them again.
+    cosines: np.ndarray | None = None
+    searched: np.ndarray | None = None
 
 
 class LexicalIndex:
@@ -134,6 +138,8 @@ class LoadedSnapshot:
         self.matrix = _vectors(snapshot, self.rowids)
         ordered = [self.chunks[int(r)] for r in self.rowids]
         self.lexicon = LexicalIndex([analyze(c.section) for c in ordered], [analyze(c.text) for c in ordered])
+        # IDF of each stem over passages (section and body), for the composer's term weights.
+        self.idf: dict[str, float] = {s: float(self.lexicon.idf[i]) for s, i in self.lexicon.vocab.items()}
         self.sources = np.array([self.documents[c.document_id].source for c in ordered])
         self.log_length = np.log(np.array([max(1, count_tokens(c.text)) for c in ordered], dtype=np.float64))
 
@@ -222,6 +228,8 @@ class Retriever:
         cosine = dense = snap.matrix[idx] @ self.embed(query) if use_dense else np.zeros(idx.size)
         w = cfg.lexical_weight if use_dense and use_lexical else float(use_lexical)
         prior = cfg.length_prior * (snap.log_length[idx] - snap.log_length[idx].mean())
+        if use_dense:
+            query.cosines, query.searched = cosine, idx
         dense_z, lexical_z = _z(cosine), _z(lexical)
         fused = w * lexical_z + (1 - w) * _z(dense) + prior
         if use_dense and cfg.prf_weight > 0:

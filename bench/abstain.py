@@ -22,7 +22,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from assistant.confidence import ConfidenceConfig, confidence, hub_baseline, hub_cosine, signals  # noqa: E402
+from assistant.confidence import ConfidenceConfig, confidence, coverage, hub_baseline, hub_cosine, signals  # noqa: E402
 from assistant.engine import Assistant  # noqa: E402
 from assistant.evaluation import load_questions  # noqa: E402
 from index.embedder import make_embedder  # noqa: E402
@@ -61,7 +61,7 @@ def main() -> None:
             _, results, query = assistant.retrieve(q.question, 10)
             cos = loaded.matrix @ query.vector
             srt = np.sort(cos)[::-1]
-            sig = signals(analyze(q.question), results, loaded.idf, hub_cosine(cos, loaded.hub))
+            sig = signals(results, hub_cosine(cos, loaded.hub))
             f = {
                 "top3 cosine (old rule)": sig.top_dense,
                 "max cosine": float(srt[0]),
@@ -69,7 +69,7 @@ def main() -> None:
                 "dense z of top": float((srt[0] - cos.mean()) / (cos.std() or 1.0)),
                 "fused top": results[0].score if results else 0.0,
                 "fused gap 1-2": results[0].score - results[1].score if len(results) > 1 else 0.0,
-                "coverage top2": sig.coverage,
+                "coverage top2": coverage(analyze(q.question), results[:2], loaded.idf),
                 "agreement": float(sig.agreement),
                 **{f"hub k={k}": hub_cosine(cos, b) for k, b in baselines.items()},
                 "hub k=5 + 0.01 agree (rule)": sig.hub + 0.01 * sig.agreement,
