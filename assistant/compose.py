@@ -1,8 +1,9 @@
 """Extractive answer composition: every sentence of an answer is a verbatim excerpt.
 
 From the best passages, pick the sentences / list items that answer the question (scored
-by IDF-weighted overlap with the question and by the passage's own rank and similarity),
-drop near-duplicates, keep document order within a passage, and mark each with [n].
+by IDF-weighted overlap with the question, by the unit's own cosine with the question when
+the snapshot has unit vectors, and by the passage's fused score), drop near-duplicates,
+keep document order within a passage, and mark each with [n].
 A short passage that matches well is taken whole: a step group such as "Cliente parado"
 is the answer as a unit, and cutting it would drop steps.
 """
@@ -10,14 +11,13 @@ is the answer as a unit, and cutting it would drop steps.
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
+
+import numpy as np
 
 from assistant.retrieval import Scored
 from index.textutil import analyze, count_tokens
-
-_SENT_SPLIT = re.compile(r"(?<=[.!?;])\s+(?=[\"“(\[]?[A-ZÀ-Ý0-9])")
-_MARKER = re.compile(r"^(?:[•·▪◦●○■\-*]|\d{1,2}(?:\.\d{1,2})*[.)]|[a-z][.)])\s+")
+from index.units import split_units
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,11 @@ class ComposeConfig:
     relative_cutoff: float = 0.3  # a unit must score this fraction of the best unit
     # A passage after the first is cited only if its fused score (z units) is within this of the top.
     passage_margin: float = 1.0
+    # Share of a unit's relevance that comes from its cosine with the question (min-max scaled
+    # over the candidate units); the rest is lexical overlap. Lexical alone overrates a unit
+    # that repeats the question's words without answering it; the cosine alone cannot see
+    # the exact term ("FCR", "Data controle") a short question hinges on.
+    dense_weight: float = 0.5
 
 
 @dataclass
@@ -44,17 +49,6 @@ class Composed:
     units: list[Unit]  # selected, in answer order
 
 
-def split_units(text: str) -> list[str]:
-    """A passage's lines, then sentences; list markers dropped (they are not prose)."""
-    out: list[str] = []
-    for line in text.split("\n"):
-        body = _MARKER.sub("", line.strip())
-        if not body:
-            continue
-        out.extend(s.strip() for s in _SENT_SPLIT.split(body) if len(s.strip()) > 1)
-    return out
-
-
 def _overlap(unit_stems: set[str], query_weights: dict[str, float]) -> float:
     total = sum(query_weights.values()) or 1.0
     return sum(w for s, w in query_weights.items() if s in unit_stems) / total
@@ -67,23 +61,54 @@ def _near_duplicate(a: str, b: str) -> bool:
     return len(sa & sb) / min(len(sa), len(sb)) >= 0.85
 
 
-def compose(results: list[Scored], query_stems: list[str], idf: dict[str, float], cfg: ComposeConfig) -> Composed:
+def _similarities(
+    passages: list[Scored], texts: list[list[str]], cosines: dict[int, np.ndarray] | None
+) -> list[np.ndarray] | None:
+    """Per passage, its units' cosines min-max scaled over all candidate units (e5 cosines
+    live in a narrow band; only their order among the candidates means something). None
+    unless every candidate unit has a cosine."""
+    if cosines is None:
+        return None
+    raw = [cosines.get(p.rowid) for p in passages]
+    if any(c is None or len(c) != len(t) for c, t in zip(raw, texts, strict=True)):
+        return None
+    present = [c for c in raw if c is not None and len(c)]
+    if not present:
+        return None
+    flat = np.concatenate(present)
+    lo, hi = float(flat.min()), float(flat.max())
+    return [np.ones(len(c)) if hi - lo < 1e-9 else (c - lo) / (hi - lo) for c in raw if c is not None]
+
+
+def compose(
+    results: list[Scored],
+    query_stems: list[str],
+    idf: dict[str, float],
+    cfg: ComposeConfig,
+    unit_cosines: dict[int, np.ndarray] | None = None,
+) -> Composed:
+    """``unit_cosines``: per passage rowid, the question's cosine with each of its units
+    (``split_units`` order); without it units are scored lexically only."""
     if not results:
         return Composed([], [])
     weights = {s: idf.get(s, 1.0) for s in set(query_stems)}
     top = results[0].score
     passages = [r for r in results[: cfg.max_passages] if r.score >= top - cfg.passage_margin]
+    texts = [split_units(p.chunk.text) for p in passages]
+    sims = _similarities(passages, texts, unit_cosines)
     units: list[Unit] = []
     for pi, p in enumerate(passages):
         # Fused scores are z units: a passage almost as good as the first keeps almost its
         # weight (retrieval is often unsure between the top two), a distant one fades.
         prior = math.exp(p.score - top)
         heading = set(analyze(p.chunk.section))
-        for pos, text in enumerate(split_units(p.chunk.text)):
+        for pos, text in enumerate(texts[pi]):
             stems = set(analyze(text))
             # The heading speaks for every unit under it ("Cliente parado" -> its steps).
-            lexical = 0.7 * _overlap(stems, weights) + 0.3 * _overlap(stems | heading, weights)
-            units.append(Unit(pi, pos, text, score=prior * (0.25 + lexical)))
+            relevance = 0.7 * _overlap(stems, weights) + 0.3 * _overlap(stems | heading, weights)
+            if sims is not None:
+                relevance = (1 - cfg.dense_weight) * relevance + cfg.dense_weight * float(sims[pi][pos])
+            units.append(Unit(pi, pos, text, score=prior * (0.25 + relevance)))
     best = max(u.score for u in units) if units else 0.0
     chosen: list[Unit] = []
 

@@ -19,6 +19,9 @@ unanswerable, dev / dev-blind):
     best-sentence cosine, top-3 passages       0.845 / 0.761   (needs sentence vectors)
     sparse "latent terms" head, normalized     0.885 / 0.692
     IDF coverage of the question by the top 2  0.775 / 0.539
+    hub-corrected max over answer units (k=8)  0.815 / 0.824   (snapshot unit vectors)
+      + agreement                              0.805 / 0.865   (same operating points as
+                                                                this rule: not adopted)
 
 The rule is hub + 0.01 * agreement >= -0.038, one constant set for both sets: no
 answerable question of either set scores in [-0.0427, -0.0373] and -0.038 sits in that

@@ -13,6 +13,8 @@ import threading
 import time
 import uuid
 
+import numpy as np
+
 from assistant.compose import ComposeConfig, Composed, compose
 from assistant.confidence import ConfidenceConfig, Signals, confidence, hub_baseline, hub_cosine, signals
 from assistant.errors import IncompatibleSnapshot, InvalidQuestion, UnknownDocument
@@ -28,11 +30,24 @@ from index.models import PATH_SEP
 from index.settings import Settings
 from index.snapshot import Snapshot, SnapshotStore
 from index.textutil import fold
+from index.units import split_units
 
 log = logging.getLogger("bpa.assistant")
 
 ABSTAIN_TEXT = "Não encontrei isso nas Boas Práticas."
 _LETTER = re.compile(r"[^\W\d_]", re.UNICODE)
+
+
+def _unit_cosines(loaded: LoadedSnapshot, results: list[Scored], query: Query) -> dict[int, np.ndarray] | None:
+    """The question's cosine with every unit of the passages an answer may cite."""
+    if query.vector is None or loaded.unit_matrix is None:
+        return None
+    out: dict[int, np.ndarray] = {}
+    for r in results:
+        cos = loaded.unit_cosines(r.rowid, query.vector)
+        if cos is not None:
+            out[r.rowid] = cos
+    return out
 
 
 def _within(r: Scored, title: str) -> str:
@@ -192,7 +207,7 @@ class Assistant:
         if conf < self.abstaining.threshold:
             answer = self._abstain(loaded, answer_id, text, results, conf)
         else:
-            composed = compose(results, query.stems, loaded.idf, self.composing)
+            composed = compose(results, query.stems, loaded.idf, self.composing, _unit_cosines(loaded, results, query))
             answer = self._answer(loaded, answer_id, text, composed, conf)
         answer.latency_ms = round((time.perf_counter() - started) * 1000, 2)
         self._record(answer, channel, sig)
@@ -259,8 +274,6 @@ class Assistant:
 
     def _checklist(self, loaded: _Loaded) -> list[str]:
         """The ticket-review checklist ('Revisão de dados dos tickets'), when the corpus has one."""
-        from assistant.compose import split_units
-
         for c in loaded.chunks.values():
             if CHECKLIST_SECTION_HINT in fold(c.section):
                 return [u for u in split_units(c.text) if not u.endswith(":")]

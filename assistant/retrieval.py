@@ -142,6 +142,22 @@ class LoadedSnapshot:
         self.idf: dict[str, float] = {s: float(self.lexicon.idf[i]) for s, i in self.lexicon.vocab.items()}
         self.sources = np.array([self.documents[c.document_id].source for c in ordered])
         self.log_length = np.log(np.array([max(1, count_tokens(c.text)) for c in ordered], dtype=np.float64))
+        # Answer-unit vectors, consecutive per chunk (None for snapshots that predate them).
+        self.unit_matrix: np.ndarray | None = None
+        self.unit_slices: dict[int, tuple[int, int]] = {}
+        units = snapshot.all_units()
+        if units is not None:
+            owners, _, self.unit_matrix = units
+            for i, rowid in enumerate(owners.tolist()):
+                start, _ = self.unit_slices.get(rowid, (i, i))
+                self.unit_slices[rowid] = (start, i + 1)
+
+    def unit_cosines(self, rowid: int, query_vector: np.ndarray) -> np.ndarray | None:
+        """The question's cosine with each unit of a passage, in unit order (None: no unit vectors)."""
+        if self.unit_matrix is None:
+            return None
+        start, end = self.unit_slices.get(rowid, (0, 0))
+        return self.unit_matrix[start:end] @ query_vector
 
     @property
     def id(self) -> str:

@@ -52,6 +52,10 @@ def main() -> None:
     assistant = Assistant(settings, make_embedder(settings))
     loaded = assistant.current()
     baselines = {k: hub_baseline(loaded.matrix, k) for k in (3, 5, 8)}
+    # The same correction at the level the composer quotes: each answer unit against its
+    # own nearest units (measured, not used by the rule: see assistant/confidence.py).
+    units = loaded.unit_matrix if loaded.unit_matrix is not None else np.zeros((0, loaded.matrix.shape[1]))
+    unit_hub = hub_baseline(units, 8)
     cc = ConfidenceConfig()
 
     rows: dict[str, list[tuple[bool, dict[str, float]]]] = {}
@@ -73,6 +77,8 @@ def main() -> None:
                 "agreement": float(sig.agreement),
                 **{f"hub k={k}": hub_cosine(cos, b) for k, b in baselines.items()},
                 "hub k=5 + 0.01 agree (rule)": sig.hub + 0.01 * sig.agreement,
+                "unit hub k=8": hub_cosine(units @ query.vector, unit_hub),
+                "unit hub k=8 + 0.015 agree": hub_cosine(units @ query.vector, unit_hub) + 0.015 * sig.agreement,
                 "confidence (production)": confidence(sig, cc),
             }
             rows[name].append((bool(q.gold), f))

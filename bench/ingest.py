@@ -37,8 +37,8 @@ def child(data_dir: str, sources: str, embedder: str) -> None:
     settings = Settings(data_dir=Path(data_dir), sources=Path(sources), embedder=embedder)
     emb = make_embedder(settings)
     report = run_ingest(settings, emb)
-    print(json.dumps({k: getattr(report, k) for k in ("new", "changed", "unchanged", "removed", "failed",
-                                                       "chunks", "embedded", "seconds")}))  # fmt: skip
+    keys = ("new", "changed", "unchanged", "removed", "failed", "chunks", "embedded", "embedded_units", "seconds")
+    print(json.dumps({k: getattr(report, k) for k in keys}))
 
 
 def run(label: str, data_dir: Path, sources: Path, embedder: str) -> dict[str, float]:
@@ -64,6 +64,7 @@ def run(label: str, data_dir: Path, sources: Path, embedder: str) -> dict[str, f
     }  # fmt: skip
     print(
         f"{label:<34} {embedder:<6} docs {docs:>5}  chunks {r['chunks']:>6}  embedded {r['embedded']:>6}  "
+        f"units {r['embedded_units']:>6}  "
         f"{r['seconds']:7.2f} s  {row['docs_per_s']:8.1f} docs/s  {row['chunks_per_s']:8.1f} chunks/s  "
         f"{row['embed_per_s']:6.1f} emb/s  peak RSS {row['peak_rss_mib']:6.0f} MiB",
         flush=True,

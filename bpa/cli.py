@@ -97,7 +97,7 @@ class _progress:
         self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=err)
         self.bar.start()
         self.tasks: dict[str, Any] = {}
-        labels = {"fetch": "fontes", "embed": "embeddings"}
+        labels = {"fetch": "fontes", "embed": "embeddings (trechos)", "embed-units": "embeddings (frases)"}
 
         def update(stage: str, done: int, total: int) -> None:
             if stage not in self.tasks:
@@ -120,12 +120,13 @@ def _print_ingest_report(report: Any) -> None:
         "falhas",
         "chunks",
         "embeddings",
+        "frases",
         "segundos",
     ):
         table.add_column(col, justify="right")
     table.add_row(
         *(str(x) for x in (report.new, report.changed, report.unchanged, report.removed, report.failed,
-                           report.chunks, report.embedded)),
+                           report.chunks, report.embedded, report.embedded_units)),
         f"{report.seconds:.1f}",
     )  # fmt: skip
     out.print(table)
@@ -356,6 +357,7 @@ def run() -> None:
     """O trabalho principal: indexa o corpus se não houver índice e serve a API e a página web."""
     from index.embedder import make_embedder
     from index.snapshot import SnapshotStore
+    from index.units import UNITS_VERSION
 
     settings = _settings()
     store = SnapshotStore(settings.data_dir)
@@ -364,9 +366,14 @@ def run() -> None:
         out.print("Nenhum índice ainda: indexando as fontes...")
         ingest(sources=None, full=False, source=None)
     embedder = make_embedder(settings)
-    if current is not None and store.manifest(current).model_id != embedder.model_id:
+    manifest = store.manifest(current) if current is not None else None
+    if manifest is not None and manifest.model_id != embedder.model_id:
         out.print("O índice foi feito com outro modelo de embedding: reindexando...")
         ingest(sources=None, full=True, source=None)
+    elif manifest is not None and manifest.units_version != UNITS_VERSION:
+        # An index from an older bpa: a plain ingest adds the unit vectors, reusing the rest.
+        out.print("O índice não tem os vetores de frases desta versão: atualizando...")
+        ingest(sources=None, full=False, source=None)
     _serve(settings, embedder)
 
 

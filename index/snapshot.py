@@ -6,6 +6,7 @@ Layout (under ``data_dir``)::
     snapshots/<id>/manifest.json model, chunking, counts, per-source status
     snapshots/<id>/index.sqlite  documents, chunks, chunks_fts (FTS5 over analyzed text)
     snapshots/<id>/vectors.faiss exact inner product over normalized vectors, ids = chunk rowids
+    snapshots/<id>/units.faiss   the same for answer units (index.units), ids = unit rowids
     snapshots/.tmp-<id>/         a build in progress (never read; removed by the next build)
 
 A build writes everything into a temp dir, fsyncs, renames it into place and only then
@@ -31,6 +32,7 @@ import numpy as np
 from index.errors import NoSnapshotError, SnapshotError
 from index.models import PATH_SEP, Chunk, Document, collapse_path
 from index.textutil import ANALYZER_VERSION, analyze
+from index.units import UNITS_VERSION, split_units
 
 SCHEMA = """
 CREATE TABLE documents (
@@ -45,6 +47,10 @@ CREATE TABLE chunks (
     url TEXT NOT NULL, text TEXT NOT NULL
 );
 CREATE INDEX chunks_document ON chunks(document_id);
+CREATE TABLE units (
+    rowid INTEGER PRIMARY KEY, chunk_rowid INTEGER NOT NULL, position INTEGER NOT NULL
+);
+CREATE INDEX units_chunk ON units(chunk_rowid, position);
 CREATE VIRTUAL TABLE chunks_fts USING fts5(section, body, tokenize = "unicode61 remove_diacritics 2");
 """
 # BM25 column weights: a match in the section path (title, FAQ question) counts more.
@@ -71,6 +77,9 @@ class Manifest:
     chunks: int
     sources: dict[str, SourceStatus]
     parent: str | None = None
+    # Answer-unit vectors (absent in snapshots written before they existed: None).
+    units: int = 0
+    units_version: str | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False, indent=2)
@@ -139,12 +148,20 @@ class SnapshotWriter:
         self.db = sqlite3.connect(self.tmp / "index.sqlite")
         self.db.executescript(SCHEMA)
         self.vectors = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+        self.unit_vectors = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
         self.n_docs = 0
         self.n_chunks = 0
+        self.n_units = 0
 
-    def add(self, record: DocumentRecord, chunks: list[Chunk], vectors: np.ndarray) -> None:
-        if len(chunks) != len(vectors):
-            raise SnapshotError(f"{record.id}: {len(chunks)} chunks but {len(vectors)} vectors")
+    def add(
+        self, record: DocumentRecord, chunks: list[Chunk], vectors: np.ndarray, unit_vectors: list[np.ndarray]
+    ) -> None:
+        """One document: its chunks, their vectors, and per chunk the vectors of its units
+        (``index.units.split_units`` order)."""
+        if len(chunks) != len(vectors) or len(chunks) != len(unit_vectors):
+            raise SnapshotError(
+                f"{record.id}: {len(chunks)} chunks but {len(vectors)} vectors / {len(unit_vectors)} unit sets"
+            )
         self.db.execute(
             "INSERT INTO documents VALUES (?,?,?,?,?,?,?,?,?,?,?)",
             (
@@ -167,22 +184,36 @@ class SnapshotWriter:
                 "INSERT INTO chunks_fts (rowid, section, body) VALUES (?,?,?)",
                 (rowid, " ".join(analyze(c.section)), " ".join(analyze(c.text))),
             )
+            self._add_units(c, rowid, unit_vectors[i])
         if len(chunks):
             self.vectors.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids)
         self.n_docs += 1
         self.n_chunks += len(chunks)
 
+    def _add_units(self, chunk: Chunk, chunk_rowid: int, vectors: np.ndarray) -> None:
+        expected = len(split_units(chunk.text))
+        if len(vectors) != expected:
+            raise SnapshotError(f"chunk {chunk.id}: {expected} units but {len(vectors)} unit vectors")
+        ids = np.empty(expected, dtype=np.int64)
+        for pos in range(expected):
+            cur = self.db.execute("INSERT INTO units (chunk_rowid, position) VALUES (?,?)", (chunk_rowid, pos))
+            ids[pos] = int(cur.lastrowid or 0)
+        if expected:
+            self.unit_vectors.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids)
+        self.n_units += expected
+
     def publish(self, sources: dict[str, SourceStatus], parent: str | None) -> Manifest:
         manifest = Manifest(
             id=self.id, created_at=datetime.now(UTC).isoformat(timespec="seconds"), model_id=self.model_id,
             dim=self.dim, chunking=self.chunking, analyzer=ANALYZER_VERSION, documents=self.n_docs,
-            chunks=self.n_chunks, sources=sources, parent=parent,
+            chunks=self.n_chunks, sources=sources, parent=parent, units=self.n_units, units_version=UNITS_VERSION,
         )  # fmt: skip
         self.db.commit()
         self.db.close()
         faiss.write_index(self.vectors, str(self.tmp / "vectors.faiss"))
+        faiss.write_index(self.unit_vectors, str(self.tmp / "units.faiss"))
         (self.tmp / "manifest.json").write_text(manifest.to_json(), encoding="utf-8")
-        for name in ("index.sqlite", "vectors.faiss", "manifest.json"):
+        for name in ("index.sqlite", "vectors.faiss", "units.faiss", "manifest.json"):
             _fsync_path(self.tmp / name)
         _fsync_path(self.tmp)
         final = self.store.root / self.id
@@ -207,6 +238,10 @@ class Snapshot:
         try:
             self.manifest = Manifest.from_json((path / "manifest.json").read_text(encoding="utf-8"))
             self.vectors = faiss.read_index(str(path / "vectors.faiss"))
+            units = path / "units.faiss"
+            self.unit_vectors: faiss.Index | None = None
+            if self.manifest.units_version is not None and units.exists():
+                self.unit_vectors = faiss.read_index(str(units))
         except (OSError, ValueError, RuntimeError) as e:
             raise SnapshotError(f"snapshot {path.name} ilegível: {e}") from e
         if not (path / "index.sqlite").exists():
@@ -259,6 +294,37 @@ class Snapshot:
 
     def vector(self, rowid: int) -> np.ndarray:
         return np.asarray(self.vectors.reconstruct(int(rowid)), dtype=np.float32)
+
+    def units_of(self, chunk_rowid: int) -> np.ndarray | None:
+        """The unit vectors of one chunk, in unit order; None when the snapshot has none."""
+        if self.unit_vectors is None:
+            return None
+        rows = self.db.execute(
+            "SELECT rowid FROM units WHERE chunk_rowid = ? ORDER BY position", (chunk_rowid,)
+        ).fetchall()
+        if not rows:
+            return np.zeros((0, self.vectors.d), dtype=np.float32)
+        return np.stack([np.asarray(self.unit_vectors.reconstruct(int(r[0])), dtype=np.float32) for r in rows])
+
+    def all_units(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """Every unit as (chunk rowids, positions, vectors), ordered by chunk rowid then position;
+        None when the snapshot predates unit vectors."""
+        if self.unit_vectors is None:
+            return None
+        rows = self.db.execute(
+            "SELECT rowid, chunk_rowid, position FROM units ORDER BY chunk_rowid, position"
+        ).fetchall()
+        dim = self.vectors.d
+        if not rows:
+            empty = np.zeros(0, dtype=np.int64)
+            return empty, empty, np.zeros((0, dim), dtype=np.float32)
+        unit_ids = np.array([r[0] for r in rows], dtype=np.int64)
+        index = self.unit_vectors
+        ids = faiss.vector_to_array(index.id_map)  # type: ignore[attr-defined]
+        flat = faiss.downcast_index(index.index).reconstruct_n(0, index.ntotal)  # type: ignore[attr-defined]
+        pos = {int(i): n for n, i in enumerate(ids)}
+        vectors = np.ascontiguousarray(flat[[pos[int(u)] for u in unit_ids]], dtype=np.float32)
+        return np.array([r[1] for r in rows], dtype=np.int64), np.array([r[2] for r in rows], dtype=np.int64), vectors
 
     # --- documents --------------------------------------------------------------------
     def documents(self, source: str | None = None) -> list[DocumentRecord]:

@@ -21,6 +21,7 @@ from index.errors import BpaError
 from index.models import Chunk
 from index.settings import Settings
 from index.snapshot import DocumentRecord, Snapshot, SnapshotStore, SnapshotWriter, SourceStatus
+from index.units import UNITS_VERSION, unit_embed_texts
 from ingest.chunk import ChunkingConfig, chunk_document
 from ingest.parse import ParseError, parse_document
 from ingest.sources import SourceError, build_source, load_sources
@@ -43,7 +44,8 @@ class IngestReport:
     removed: int = 0
     failed: int = 0
     chunks: int = 0
-    embedded: int = 0
+    embedded: int = 0  # passages embedded (the rest reused)
+    embedded_units: int = 0  # answer units embedded
     seconds: float = 0.0
     sources: dict[str, SourceStatus] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
@@ -86,6 +88,8 @@ class _Run:
         # Old vectors are reusable only when the same model made them.
         self.same_model = bool(m and m.model_id == embedder.model_id and m.dim == embedder.dim)
         self.same_chunking = bool(m and m.chunking.get("fingerprint") == self.cfg.fingerprint())
+        # Snapshots from before answer-unit vectors (or another unit split) get them embedded.
+        self.same_units = bool(m and m.units_version == UNITS_VERSION)
         self.full = full
         self.reuse_docs = self.same_model and self.same_chunking and not full
         self.report = IngestReport()
@@ -160,45 +164,65 @@ class _Run:
         return ("changed" if old is not None else "new"), _Pending(DocumentRecord.from_document(doc), chunks)
 
     # --- embedding and writing ----------------------------------------------------------
-    def vectors_for(self, items: list[_Pending]) -> list[np.ndarray]:
-        """Vectors per pending document: reused by chunk id when possible, else embedded."""
+    def vectors_for(self, items: list[_Pending]) -> list[tuple[np.ndarray, list[np.ndarray]]]:
+        """Per pending document, its chunk vectors and per chunk its unit vectors: reused by
+        chunk id when the same model made them (a chunk id covers its text, hence its units),
+        else embedded."""
         reuse = self.prev is not None and self.same_model and not self.full
         old_ids = self.prev.chunk_rowids_by_id() if (self.prev and reuse) else {}
-        todo: list[tuple[int, int, Chunk]] = []
-        out: list[np.ndarray] = []
-        for di, item in enumerate(items):
-            vecs = np.zeros((len(item.chunks), self.embedder.dim), dtype=np.float32)
+        reuse_units = reuse and self.same_units
+        dim = self.embedder.dim
+        chunk_todo: list[tuple[np.ndarray, int, str]] = []
+        unit_todo: list[tuple[np.ndarray, int, str]] = []
+        out: list[tuple[np.ndarray, list[np.ndarray]]] = []
+        for item in items:
+            vecs = np.zeros((len(item.chunks), dim), dtype=np.float32)
+            unit_sets: list[np.ndarray] = []
             for ci, chunk in enumerate(item.chunks):
+                texts = unit_embed_texts(chunk)
+                units = np.zeros((len(texts), dim), dtype=np.float32)
+                unit_sets.append(units)
                 rowid = old_ids.get(chunk.id)
                 if rowid is not None and self.prev is not None:
                     vecs[ci] = self.prev.vector(rowid)
+                    old_units = self.prev.units_of(rowid) if reuse_units else None
+                    if old_units is not None and len(old_units) == len(texts):
+                        units[:] = old_units
+                        continue
                 else:
-                    todo.append((di, ci, chunk))
-            out.append(vecs)
+                    chunk_todo.append((vecs, ci, chunk.embed_text))
+                unit_todo.extend((units, ui, t) for ui, t in enumerate(texts))
+            out.append((vecs, unit_sets))
+        self._embed(chunk_todo, "embed")
+        self._embed(unit_todo, "embed-units")
+        self.report.embedded = len(chunk_todo)
+        self.report.embedded_units = len(unit_todo)
+        return out
+
+    def _embed(self, todo: list[tuple[np.ndarray, int, str]], stage: str) -> None:
+        """Embed ``todo`` in batches, writing each vector into its (array, row)."""
         batch = self.settings.embed_batch_size
         for start in range(0, len(todo), batch):
             part = todo[start : start + batch]
-            embedded = self.embedder.embed([c.embed_text for _, _, c in part], "passage")
-            for (di, ci, _), vec in zip(part, embedded, strict=True):
-                out[di][ci] = vec
-            self.progress("embed", min(start + batch, len(todo)), len(todo))
-        self.report.embedded = len(todo)
-        return out
+            embedded = self.embedder.embed([text for _, _, text in part], "passage")
+            for (target, row, _), vec in zip(part, embedded, strict=True):
+                target[row] = vec
+            self.progress(stage, min(start + batch, len(todo)), len(todo))
 
     def changed_anything(self) -> bool:
         """Whether the new snapshot would differ from the current one (content or status)."""
         r = self.report
         if self.prev is None or r.new or r.changed or r.removed:
             return True
-        if not (self.same_model and self.same_chunking):
+        if not (self.same_model and self.same_chunking and self.same_units):
             return True
         old = {k: (v.status, v.error) for k, v in self.prev.manifest.sources.items()}
         return old != {k: (v.status, v.error) for k, v in r.sources.items()}
 
     def write(self, writer: SnapshotWriter) -> None:
         vectors = self.vectors_for(self.pending)
-        for item, vecs in zip(self.pending, vectors, strict=True):
-            writer.add(item.record, item.chunks, vecs)
+        for item, (vecs, units) in zip(self.pending, vectors, strict=True):
+            writer.add(item.record, item.chunks, vecs, units)
             self.report.chunks += len(item.chunks)
 
 

@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SEED = ROOT / "corpus" / "boas-praticas-do-suporte.html"
 SHARED_EVAL = ROOT.parent / "shared" / "eval"
+
+
+def strip_unit_vectors(snapshot_dir: Path) -> None:
+    """Make a snapshot look like one written before answer-unit vectors existed."""
+    manifest = json.loads((snapshot_dir / "manifest.json").read_text(encoding="utf-8"))
+    for key in ("units", "units_version"):
+        manifest.pop(key)
+    (snapshot_dir / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    (snapshot_dir / "units.faiss").unlink()

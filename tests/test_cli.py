@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from bpa_testing import strip_unit_vectors
 from typer.testing import CliRunner
 
 from bpa.cli import EXIT_CONFIG, EXIT_FAILED, EXIT_NO_INDEX, app
@@ -87,3 +88,18 @@ def test_run_indexes_first_and_reindexes_after_a_model_change(monkeypatch: pytes
     assert result.exit_code == 0 and "outro modelo" in result.output
     assert store.manifest(store.current_id() or "").model_id == "fake-hash-32"
     assert served == ["fake-hash-64", "fake-hash-32"]
+
+
+def test_run_adds_unit_vectors_to_an_index_from_an_older_version(monkeypatch: pytest.MonkeyPatch) -> None:
+    import bpa.cli
+    from index.settings import Settings
+    from index.snapshot import SnapshotStore
+
+    monkeypatch.setattr(bpa.cli, "_serve", lambda settings, embedder=None: None)
+    assert runner.invoke(app, ["run"]).exit_code == 0
+    store = SnapshotStore(Settings().data_dir)
+    old = store.current_id() or ""
+    strip_unit_vectors(store.root / old)
+    result = runner.invoke(app, ["run"])
+    assert result.exit_code == 0 and "vetores de frases" in result.output
+    assert store.current_id() != old and store.manifest(store.current_id() or "").units > 0

@@ -5,15 +5,22 @@ from __future__ import annotations
 import re
 import threading
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
+from bpa_testing import strip_unit_vectors
 
+import assistant.engine as engine
+from assistant.compose import compose
+from assistant.confidence import ConfidenceConfig
 from assistant.engine import ABSTAIN_TEXT, Assistant
 from assistant.errors import IncompatibleSnapshot, InvalidQuestion, UnknownAnswer, UnknownDocument
 from index.embedder import FakeEmbedder
 from index.errors import NoSnapshotError
 from index.settings import Settings
 from index.snapshot import SnapshotStore
+from index.units import split_units
 from ingest.pipeline import run_ingest
 
 MARK = re.compile(r"\s\[(\d+)\]$")
@@ -178,3 +185,43 @@ def test_repeated_questions_reuse_the_query_embedding(settings: Settings) -> Non
     uncached.ask("cliente parado, o que faço?")
     uncached.ask("cliente parado, o que faço?")
     assert embedder.texts_embedded - before == 2
+
+
+def _always_answering(settings: Settings) -> Assistant:
+    return Assistant(settings, FakeEmbedder(), abstaining=ConfidenceConfig(threshold=0.0))
+
+
+def test_answers_score_units_with_the_snapshot_unit_vectors(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_ingest(settings, FakeEmbedder())
+    seen: list[dict[int, Any] | None] = []
+
+    def spy(results: list[Any], stems: list[str], idf: dict[str, float], cfg: Any, unit_cosines: Any = None) -> Any:
+        seen.append(unit_cosines)
+        return compose(results, stems, idf, cfg, unit_cosines)
+
+    monkeypatch.setattr(engine, "compose", spy)
+    answer = _always_answering(settings).ask("cliente parado, o que faço?")
+    [cosines] = seen
+    assert cosines and not answer.abstained
+    snap = SnapshotStore(settings.data_dir).open_current()
+    query = FakeEmbedder().embed([_expanded(settings)], "query")[0]
+    for rowid, values in cosines.items():
+        assert len(values) == len(split_units(snap.chunks([rowid])[rowid].text))
+        np.testing.assert_allclose(values, snap.units_of(rowid) @ query, rtol=1e-5)
+
+
+def _expanded(settings: Settings) -> str:
+    a = Assistant(settings, FakeEmbedder())
+    return a.retriever.prepare("cliente parado, o que faço?", a.glossary.expand("cliente parado, o que faço?")).expanded
+
+
+def test_snapshot_without_unit_vectors_still_answers_verbatim(settings: Settings) -> None:
+    report = run_ingest(settings, FakeEmbedder())
+    strip_unit_vectors(settings.data_dir / "snapshots" / (report.snapshot_id or ""))
+    answer = _always_answering(settings).ask("cliente parado, o que faço?")
+    assert not answer.abstained and answer.citations
+    snap = SnapshotStore(settings.data_dir).open_current()
+    texts = {c.id: c.text for c in snap.all_chunks().values()}
+    assert all(line in texts[c.chunk_id] for c in answer.citations for line in c.excerpt.split("\n"))

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from bpa_testing import ROOT, SEED
+from bpa_testing import ROOT, SEED, strip_unit_vectors
 
 from index.embedder import FakeEmbedder
 from index.settings import Settings
@@ -46,13 +46,14 @@ def test_second_ingest_embeds_nothing_and_keeps_chunk_ids(settings: Settings) ->
     embedder = FakeEmbedder()
     first = run_ingest(settings, embedder)
     assert first.published and first.new == 1 and first.embedded == first.chunks > 50
+    assert first.embedded_units > first.chunks
     store = SnapshotStore(settings.data_dir)
     ids_before = sorted(c.id for c in store.open_current().all_chunks().values())
     second = run_ingest(settings, embedder)
-    assert second.embedded == 0 and second.unchanged == 1 and not second.published
+    assert second.embedded == 0 and second.embedded_units == 0 and second.unchanged == 1 and not second.published
     assert second.snapshot_id == first.snapshot_id
     third = run_ingest(settings, embedder, full=True)  # a forced rebuild keeps ids too
-    assert third.published and third.embedded == third.chunks
+    assert third.published and third.embedded == third.chunks and third.embedded_units == first.embedded_units
     assert sorted(c.id for c in store.open_current().all_chunks().values()) == ids_before
 
 
@@ -70,7 +71,19 @@ def test_edit_reembeds_only_changed_chunks(tmp_path: Path, data_dir: Path) -> No
     run_ingest(s, FakeEmbedder())
     (toml.parent / "a.html").write_text(PAGE_A.replace("tickets", "chamados"), encoding="utf-8")
     report = run_ingest(s, FakeEmbedder())
-    assert (report.changed, report.unchanged, report.embedded) == (1, 1, 1)
+    assert (report.changed, report.unchanged, report.embedded, report.embedded_units) == (1, 1, 1, 1)
+
+
+def test_snapshot_without_unit_vectors_is_upgraded_reusing_passage_vectors(settings: Settings) -> None:
+    embedder = FakeEmbedder()
+    first = run_ingest(settings, embedder)
+    strip_unit_vectors(settings.data_dir / "snapshots" / (first.snapshot_id or ""))
+    upgrade = run_ingest(settings, embedder)
+    assert upgrade.published and upgrade.embedded == 0 and upgrade.embedded_units == first.embedded_units
+    snap = SnapshotStore(settings.data_dir).open_current()
+    assert snap.manifest.units == first.embedded_units and snap.all_units() is not None
+    again = run_ingest(settings, embedder)
+    assert not again.published and again.embedded_units == 0
 
 
 def test_removed_file_disappears(tmp_path: Path, data_dir: Path) -> None:
