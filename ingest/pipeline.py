@@ -174,6 +174,7 @@ class _Run:
         dim = self.embedder.dim
         chunk_todo: list[tuple[np.ndarray, int, str]] = []
         unit_todo: list[tuple[np.ndarray, int, str]] = []
+        copies: list[tuple[np.ndarray, np.ndarray, int]] = []  # (units, chunk vectors, row)
         out: list[tuple[np.ndarray, list[np.ndarray]]] = []
         for item in items:
             vecs = np.zeros((len(item.chunks), dim), dtype=np.float32)
@@ -185,16 +186,21 @@ class _Run:
                 rowid = old_ids.get(chunk.id)
                 if rowid is not None and self.prev is not None:
                     vecs[ci] = self.prev.vector(rowid)
-                    old_units = self.prev.units_of(rowid) if reuse_units else None
-                    if old_units is not None and len(old_units) == len(texts):
-                        units[:] = old_units
-                        continue
                 else:
                     chunk_todo.append((vecs, ci, chunk.embed_text))
-                unit_todo.extend((units, ui, t) for ui, t in enumerate(texts))
+                if texts == [chunk.embed_text]:  # a one-sentence passage is its own unit
+                    copies.append((units, vecs, ci))
+                    continue
+                old_units = self.prev.units_of(rowid) if (rowid is not None and self.prev and reuse_units) else None
+                if old_units is not None and len(old_units) == len(texts):
+                    units[:] = old_units
+                else:
+                    unit_todo.extend((units, ui, t) for ui, t in enumerate(texts))
             out.append((vecs, unit_sets))
         self._embed(chunk_todo, "embed")
         self._embed(unit_todo, "embed-units")
+        for units, vecs, row in copies:
+            units[0] = vecs[row]
         self.report.embedded = len(chunk_todo)
         self.report.embedded_units = len(unit_todo)
         return out

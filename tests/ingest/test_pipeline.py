@@ -10,12 +10,14 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from bpa_testing import ROOT, SEED, strip_unit_vectors
 
 from index.embedder import FakeEmbedder
 from index.settings import Settings
 from index.snapshot import SnapshotStore
+from index.units import split_units
 from ingest.pipeline import IngestBusy, ingest_lock, run_ingest
 from ingest.sources import ConfigError
 
@@ -71,7 +73,11 @@ def test_edit_reembeds_only_changed_chunks(tmp_path: Path, data_dir: Path) -> No
     run_ingest(s, FakeEmbedder())
     (toml.parent / "a.html").write_text(PAGE_A.replace("tickets", "chamados"), encoding="utf-8")
     report = run_ingest(s, FakeEmbedder())
-    assert (report.changed, report.unchanged, report.embedded, report.embedded_units) == (1, 1, 1, 1)
+    # A one-sentence passage is its own unit: its vector is copied, not embedded again.
+    assert (report.changed, report.unchanged, report.embedded, report.embedded_units) == (1, 1, 1, 0)
+    snap = SnapshotStore(data_dir).open_current()
+    [rowid] = [r for r, c in snap.all_chunks().items() if "chamados" in c.text]
+    np.testing.assert_array_equal(snap.units_of(rowid), snap.vector(rowid)[None, :])
 
 
 def test_snapshot_without_unit_vectors_is_upgraded_reusing_passage_vectors(settings: Settings) -> None:
@@ -81,7 +87,8 @@ def test_snapshot_without_unit_vectors_is_upgraded_reusing_passage_vectors(setti
     upgrade = run_ingest(settings, embedder)
     assert upgrade.published and upgrade.embedded == 0 and upgrade.embedded_units == first.embedded_units
     snap = SnapshotStore(settings.data_dir).open_current()
-    assert snap.manifest.units == first.embedded_units and snap.all_units() is not None
+    every_unit = sum(len(split_units(c.text)) for c in snap.all_chunks().values())
+    assert snap.manifest.units == every_unit > upgrade.embedded_units and snap.all_units() is not None
     again = run_ingest(settings, embedder)
     assert not again.published and again.embedded_units == 0
 
