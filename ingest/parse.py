@@ -20,7 +20,7 @@ from index.models import Block, Document, Section, document_id
 from index.textutil import collapse_ws, fold
 from ingest.sources.base import RawDocument
 
-PARSER_VERSION = "1"
+PARSER_VERSION = "2"  # 2: indented labels ("Observação:") open a section
 
 
 class ParseError(BpaError):
@@ -254,6 +254,17 @@ def _is_faq(line: Line, nxt: Line | None, faq_indent: int) -> bool:
     return nxt is None or not (nxt.kind == "item" and nxt.marker == "•" and nxt.indent == line.indent)
 
 
+def _is_inner_label(lines: list[Line], i: int) -> bool:
+    """'Observação:' indented inside a list: a short colon-ended line that introduces the
+    lines after it at its own indent (not deeper, as a step group's are)."""
+    line = lines[i]
+    nxt = lines[i + 1] if i + 1 < len(lines) else None
+    return (
+        line.kind == "para" and line.indent > 0 and line.text.endswith(":") and len(line.text.split()) <= 3
+        and nxt is not None and nxt.kind != "heading" and nxt.indent >= line.indent
+    )  # fmt: skip
+
+
 def _has_children(lines: list[Line], i: int) -> bool:
     return i + 1 < len(lines) and lines[i + 1].indent > lines[i].indent
 
@@ -309,7 +320,9 @@ def build_outline(lines: list[Line], title: str) -> Section:
     # Stack of (level, section). Level: numbered headings use their depth, h-tags their
     # number; labels, FAQs and table entries sit just below the heading they follow.
     stack: list[tuple[float, Section]] = [(0, root)]
-    groups: list[tuple[int, Section]] = []  # open step groups, by indent
+    # Open step groups by indent; an inner label sits half a step above its own indent, so
+    # lines at that indent stay inside it and the next label at that indent closes it.
+    groups: list[tuple[float, Section]] = []
     # Pages with real headings are structured by them; the heuristics that find headings
     # in plain-text layout (numbered lines, short standalone lines) apply only without them.
     text_mode = not any(ln.kind == "heading" and ln.level < 10 for ln in lines)
@@ -354,13 +367,14 @@ def build_outline(lines: list[Line], title: str) -> Section:
             open_section(heading_level() + 0.5, Section(_title(line.text)))
         elif _is_faq(line, nxt, faq_indent):
             open_section(heading_level() + 0.6, Section(_title(line.text), anchor=line.anchor))
-        elif _is_step_group(lines, i):
-            while groups and groups[-1][0] >= line.indent:
+        elif _is_step_group(lines, i) or _is_inner_label(lines, i):
+            key = line.indent - (0.5 if line.kind == "para" else 0.0)
+            while groups and groups[-1][0] >= key:
                 groups.pop()
             parent = groups[-1][1] if groups else stack[-1][1]
             sec = Section(_title(line.text), anchor=line.anchor)
             parent.children.append(sec)
-            groups.append((line.indent, sec))
+            groups.append((key, sec))
         else:
             while groups and groups[-1][0] >= line.indent:
                 groups.pop()

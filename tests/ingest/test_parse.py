@@ -58,6 +58,35 @@ def test_seed_nested_step_groups_keep_their_path(seed: Document) -> None:
     assert steps and "People Lead" in steps[0].text
 
 
+def test_indented_labels_open_a_section_for_the_lines_at_their_indent() -> None:
+    text = (
+        "Cenários\n\n"
+        "  1. Customizado:\n"
+        "    1. Solicite o mesmo processo num ambiente sem customizações.\n"
+        "      Exemplos:\n"
+        "      \"Pode me dar mais detalhes?\"\n"
+        "      Observação:\n"
+        "      Não faça mais do que 3 interações públicas sem contato telefônico.\n"
+        "  2. Performance:\n"
+        "    • Verifique se o ambiente está atualizado.\n"
+    )
+    raw = RawDocument(source="t", key="k", url="https://h/p", html=text, title="Manual")
+    doc = parse_document(raw, "http://127.0.0.1:8000")
+    paths = {path[-1]: path for path in _paths(doc)}
+    assert paths["Observação"][-2:] == ("Customizado", "Observação") and paths["Exemplos"][-2] == "Customizado"
+    assert [b.text for b in _section(doc, "Observação").blocks] == [
+        "Não faça mais do que 3 interações públicas sem contato telefônico."
+    ]
+    assert [b.text for b in _section(doc, "Exemplos").blocks] == ['"Pode me dar mais detalhes?"']
+    assert "Verifique" in _section(doc, "Performance").blocks[0].text  # the label closed with its group
+
+
+def test_seed_public_interaction_rule_has_its_own_chunk(seed: Document) -> None:
+    [chunk] = [c for c in chunk_document(seed, ChunkingConfig()) if "3 interações públicas" in c.text]
+    assert chunk.section_path[-2:] == ("Customizado", "Observação")
+    assert "Para garantir que a ocorrência" not in chunk.text
+
+
 def test_seed_faq_questions_are_sections_with_their_answer(seed: Document) -> None:
     faq = _section(seed, "Qual prazo de finalização?")
     text = " ".join(b.text for b in faq.blocks)
