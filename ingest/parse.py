@@ -4,7 +4,8 @@ Two passes. ``html_to_lines`` flattens the page into typed lines (headings, list
 paragraphs, table rows), whether the structure is real HTML (Confluence, Help Center) or
 plain text laid out with indentation and bullets inside the HTML (the Boas Práticas
 export). ``build_outline`` then turns lines into a section tree: headings, FAQ questions
-and labelled step groups ("Cliente parado:") become sections; everything else is a block.
+labelled step groups ("Cliente parado:") and short indented labels ("Observação:") become
+sections; everything else is a block.
 """
 
 from __future__ import annotations
