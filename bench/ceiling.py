@@ -136,8 +136,9 @@ def main() -> None:
     for names in (BASE, BASE + extra):
         for train, test in (SETS, SETS[::-1]):
             w = fit(data[train], names)
+            w = w / (w[0] + w[1])  # production scale: lexical + dense weights sum to 1
             print(f"{'+'.join(names):44} {train:10} {fmt(evaluate(data[train], names, w)):>24}   "
-                  f"{test}: {fmt(evaluate(data[test], names, w))}")  # fmt: skip
+                  f"{test}: {fmt(evaluate(data[test], names, w))}   w={np.round(w, 2).tolist()}")  # fmt: skip
 
 
 if __name__ == "__main__":
