@@ -90,13 +90,18 @@ class Assistant:
         self._loaded: _Loaded | None = None
         self._checked = 0.0
         self._lock = threading.Lock()
+        self._state_lock = threading.Lock()
         self._loading: str | None = None  # snapshot id being loaded in the background
 
     # --- snapshot -------------------------------------------------------------------------
     @property
     def state(self) -> StateStore:
+        # Opened on first use, which is often several requests at once: two connections
+        # switching the new database to WAL together fail with "database is locked".
         if self._state is None:
-            self._state = StateStore(self.settings.state_db)
+            with self._state_lock:
+                if self._state is None:
+                    self._state = StateStore(self.settings.state_db)
         return self._state
 
     @property

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -225,3 +226,32 @@ def test_snapshot_without_unit_vectors_still_answers_verbatim(settings: Settings
     snap = SnapshotStore(settings.data_dir).open_current()
     texts = {c.id: c.text for c in snap.all_chunks().values()}
     assert all(line in texts[c.chunk_id] for c in answer.citations for line in c.excerpt.split("\n"))
+
+
+def test_concurrent_first_requests_open_the_state_store_once(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opened: list[object] = []
+    real = engine.StateStore
+
+    def slow_store(path: Path) -> Any:
+        time.sleep(0.05)  # widen the window in which a second thread could also open it
+        store = real(path)
+        opened.append(store)
+        return store
+
+    monkeypatch.setattr(engine, "StateStore", slow_store)
+    a = Assistant(settings, FakeEmbedder())
+    barrier = threading.Barrier(8)
+    seen: list[object] = []
+
+    def first_use() -> None:
+        barrier.wait()
+        seen.append(a.state)
+
+    threads = [threading.Thread(target=first_use) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(opened) == 1 and all(s is opened[0] for s in seen) and len(seen) == 8
