@@ -69,15 +69,14 @@ def _similarities(
     unless every candidate unit has a cosine."""
     if cosines is None:
         return None
-    raw = [cosines.get(p.rowid) for p in passages]
-    if any(c is None or len(c) != len(t) for c, t in zip(raw, texts, strict=True)):
+    raw = [cosines.get(p.rowid, np.zeros(0)) for p in passages]
+    if any(len(c) != len(t) for c, t in zip(raw, texts, strict=True)):
         return None
-    present = [c for c in raw if c is not None and len(c)]
-    if not present:
+    flat = np.concatenate(raw)
+    if not flat.size:
         return None
-    flat = np.concatenate(present)
     lo, hi = float(flat.min()), float(flat.max())
-    return [np.ones(len(c)) if hi - lo < 1e-9 else (c - lo) / (hi - lo) for c in raw if c is not None]
+    return [np.ones(len(c)) if hi - lo < 1e-9 else (c - lo) / (hi - lo) for c in raw]
 
 
 def compose(

@@ -43,7 +43,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from assistant.retrieval import Scored
-from index.textutil import analyze
 
 
 @dataclass(frozen=True)
@@ -96,28 +95,6 @@ def hub_baseline(matrix: np.ndarray, k: int = HUB_K, block: int = 1024) -> np.nd
 def hub_cosine(cosines: np.ndarray, baseline: np.ndarray) -> float:
     """The question's best cosine over the passages, each minus its own baseline."""
     return float((cosines - baseline).max()) if cosines.size else 0.0
-
-
-def coverage(question_stems: list[str], passages: list[Scored], idf: dict[str, float]) -> float:
-    """IDF-weighted share of the question's stems found in the passages (text and path).
-
-    Not used by the rule (it separates dev questions but not Slack-style ones); kept for
-    bench/abstain.py, which measures it beside the others.
-
-    Stems the corpus never uses get the median weight: Slack small talk ("oi pessoal")
-    should not sink a good question, but a missing key term ("preço") should count.
-    """
-    stems = set(question_stems)
-    if not stems:
-        return 0.0
-    known = sorted(idf.values())
-    median = known[len(known) // 2] if known else 1.0
-    present: set[str] = set()
-    for p in passages:
-        present |= set(analyze(p.chunk.embed_text))
-    weights = {s: idf.get(s, median) for s in stems}
-    total = sum(weights.values())
-    return sum(w for s, w in weights.items() if s in present) / total if total else 0.0
 
 
 def signals(results: list[Scored], hub: float | None = None) -> Signals:

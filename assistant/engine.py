@@ -40,14 +40,10 @@ _LETTER = re.compile(r"[^\W\d_]", re.UNICODE)
 
 def _unit_cosines(loaded: LoadedSnapshot, results: list[Scored], query: Query) -> dict[int, np.ndarray] | None:
     """The question's cosine with every unit of the passages an answer may cite."""
-    if query.vector is None or loaded.unit_matrix is None:
+    if query.vector is None or loaded.units is None:
         return None
-    out: dict[int, np.ndarray] = {}
-    for r in results:
-        cos = loaded.unit_cosines(r.rowid, query.vector)
-        if cos is not None:
-            out[r.rowid] = cos
-    return out
+    none = np.zeros((0, len(query.vector)), dtype=np.float32)  # a chunk with no units
+    return {r.rowid: loaded.units.get(r.rowid, none) @ query.vector for r in results}
 
 
 def _within(r: Scored, title: str) -> str:

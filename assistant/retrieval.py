@@ -20,7 +20,6 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 
-import faiss
 import numpy as np
 from scipy import sparse
 
@@ -135,46 +134,19 @@ class LoadedSnapshot:
         self.chunks: dict[int, Chunk] = snapshot.all_chunks()
         self.documents: dict[str, DocumentRecord] = {d.id: d for d in snapshot.documents()}
         self.rowids = np.array(sorted(self.chunks), dtype=np.int64)
-        self.matrix = _vectors(snapshot, self.rowids)
+        self.matrix = snapshot.passage_vectors(self.rowids)
         ordered = [self.chunks[int(r)] for r in self.rowids]
         self.lexicon = LexicalIndex([analyze(c.section) for c in ordered], [analyze(c.text) for c in ordered])
         # IDF of each stem over passages (section and body), for the composer's term weights.
         self.idf: dict[str, float] = {s: float(self.lexicon.idf[i]) for s, i in self.lexicon.vocab.items()}
         self.sources = np.array([self.documents[c.document_id].source for c in ordered])
         self.log_length = np.log(np.array([max(1, count_tokens(c.text)) for c in ordered], dtype=np.float64))
-        # Answer-unit vectors, consecutive per chunk (None for snapshots that predate them).
-        self.unit_matrix: np.ndarray | None = None
-        self.unit_slices: dict[int, tuple[int, int]] = {}
-        units = snapshot.all_units()
-        if units is not None:
-            owners, _, self.unit_matrix = units
-            for i, rowid in enumerate(owners.tolist()):
-                start, _ = self.unit_slices.get(rowid, (i, i))
-                self.unit_slices[rowid] = (start, i + 1)
-
-    def unit_cosines(self, rowid: int, query_vector: np.ndarray) -> np.ndarray | None:
-        """The question's cosine with each unit of a passage, in unit order (None: no unit vectors)."""
-        if self.unit_matrix is None:
-            return None
-        start, end = self.unit_slices.get(rowid, (0, 0))
-        return self.unit_matrix[start:end] @ query_vector
+        # Per chunk rowid, its answer units' vectors (None for snapshots that predate them).
+        self.units: dict[int, np.ndarray] | None = snapshot.units_by_chunk()
 
     @property
     def id(self) -> str:
         return self.snapshot.id
-
-
-def _vectors(snapshot: Snapshot, rowids: np.ndarray) -> np.ndarray:
-    """The snapshot's passage vectors in ``rowids`` order (read from the flat index)."""
-    index = snapshot.vectors
-    if index.ntotal == 0:
-        return np.zeros((len(rowids), index.d), dtype=np.float32)
-    if hasattr(index, "id_map"):
-        ids = faiss.vector_to_array(index.id_map)
-        flat = faiss.downcast_index(index.index).reconstruct_n(0, index.ntotal)  # type: ignore[attr-defined]
-        pos = {int(i): n for n, i in enumerate(ids)}
-        return np.ascontiguousarray(flat[[pos[int(r)] for r in rowids]], dtype=np.float32)
-    return np.stack([snapshot.vector(int(r)) for r in rowids]).astype(np.float32)
 
 
 def _z(x: np.ndarray) -> np.ndarray:

@@ -22,14 +22,37 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from assistant.confidence import ConfidenceConfig, confidence, coverage, hub_baseline, hub_cosine, signals  # noqa: E402
+from assistant.confidence import ConfidenceConfig, confidence, hub_baseline, hub_cosine, signals  # noqa: E402
 from assistant.engine import Assistant  # noqa: E402
 from assistant.evaluation import load_questions  # noqa: E402
+from assistant.retrieval import Scored  # noqa: E402
 from index.embedder import make_embedder  # noqa: E402
 from index.settings import Settings  # noqa: E402
 from index.textutil import analyze  # noqa: E402
 
 SETS = {"dev": 0.05, "dev-blind": 0.10}  # set -> wrongly-declined limit
+
+
+def coverage(question_stems: list[str], passages: list[Scored], idf: dict[str, float]) -> float:
+    """IDF-weighted share of the question's stems found in the passages (text and path).
+
+    Measured here, not used by the rule: it separates dev questions but not Slack-style ones.
+
+    Stems the corpus never uses get the median weight: Slack small talk ("oi pessoal")
+    should not sink a good question, but a missing key term ("preço") should count.
+    """
+    stems = set(question_stems)
+    if not stems:
+        return 0.0
+    known = sorted(idf.values())
+    median = known[len(known) // 2] if known else 1.0
+    present: set[str] = set()
+    for p in passages:
+        present |= set(analyze(p.chunk.embed_text))
+    weights = {s: idf.get(s, median) for s in stems}
+    total = sum(weights.values())
+    return sum(w for s, w in weights.items() if s in present) / total if total else 0.0
+
 
 
 def auc(pos: list[float], neg: list[float]) -> float:
@@ -54,7 +77,7 @@ def main() -> None:
     baselines = {k: hub_baseline(loaded.matrix, k) for k in (3, 5, 8)}
     # The same correction at the level the composer quotes: each answer unit against its
     # own nearest units (measured, not used by the rule: see assistant/confidence.py).
-    units = loaded.unit_matrix if loaded.unit_matrix is not None else np.zeros((0, loaded.matrix.shape[1]))
+    units = np.concatenate([np.zeros((0, loaded.matrix.shape[1])), *(loaded.units or {}).values()])
     unit_hub = hub_baseline(units, 8)
     cc = ConfidenceConfig()
 

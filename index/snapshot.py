@@ -295,36 +295,37 @@ class Snapshot:
     def vector(self, rowid: int) -> np.ndarray:
         return np.asarray(self.vectors.reconstruct(int(rowid)), dtype=np.float32)
 
-    def units_of(self, chunk_rowid: int) -> np.ndarray | None:
-        """The unit vectors of one chunk, in unit order; None when the snapshot has none."""
-        if self.unit_vectors is None:
-            return None
-        rows = self.db.execute(
-            "SELECT rowid FROM units WHERE chunk_rowid = ? ORDER BY position", (chunk_rowid,)
-        ).fetchall()
-        if not rows:
-            return np.zeros((0, self.vectors.d), dtype=np.float32)
-        return np.stack([np.asarray(self.unit_vectors.reconstruct(int(r[0])), dtype=np.float32) for r in rows])
+    def passage_vectors(self, rowids: np.ndarray) -> np.ndarray:
+        """Chunk vectors in ``rowids`` order, read out of the flat index in one pass."""
+        return _rows_by_id(self.vectors, rowids)
 
     def all_units(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
         """Every unit as (chunk rowids, positions, vectors), ordered by chunk rowid then position;
         None when the snapshot predates unit vectors."""
         if self.unit_vectors is None:
             return None
-        rows = self.db.execute(
-            "SELECT rowid, chunk_rowid, position FROM units ORDER BY chunk_rowid, position"
-        ).fetchall()
-        dim = self.vectors.d
-        if not rows:
-            empty = np.zeros(0, dtype=np.int64)
-            return empty, empty, np.zeros((0, dim), dtype=np.float32)
-        unit_ids = np.array([r[0] for r in rows], dtype=np.int64)
-        index = self.unit_vectors
-        ids = faiss.vector_to_array(index.id_map)  # type: ignore[attr-defined]
-        flat = faiss.downcast_index(index.index).reconstruct_n(0, index.ntotal)  # type: ignore[attr-defined]
-        pos = {int(i): n for n, i in enumerate(ids)}
-        vectors = np.ascontiguousarray(flat[[pos[int(u)] for u in unit_ids]], dtype=np.float32)
-        return np.array([r[1] for r in rows], dtype=np.int64), np.array([r[2] for r in rows], dtype=np.int64), vectors
+        rows = np.array(
+            self.db.execute("SELECT rowid, chunk_rowid, position FROM units ORDER BY chunk_rowid, position").fetchall(),
+            dtype=np.int64,
+        ).reshape(-1, 3)
+        return rows[:, 1], rows[:, 2], _rows_by_id(self.unit_vectors, rows[:, 0])
+
+    def units_by_chunk(self) -> dict[int, np.ndarray] | None:
+        """Per chunk rowid, its unit vectors in unit order (views of one matrix); None when
+        the snapshot predates unit vectors. Chunks without units are absent."""
+        units = self.all_units()
+        if units is None:
+            return None
+        owners, _, vectors = units
+        starts = np.flatnonzero(np.diff(owners, prepend=-1))
+        return {int(owners[s]): block for s, block in zip(starts, np.split(vectors, starts[1:]), strict=True)}
+
+    def units_of(self, chunk_rowid: int) -> np.ndarray | None:
+        """One chunk's unit vectors (reads them all: call :meth:`units_by_chunk` once in loops)."""
+        units = self.units_by_chunk()
+        if units is None:
+            return None
+        return units.get(chunk_rowid, np.zeros((0, self.vectors.d), dtype=np.float32))
 
     # --- documents --------------------------------------------------------------------
     def documents(self, source: str | None = None) -> list[DocumentRecord]:
@@ -354,6 +355,16 @@ class Snapshot:
         if conn is not None:
             conn.close()
             self._local.db = None
+
+
+def _rows_by_id(index: faiss.Index, ids: np.ndarray) -> np.ndarray:
+    """Vectors of an ``IndexIDMap2`` over a flat index, in the order of ``ids``."""
+    if index.ntotal == 0 or len(ids) == 0:
+        return np.zeros((len(ids), index.d), dtype=np.float32)
+    stored = faiss.vector_to_array(index.id_map)  # type: ignore[attr-defined]
+    flat = faiss.downcast_index(index.index).reconstruct_n(0, index.ntotal)  # type: ignore[attr-defined]
+    position = {int(i): n for n, i in enumerate(stored)}
+    return np.ascontiguousarray(flat[[position[int(i)] for i in ids]], dtype=np.float32)
 
 
 def _chunk(r: sqlite3.Row) -> Chunk:

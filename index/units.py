@@ -15,8 +15,13 @@ from index.models import Chunk
 # Bump when the splitting or the embedded form changes: stored unit vectors are then stale.
 UNITS_VERSION = "units-1"
 
-_SENT_SPLIT = re.compile(r"(?<=[.!?;])\s+(?=[\"“(\[]?[A-ZÀ-Ý0-9])")
+_SENTENCE_END = re.compile(r"(?<=[.!?;])\s+(?=[\"“(\[]?[A-ZÀ-Ý0-9])")
 _MARKER = re.compile(r"^(?:[•·▪◦●○■\-*]|\d{1,2}(?:\.\d{1,2})*[.)]|[a-z][.)])\s+")
+
+
+def split_sentences(text: str) -> list[str]:
+    """Sentence boundaries shared by chunking (where a long block may be cut) and units."""
+    return [s.strip() for s in _SENTENCE_END.split(text) if s.strip()]
 
 
 def split_units(text: str) -> list[str]:
@@ -24,9 +29,8 @@ def split_units(text: str) -> list[str]:
     out: list[str] = []
     for line in text.split("\n"):
         body = _MARKER.sub("", line.strip())
-        if not body:
-            continue
-        out.extend(s.strip() for s in _SENT_SPLIT.split(body) if len(s.strip()) > 1)
+        if body:
+            out.extend(s for s in split_sentences(body) if len(s) > 1)
     return out
 
 

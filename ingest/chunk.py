@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from dataclasses import dataclass
 
 from index.models import PATH_SEP, Block, Chunk, Document, chunk_id, collapse_path
 from index.textutil import count_tokens
+from index.units import split_sentences
 from ingest.parse import PARSER_VERSION
-
-_SENTENCE_END = re.compile(r"(?<=[.!?;])\s+(?=[\"“(\[]?[A-ZÀ-Ý0-9])")
 
 
 @dataclass(frozen=True)
@@ -30,10 +28,6 @@ class ChunkingConfig:
             {"max": self.max_tokens, "overlap": self.overlap_tokens, "parser": PARSER_VERSION}
         )
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
-
-
-def split_sentences(text: str) -> list[str]:
-    return [s.strip() for s in _SENTENCE_END.split(text) if s.strip()]
 
 
 def _units(blocks: list[Block], max_tokens: int) -> list[str]:

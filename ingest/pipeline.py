@@ -170,7 +170,7 @@ class _Run:
         else embedded."""
         reuse = self.prev is not None and self.same_model and not self.full
         old_ids = self.prev.chunk_rowids_by_id() if (self.prev and reuse) else {}
-        reuse_units = reuse and self.same_units
+        old_units = (self.prev.units_by_chunk() if self.prev and reuse and self.same_units else None) or {}
         dim = self.embedder.dim
         chunk_todo: list[tuple[np.ndarray, int, str]] = []
         unit_todo: list[tuple[np.ndarray, int, str]] = []
@@ -191,9 +191,9 @@ class _Run:
                 if texts == [chunk.embed_text]:  # a one-sentence passage is its own unit
                     copies.append((units, vecs, ci))
                     continue
-                old_units = self.prev.units_of(rowid) if (rowid is not None and self.prev and reuse_units) else None
-                if old_units is not None and len(old_units) == len(texts):
-                    units[:] = old_units
+                kept = old_units.get(rowid) if rowid is not None else None
+                if kept is not None and len(kept) == len(texts):
+                    units[:] = kept
                 else:
                     unit_todo.extend((units, ui, t) for ui, t in enumerate(texts))
             out.append((vecs, unit_sets))
