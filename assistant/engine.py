@@ -23,7 +23,16 @@ from assistant.privacy import mask_pii
 from assistant.retrieval import FusionConfig, LoadedSnapshot, Query, Retriever, Scored
 from assistant.state import StateStore
 from assistant.suggest import CHECKLIST_SECTION_HINT, clean_ticket_text
-from assistant.types import Answer, Citation, DocumentSection, DocumentView, SearchHit, Suggestion
+from assistant.types import (
+    Answer,
+    AnswerLine,
+    Citation,
+    DocumentSection,
+    DocumentView,
+    SearchHit,
+    Suggestion,
+    confidence_label,
+)
 from index.embedder import Embedder
 from index.errors import BpaError, NoSnapshotError
 from index.models import PATH_SEP
@@ -230,6 +239,8 @@ class Assistant:
         return Answer(
             answer_id=answer_id, question=mask_pii(question), answer="\n".join(lines), abstained=False,
             confidence=round(conf, 4), citations=citations, snapshot=loaded.id, latency_ms=0.0,
+            outcome="answer", confidence_label=confidence_label(conf),
+            lines=[AnswerLine(text=u.text, n=u.passage + 1) for u in composed.units],
         )  # fmt: skip
 
     def _abstain(self, loaded: _Loaded, answer_id: str, question: str, results: list[Scored], conf: float) -> Answer:
@@ -248,7 +259,7 @@ class Assistant:
         return Answer(
             answer_id=answer_id, question=mask_pii(question), answer=text, abstained=True,
             confidence=round(conf, 4), citations=[], suggestions=suggestions, snapshot=loaded.id,
-            latency_ms=0.0,
+            latency_ms=0.0, outcome="refusal", confidence_label=confidence_label(conf),
         )  # fmt: skip
 
     def _record(self, answer: Answer, channel: str, sig: Signals) -> None:

@@ -2,7 +2,24 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field
+
+# What kind of reply an Answer is. "answer": cited excerpts that answer the question.
+# "pointer": the documentation does not answer it directly, but the nearest sections are on
+# its topic (shown as a pointer, never as an answer). "refusal": nothing relevant.
+Outcome = Literal["answer", "pointer", "refusal"]
+ConfidenceLabel = Literal["alta", "média", "baixa"]
+
+
+def confidence_label(probability: float) -> ConfidenceLabel:
+    """The word analysts see instead of a percentage (the number is a calibrated probability)."""
+    if probability >= 0.75:
+        return "alta"
+    if probability >= 0.5:
+        return "média"
+    return "baixa"
 
 
 class Citation(BaseModel):
@@ -16,16 +33,28 @@ class Citation(BaseModel):
     chunk_id: str
 
 
+class AnswerLine(BaseModel):
+    """One line of an answer: a verbatim excerpt of citation ``n`` (or, with ``url``, a pointer
+    to a linked article by its title)."""
+
+    text: str = Field(description="Verbatim excerpt (or the linked article's title when url is set).")
+    n: int = Field(description="The citation this line comes from ([n]).")
+    url: str | None = Field(default=None, description="Set when the line points to a linked article.")
+
+
 class Answer(BaseModel):
     answer_id: str
     question: str = Field(description="The question as understood (personal data masked).")
-    answer: str = Field(description="pt-BR text; every sentence is a cited excerpt ending in [n].")
-    abstained: bool
-    confidence: float = Field(ge=0.0, le=1.0)
+    answer: str = Field(description="pt-BR text; one line per answer line, each a cited excerpt ending in [n].")
+    abstained: bool = Field(description="True unless outcome is 'answer'.")
+    confidence: float = Field(ge=0.0, le=1.0, description="Calibrated probability that the answer is right.")
     citations: list[Citation]
     suggestions: list[Citation] = Field(
         default_factory=list, description="Nearest sections offered when abstaining."
     )
+    outcome: Outcome = Field(default="answer", description="answer | pointer | refusal")
+    confidence_label: ConfidenceLabel = Field(default="baixa", description="alta | média | baixa")
+    lines: list[AnswerLine] = Field(default_factory=list, description="The answer's lines, in order.")
     snapshot: str
     latency_ms: float
 

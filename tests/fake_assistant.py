@@ -20,7 +20,7 @@ from assistant.errors import (
     UnknownAnswer,
     UnknownDocument,
 )
-from assistant.types import Answer, Citation, DocumentSection, DocumentView, SearchHit, Suggestion
+from assistant.types import Answer, AnswerLine, Citation, DocumentSection, DocumentView, SearchHit, Suggestion
 
 SNAPSHOT_ID = "snap-20250101-000000"
 DOCUMENT_ID = "boas-praticas-do-suporte"
@@ -53,6 +53,10 @@ ANSWER_TEXT = (
     "Quando o cliente ficar parado, registre o motivo no ticket e combine o próximo contato [1]. "
     "Faça no máximo duas interações públicas sem contato telefônico [2]."
 )
+ANSWER_LINES = [
+    AnswerLine(text="Quando o cliente ficar parado, registre o motivo no ticket e combine o próximo contato.", n=1),
+    AnswerLine(text="Faça no máximo duas interações públicas sem contato telefônico.", n=2),
+]
 ABSTAIN_TEXT = "Não encontrei na documentação um trecho que responda com segurança."
 CHECKLIST = ["Registrar o motivo da pendência no ticket.", "Confirmar o próximo contato com o cliente."]
 
@@ -130,6 +134,9 @@ class FakeAssistant:
             suggestions=list(CITATIONS) if abstain else [],
             snapshot=snapshot,
             latency_ms=3.5,
+            outcome="refusal" if abstain else "answer",
+            confidence_label="baixa" if abstain else "alta",
+            lines=[] if abstain else ANSWER_LINES,
         )
 
     def search(self, query: str, *, k: int = 5, sources: list[str] | None = None) -> list[SearchHit]:

@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from assistant.types import Citation, SearchHit
+from assistant.types import AnswerLine, Citation, ConfidenceLabel, Outcome, SearchHit
 
 MAX_DESCRIPTION_CHARS = 20_000
 MAX_SUBJECT_CHARS = 1_000
@@ -44,9 +44,15 @@ class AskResponse(BaseModel):
     answer_id: str = Field(description="Id a usar em /v1/feedback.")
     answer: str = Field(description="Resposta em pt-BR; cada frase é um trecho citado terminado em [n].")
     abstained: bool = Field(description="True quando a documentação não responde com confiança.")
-    confidence: float = Field(ge=0.0, le=1.0)
+    confidence: float = Field(ge=0.0, le=1.0, description="Probabilidade calibrada de a resposta estar certa.")
     citations: list[Citation]
     suggestions: list[Citation] = Field(description="Seções mais próximas, oferecidas ao se abster.")
+    outcome: Outcome = Field(
+        description="answer: trechos que respondem; pointer: a documentação não responde diretamente, "
+        "as seções mais próximas (suggestions) são um ponto de partida; refusal: nada relevante."
+    )
+    confidence_label: ConfidenceLabel = Field(description="Confiança em palavras: alta, média ou baixa.")
+    lines: list[AnswerLine] = Field(description="As linhas da resposta, na ordem: texto e número da citação.")
     snapshot: str = Field(description="Snapshot do índice que respondeu.")
     latency_ms: float
 

@@ -48,6 +48,9 @@ def test_ask_returns_answer_with_citations(client: TestClient, fake: FakeAssista
         "suggestions",
         "snapshot",
         "latency_ms",
+        "outcome",
+        "confidence_label",
+        "lines",
     }
     assert body["abstained"] is False
     assert body["snapshot"] == SNAPSHOT_ID
