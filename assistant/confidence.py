@@ -1,57 +1,60 @@
-"""Abstention: is the evidence strong enough to answer?
+"""Decide: answer, point to the nearest sections, or refuse — with a calibrated probability.
 
-Rank-fused scores say nothing about whether a question is answerable, so confidence is
-built from signals with absolute meaning. The deciding one is the best *hub-corrected*
-cosine: over every passage searched, the question's cosine minus that passage's own
-baseline, the mean cosine between the passage and its ``hub_k`` nearest passages (CSLS,
-Conneau et al. 2018). Generic process text ("o analista deve ...") sits in a dense region
-of the page and scores high with any support question; a passage must beat what its
-neighbours already look like. The second is retriever agreement (the dense top-1 among
-the lexical top 3 or the reverse), a small bonus.
+The decision reads signals with absolute meaning, never the fused rank scores alone:
 
-Calibration (multilingual-e5-small, bench/abstain.py; AUC = answerable ranked above
-unanswerable, dev / dev-blind):
+- ``hub``: the best *hub-corrected* cosine over every passage searched, the question's
+  cosine minus that passage's own baseline (the mean cosine with its ``hub_k`` nearest
+  passages; CSLS, Conneau et al. 2018). Generic process text sits in a dense region of the
+  page and scores high with any support question; a passage must beat its neighbours.
+- ``agreement``: the dense top-1 is in the lexical top 3 or the reverse (two independent
+  retrievers land on the same place).
+- ``lead``: the composer's score of the line it would lead with (overlap and cosine of the
+  best *line*, not passage).
+- ``fact_missing``: the question asks for a kind of fact (a number of hours, a phone
+  number, a price ...) and no candidate line holds one (assistant/evidence.py).
 
-    top-3 cosine (the previous rule)           0.845 / 0.731
-    max cosine over all passages               0.865 / 0.714
-    hub-corrected max cosine (k=5)             0.825 / 0.790
-    hub-corrected + agreement (this rule)      0.820 / 0.843
-    IDF coverage of the question by the top 2  0.770 / 0.547
-    hub-corrected max over answer units (k=8)  0.815 / 0.824   (snapshot unit vectors)
-      + agreement                              0.805 / 0.878   (no better operating point
-                                                                than this rule: not adopted)
-    measured on earlier chunking, no longer in the bench:
-    best-sentence cosine, top-3 passages       0.845 / 0.761
-    sparse "latent terms" head, normalized     0.885 / 0.692
+``probability`` is a logistic over these, fitted on both dev sets pooled (Platt scaling:
+the label is "the composed answer contains the answer"), so it reads as the chance that
+the answer is right; bench/calibrate.py fits it, reports the cross-validated figures and
+writes the coefficients to corpus/calibration.toml. The outcome:
 
-The rule is hub + 0.01 * agreement >= -0.038, one constant set for both sets: no
-answerable question of either set scores in [-0.0427, -0.0373] and -0.038 sits in that
-gap. It declines 0.80 / 0.57 of the unanswerable questions and 0.025 / 0.000 of the
-answerable ones (the top-3 cosine at its best shared center: 0.60 / 0.36 at 0.05 / 0.09;
-at -0.040, the most cautious cut in the gap, 0.80 / 0.36). Written as a logistic:
-logit = 200 * (hub - (-0.043)) +- 1.0, i.e. center -0.038 - 0.005 and a bonus of
-200 * 0.005 for agreement, minus as much without it. The baseline depends on
-the corpus and the embedder (e5 cosines live in a narrow band): recalibrate the center
-when either changes a lot.
+- answer, when the probability reaches ``threshold`` and the evidence holds the kind of
+  fact asked;
+- pointer ("A documentação não responde isso diretamente. O mais próximo: ..."), when it
+  does not but the nearest section is on the question's topic: both retrievers agree on
+  it, or only the asked fact is missing;
+- refusal otherwise.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
 from assistant.retrieval import Scored
 
+FEATURES = ("hub", "agreement", "lead", "fact_missing")
+
 
 @dataclass(frozen=True)
 class ConfidenceConfig:
-    hub_center: float = -0.043  # hub-corrected cosine where the signal is neutral (with agreement off)
-    hub_scale: float = 200.0  # logit per unit of hub-corrected cosine
-    agreement_bonus: float = 1.0  # +this when the retrievers agree on the top, -this when not
-    bias: float = 0.0
-    threshold: float = 0.5  # abstain below this confidence
+    """A logistic model of P(answer right) and the threshold to answer at. The defaults are
+    the pooled fit of bench/calibrate.py for multilingual-e5-small on the default corpus;
+    a deployment with its own model or corpus refits them (corpus/calibration.toml)."""
+
+    weights: tuple[tuple[str, float], ...] = (
+        ("hub", 60.0), ("agreement", 0.5), ("lead", 2.0), ("fact_missing", -3.0),
+    )  # fmt: skip
+    bias: float = 1.0
+    threshold: float = 0.5  # answer at or above this probability
+
+    def __post_init__(self) -> None:
+        unknown = {name for name, _ in self.weights} - set(FEATURES)
+        if unknown:
+            raise ValueError(f"unknown confidence features {sorted(unknown)}; known: {', '.join(FEATURES)}")
 
 
 HUB_K = 5  # neighbours that define a passage's baseline cosine
@@ -65,12 +68,17 @@ class Signals:
     top_dense: float  # best cosine among the top 3 fused passages (logged, not used)
     agreement: bool
     hub: float = 0.0  # best hub-corrected cosine over all passages searched
+    lead: float = 0.0  # the composer's score of its first line (0 without one)
+    fact_missing: bool = False  # a kind of fact is asked and no candidate line holds one
+
+    def features(self) -> dict[str, float]:
+        return {
+            "hub": self.hub, "agreement": 1.0 if self.agreement else -1.0, "lead": self.lead,
+            "fact_missing": float(self.fact_missing),
+        }  # fmt: skip
 
     def as_dict(self) -> dict[str, float]:
-        return {
-            "top_dense": self.top_dense, "agreement": float(self.agreement),
-            "hub": self.hub,
-        }  # fmt: skip
+        return {"top_dense": self.top_dense, **self.features()}
 
 
 def hub_baseline(matrix: np.ndarray, k: int = HUB_K, block: int = 1024) -> np.ndarray:
@@ -97,24 +105,45 @@ def hub_cosine(cosines: np.ndarray, baseline: np.ndarray) -> float:
     return float((cosines - baseline).max()) if cosines.size else 0.0
 
 
-def signals(results: list[Scored], hub: float | None = None) -> Signals:
-    """The abstention signals. ``hub`` comes from :func:`hub_cosine` over all passages
+def signals(
+    results: list[Scored], hub: float | None = None, lead: float = 0.0, fact_missing: bool = False
+) -> Signals:
+    """The decision's signals. ``hub`` comes from :func:`hub_cosine` over all passages
     searched; without it (callers that only have the top results) it is left at 0."""
     if not results:
-        return Signals(0.0, False, 0.0 if hub is None else hub)
+        return Signals(0.0, False, 0.0 if hub is None else hub, lead, fact_missing)
     top_dense = max(r.dense for r in results[:3])
     dense_top = [r for r in results if r.dense_rank == 1]
     lexical_top = [r for r in results if r.lexical_rank == 1]
     agreement = any(r.lexical_rank is not None and r.lexical_rank <= 3 for r in dense_top) or any(
         r.dense_rank is not None and r.dense_rank <= 3 for r in lexical_top
     )
-    return Signals(top_dense, agreement, 0.0 if hub is None else hub)
+    return Signals(top_dense, agreement, 0.0 if hub is None else hub, lead, fact_missing)
 
 
 def confidence(sig: Signals, cfg: ConfidenceConfig) -> float:
-    logit = (
-        cfg.bias
-        + cfg.hub_scale * (sig.hub - cfg.hub_center)
-        + (cfg.agreement_bonus if sig.agreement else -cfg.agreement_bonus)
-    )
+    """The calibrated probability that the composed answer is right."""
+    x = sig.features()
+    logit = cfg.bias + sum(w * x[name] for name, w in cfg.weights)
     return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, logit))))
+
+
+Outcome = Literal["answer", "pointer", "refusal"]
+
+
+@dataclass(frozen=True)
+class Decision:
+    outcome: Outcome
+    probability: float
+    reason: str  # why, for the trace and the log
+
+
+def decide(sig: Signals, cfg: ConfidenceConfig, has_lead: bool) -> Decision:
+    p = confidence(sig, cfg)
+    if sig.fact_missing:
+        return Decision("pointer", p, "the evidence holds no fact of the kind asked")
+    if p >= cfg.threshold and has_lead:
+        return Decision("answer", p, "probability at or above the threshold")
+    if sig.agreement:
+        return Decision("pointer", p, "below the threshold; both retrievers agree on the nearest section")
+    return Decision("refusal", p, "below the threshold; no section on the topic")

@@ -12,12 +12,16 @@ import re
 import threading
 import time
 import uuid
+from dataclasses import dataclass
 
 import numpy as np
 
-from assistant.compose import ComposeConfig, Composed, compose
-from assistant.confidence import ConfidenceConfig, Signals, confidence, hub_baseline, hub_cosine, signals
+from assistant.calibration import load_calibration
+from assistant.compose import ComposeConfig, Composed, Evidence, compose, lead_unit, link_unit, score_units
+from assistant.confidence import ConfidenceConfig, Decision, Signals, decide, hub_baseline, hub_cosine, signals
 from assistant.errors import IncompatibleSnapshot, InvalidQuestion, UnknownDocument
+from assistant.evidence import Asked
+from assistant.evidence import asked as asked_for
 from assistant.glossary import Glossary
 from assistant.privacy import mask_pii
 from assistant.retrieval import FusionConfig, LoadedSnapshot, Query, Retriever, Scored
@@ -44,6 +48,23 @@ from index.units import split_units
 log = logging.getLogger("bpa.assistant")
 
 ABSTAIN_TEXT = "Não encontrei isso nas Boas Práticas."
+POINTER_TEXT = "A documentação não responde isso diretamente. O mais próximo:"
+LINK_PREFIX = "Artigo indicado: "
+
+
+@dataclass
+class Trace:
+    """Every stage's output for one question (eval and the benches read it)."""
+
+    question: str
+    query: Query
+    retrieved: list[Scored]  # retrieve
+    ranked: list[Scored]  # rerank
+    asked: Asked  # the kind of fact the question asks for
+    evidence: Evidence  # candidate lines, scored
+    signals: Signals
+    decision: Decision  # decide
+    composed: Composed  # compose (always built; shown only when the decision is to answer)
 _LETTER = re.compile(r"[^\W\d_]", re.UNICODE)
 
 
@@ -88,7 +109,7 @@ class Assistant:
         self.embedder = embedder
         self.retriever = Retriever(embedder, fusion, cache_size=settings.query_cache_size)
         self.composing = composing or ComposeConfig()
-        self.abstaining = abstaining or ConfidenceConfig()
+        self.abstaining = abstaining or load_calibration(settings.calibration)
         self.glossary = glossary if glossary is not None else Glossary.load(settings.glossary)
         self.store = SnapshotStore(settings.data_dir, settings.keep_snapshots)
         self._state = state
@@ -192,6 +213,44 @@ class Assistant:
         return [self._hit(loaded, r) for r in results]
 
     # --- answers --------------------------------------------------------------------------
+    def run(
+        self, question: str, *, top_k: int | None = None, sources: list[str] | None = None, context: str | None = None
+    ) -> tuple[_Loaded, Trace]:
+        """The answer pipeline, stage by stage: retrieve → rerank → evidence → decide → compose.
+
+        The trace keeps every stage's output, so eval and the benches read it instead of
+        re-running stages. The answer is always composed (cheap), even when the decision is
+        not to show it: calibration needs to know whether it would have been right."""
+        text = self._validate(question)
+        k = top_k or self.settings.top_k
+        # A follow-up in a thread ("e se for cloud?") is searched together with the question
+        # that opened the thread.
+        search_text = f"{context.strip()}\n{text}" if context and context.strip() else text
+        loaded, results, query = self.retrieve(search_text, max(k, 10), sources)
+        ranked = self.rerank(text, results)
+        asked = asked_for(text)
+        evidence = score_units(
+            ranked, query.stems, loaded.idf, self.composing, _unit_cosines(loaded, ranked, query), asked
+        )
+        lead = lead_unit(evidence, self.composing, asked)
+        link = link_unit(evidence)
+        # The line the answer leads with: a unit, or the link the best passage points to.
+        lead_score = max(lead.score if lead else 0.0, link.score if link else 0.0)
+        hub = None
+        if ranked and query.cosines is not None and query.searched is not None:
+            hub = hub_cosine(query.cosines, loaded.hub[query.searched])
+        fact_missing = bool(asked) and bool(evidence.units) and not any(u.fact for u in evidence.units)
+        sig = signals(ranked, hub, lead_score, fact_missing)
+        has_line = lead is not None or link is not None
+        decision = decide(sig, self.abstaining, has_line) if ranked else Decision("refusal", 0.0, "nothing retrieved")
+        composed = compose(evidence, self.composing, asked)
+        trace = Trace(text, query, results, ranked, asked, evidence, sig, decision, composed)
+        return loaded, trace
+
+    def rerank(self, question: str, results: list[Scored]) -> list[Scored]:
+        """The rerank stage (identity until a reranker is configured)."""
+        return results
+
     def ask(
         self,
         question: str,
@@ -201,27 +260,28 @@ class Assistant:
         context: str | None = None,
         channel: str = "api",
     ) -> Answer:
+        return self.answer(question, top_k=top_k, sources=sources, context=context, channel=channel)[0]
+
+    def answer(
+        self,
+        question: str,
+        *,
+        top_k: int | None = None,
+        sources: list[str] | None = None,
+        context: str | None = None,
+        channel: str = "api",
+    ) -> tuple[Answer, Trace]:
+        """``ask`` with its trace."""
         started = time.perf_counter()
-        text = self._validate(question)
-        k = top_k or self.settings.top_k
-        # A follow-up in a thread ("e se for cloud?") is searched together with the question
-        # that opened the thread.
-        search_text = f"{context.strip()}\n{text}" if context and context.strip() else text
-        loaded, results, query = self.retrieve(search_text, max(k, 10), sources)
-        hub = None
-        if results and query.cosines is not None and query.searched is not None:
-            hub = hub_cosine(query.cosines, loaded.hub[query.searched])
-        sig = signals(results, hub)
-        conf = confidence(sig, self.abstaining) if results else 0.0
+        loaded, trace = self.run(question, top_k=top_k, sources=sources, context=context)
         answer_id = uuid.uuid4().hex
-        if conf < self.abstaining.threshold:
-            answer = self._abstain(loaded, answer_id, text, results, conf)
+        if trace.decision.outcome == "answer":
+            answer = self._answer(loaded, answer_id, trace)
         else:
-            composed = compose(results, query.stems, loaded.idf, self.composing, _unit_cosines(loaded, results, query))
-            answer = self._answer(loaded, answer_id, text, composed, conf)
+            answer = self._abstain(loaded, answer_id, trace)
         answer.latency_ms = round((time.perf_counter() - started) * 1000, 2)
-        self._record(answer, channel, sig)
-        return answer
+        self._record(answer, channel, trace.signals)
+        return answer, trace
 
     def _citation(self, loaded: _Loaded, n: int, r: Scored, excerpt: str) -> Citation:
         doc = loaded.documents[r.chunk.document_id]
@@ -230,36 +290,49 @@ class Assistant:
             score=round(r.score, 6), document_id=doc.id, chunk_id=r.chunk.id,
         )  # fmt: skip
 
-    def _answer(self, loaded: _Loaded, answer_id: str, question: str, composed: Composed, conf: float) -> Answer:
-        lines = [f"{u.text} [{u.passage + 1}]" for u in composed.units]
+    def _answer(self, loaded: _Loaded, answer_id: str, trace: Trace) -> Answer:
+        composed, p = trace.composed, trace.decision.probability
         citations = []
-        for i, p in enumerate(composed.passages):
-            excerpt = "\n".join(u.text for u in composed.units if u.passage == i)
-            citations.append(self._citation(loaded, i + 1, p, excerpt))
+        for i, passage in enumerate(composed.passages):
+            quoted = [ln.text for ln in composed.lines if ln.passage == i and not ln.link]
+            # A link line cites the caption it stands for.
+            excerpt = "\n".join(quoted) if quoted else passage.chunk.text
+            citations.append(self._citation(loaded, i + 1, passage, excerpt))
+        lines = [
+            AnswerLine(text=ln.text, n=ln.passage + 1, url=composed.passages[ln.passage].chunk.url if ln.link else None)
+            for ln in composed.lines
+        ]
+        text = "\n".join(
+            f"{LINK_PREFIX}{ln.text} [{ln.n}]" if ln.url else f"{ln.text} [{ln.n}]" for ln in lines
+        )
         return Answer(
-            answer_id=answer_id, question=mask_pii(question), answer="\n".join(lines), abstained=False,
-            confidence=round(conf, 4), citations=citations, snapshot=loaded.id, latency_ms=0.0,
-            outcome="answer", confidence_label=confidence_label(conf),
-            lines=[AnswerLine(text=u.text, n=u.passage + 1) for u in composed.units],
+            answer_id=answer_id, question=mask_pii(trace.question), answer=text, abstained=False,
+            confidence=round(p, 4), citations=citations, snapshot=loaded.id, latency_ms=0.0,
+            outcome="answer", confidence_label=confidence_label(p), lines=lines,
         )  # fmt: skip
 
-    def _abstain(self, loaded: _Loaded, answer_id: str, question: str, results: list[Scored], conf: float) -> Answer:
+    def _abstain(self, loaded: _Loaded, answer_id: str, trace: Trace) -> Answer:
         seen: set[str] = set()
         nearest: list[Scored] = []
-        for r in results:
+        for r in trace.ranked:
             if r.chunk.section not in seen:
                 seen.add(r.chunk.section)
                 nearest.append(r)
             if len(nearest) == 3:
                 break
         suggestions = [self._citation(loaded, i + 1, r, r.chunk.text[:300]) for i, r in enumerate(nearest)]
-        text = ABSTAIN_TEXT
-        if suggestions:
-            text += " Seções mais próximas: " + "; ".join(s.section.split(PATH_SEP)[-1] for s in suggestions) + "."
+        outcome = trace.decision.outcome
+        names = "; ".join(s.section.split(PATH_SEP)[-1] for s in suggestions)
+        if outcome == "pointer" and suggestions:
+            text = f"{POINTER_TEXT} {names}."
+        else:
+            outcome = "refusal"
+            text = ABSTAIN_TEXT + (f" Seções mais próximas: {names}." if suggestions else "")
+        p = trace.decision.probability
         return Answer(
-            answer_id=answer_id, question=mask_pii(question), answer=text, abstained=True,
-            confidence=round(conf, 4), citations=[], suggestions=suggestions, snapshot=loaded.id,
-            latency_ms=0.0, outcome="refusal", confidence_label=confidence_label(conf),
+            answer_id=answer_id, question=mask_pii(trace.question), answer=text, abstained=True,
+            confidence=round(p, 4), citations=[], suggestions=suggestions, snapshot=loaded.id,
+            latency_ms=0.0, outcome=outcome, confidence_label=confidence_label(p),
         )  # fmt: skip
 
     def _record(self, answer: Answer, channel: str, sig: Signals) -> None:

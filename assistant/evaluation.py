@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from assistant.engine import Assistant
+from assistant.engine import Assistant, Trace
 from index.errors import BpaError
 from index.settings import Settings
 from index.textutil import analyze, collapse_ws, fold
@@ -143,6 +143,35 @@ def dense_ranker(assistant: Assistant, texts: list[str]) -> Callable[[str], list
 # --- the run ---------------------------------------------------------------------------------
 
 
+def composed_hit(trace: Trace, gold: tuple[str, ...]) -> tuple[bool, bool]:
+    """(the composed answer's lines contain a gold phrase, its first line does); computed
+    whether or not the answer is shown, so calibration sees what would have been said."""
+    lines = trace.composed.lines
+    if not gold or not lines:
+        return False, False
+    passages = trace.composed.passages
+    texts = [passages[ln.passage].chunk.text if ln.link else ln.text for ln in lines]
+    return hits(" ".join(texts), gold), hits(texts[0], gold)
+
+
+def calibration(confidences: list[float], right: list[bool], bins: int = 10) -> tuple[float, list[dict[str, Any]]]:
+    """Expected calibration error over equal-width bins, and the reliability table."""
+    table = []
+    ece = 0.0
+    n = len(confidences) or 1
+    for b in range(bins):
+        lo, hi = b / bins, (b + 1) / bins
+        idx = [i for i, c in enumerate(confidences) if lo <= c < hi or (b == bins - 1 and c == 1.0)]
+        if not idx:
+            continue
+        mean_conf = sum(confidences[i] for i in idx) / len(idx)
+        accuracy = sum(right[i] for i in idx) / len(idx)
+        ece += len(idx) / n * abs(mean_conf - accuracy)
+        table.append({"bin": f"{lo:.1f}-{hi:.1f}", "n": len(idx), "confidence": round(mean_conf, 3),
+                      "accuracy": round(accuracy, 3)})  # fmt: skip
+    return round(ece, 4), table
+
+
 def run_eval(
     settings: Settings, assistant: Assistant, questions: list[Question], k: int = 5
 ) -> dict[str, Any]:
@@ -154,15 +183,17 @@ def run_eval(
     for q in questions:
         # ask first: it is what the latency figures describe, with a cold query-embedding cache.
         started = time.perf_counter()
-        answer = assistant.ask(q.question, top_k=k, channel="eval")
+        answer, trace = assistant.answer(q.question, top_k=k, channel="eval")
         latencies.append((time.perf_counter() - started) * 1000)
-        _, results, _ = assistant.retrieve(q.question, 10)
-        ranked = [hits(r.chunk.section + "\n" + r.chunk.text, q.gold) for r in results]
-        cited = " ".join(c.excerpt for c in answer.citations)
+        ranked = [hits(r.chunk.section + "\n" + r.chunk.text, q.gold) for r in trace.ranked[:10]]
+        would_hit, would_lead = composed_hit(trace, q.gold)
+        shown = not answer.abstained
         per_q.append({
             "id": q.id, "kind": q.kind, "answerable": q.answerable, "ranked": ranked,
-            "abstained": answer.abstained, "answer_hit": q.answerable and not answer.abstained and hits(cited, q.gold),
-            "confidence": answer.confidence,
+            "abstained": answer.abstained, "outcome": answer.outcome,
+            "answer_hit": q.answerable and shown and would_hit,
+            "first_line_hit": q.answerable and shown and would_lead,
+            "right": q.answerable and would_hit, "confidence": answer.confidence,
         })  # fmt: skip
 
     def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -171,6 +202,7 @@ def run_eval(
         out: dict[str, Any] = {"n": len(rows)}
         out.update(_rank_metrics([r["ranked"] for r in ans], k) if ans else {})
         out["answer_hit"] = round(sum(r["answer_hit"] for r in ans) / len(ans), 4) if ans else None
+        out["first_line_hit"] = round(sum(r["first_line_hit"] for r in ans) / len(ans), 4) if ans else None
         out["declined_unanswerable"] = (
             round(sum(r["abstained"] for r in unans) / len(unans), 4) if unans else None
         )
@@ -178,6 +210,8 @@ def run_eval(
         return out
 
     result = summarize(per_q)
+    result["ece"], result["reliability"] = calibration([r["confidence"] for r in per_q], [r["right"] for r in per_q])
+    result["outcomes"] = {o: sum(r["outcome"] == o for r in per_q) for o in ("answer", "pointer", "refusal")}
     result["p50_ms"] = round(statistics.median(latencies), 2)
     result["p95_ms"] = round(sorted(latencies)[max(0, math.ceil(0.95 * len(latencies)) - 1)], 2)
     result["by_kind"] = {
@@ -198,33 +232,52 @@ def run_eval(
     result["misses"] = [r["id"] for r in per_q if r["answerable"] and not any(r["ranked"][:k])]
     result["wrong_declines"] = [r["id"] for r in per_q if r["answerable"] and r["abstained"]]
     result["wrong_answers"] = [r["id"] for r in per_q if not r["answerable"] and not r["abstained"]]
+    result["first_line_misses"] = [
+        r["id"] for r in per_q if r["answerable"] and r["answer_hit"] and not r["first_line_hit"]
+    ]
     return result
 
 
-def print_report(result: dict[str, Any], console: Any) -> None:
-    from rich.table import Table
+_LABELS = {
+    "answer_hit": "acerto da resposta",
+    "first_line_hit": "acerto na 1ª linha",
+    "declined_unanswerable": "recusa sem cobertura",
+    "declined_answerable": "recusa indevida",
+}
 
-    keys = [key for key in result if key.startswith("recall@")] + ["mrr@10"]
-    table = Table(title=f"bpa eval — modelo {result['model']}, snapshot {result['snapshot']}")
-    table.add_column("sistema")
-    for key in [*keys, "answer_hit", "declined_unanswerable", "declined_answerable"]:
-        table.add_column(key, justify="right")
+
+def print_report(result: dict[str, Any], console: Any) -> None:
+    """Metrics as rows, systems as columns: fits 80 columns whatever the number of kinds."""
+    from rich.table import Table
 
     def fmt(v: Any) -> str:
         return "—" if v is None else f"{v:.3f}"
 
-    table.add_row("bpa", *(fmt(result.get(key)) for key in keys), fmt(result["answer_hit"]),
-                  fmt(result["declined_unanswerable"]), fmt(result["declined_answerable"]))  # fmt: skip
-    for name, b in result["baselines"].items():
-        table.add_row(name, *(fmt(b.get(key)) for key in keys), "—", "—", "—")
-    for kind, s in result["by_kind"].items():
-        table.add_row(f"  kind={kind} (n={s['n']})", *(fmt(s.get(key)) for key in keys), fmt(s["answer_hit"]),
-                      fmt(s["declined_unanswerable"]), fmt(s["declined_answerable"]))  # fmt: skip
+    keys = [key for key in result if key.startswith("recall@")] + ["mrr@10"]
+    console.print(f"bpa eval — modelo {result['model']}, snapshot {result['snapshot']}")
+    table = Table("métrica", "bpa", "bm25 janelas", "denso janelas")
+    bm25, dense = result["baselines"]["bm25_windows"], result["baselines"]["dense_windows"]
+    for key in keys:
+        table.add_row(key, fmt(result.get(key)), fmt(bm25.get(key)), fmt(dense.get(key)))
+    for key, label in _LABELS.items():
+        table.add_row(label, fmt(result[key]), "—", "—")
+    table.add_row("ECE (10 faixas)", fmt(result["ece"]), "—", "—")
     console.print(table)
+    kinds = Table("tipo", "n", "r@5", "mrr", "acerto", "1ª linha", "recusa s/c", "recusa ind.")
+    for kind, s in result["by_kind"].items():
+        figures = ("recall@5", "mrr@10", "answer_hit", "first_line_hit", "declined_unanswerable", "declined_answerable")
+        kinds.add_row(kind, str(s["n"]), *(fmt(s.get(key)) for key in figures))
+    console.print(kinds)
+    reliability = Table("confiança", "n", "média", "acertos")
+    for row in result["reliability"]:
+        reliability.add_row(row["bin"], str(row["n"]), fmt(row["confidence"]), fmt(row["accuracy"]))
+    console.print(reliability)
+    o = result["outcomes"]
+    console.print(f"desfechos: {o['answer']} respostas · {o['pointer']} indicações · {o['refusal']} recusas")
     console.print(f"latência ask: p50 {result['p50_ms']:.1f} ms · p95 {result['p95_ms']:.1f} ms")
-    if result["misses"]:
-        console.print(f"fora do top-k: {', '.join(result['misses'])}")
-    if result["wrong_declines"]:
-        console.print(f"recusadas sem motivo: {', '.join(result['wrong_declines'])}")
-    if result["wrong_answers"]:
-        console.print(f"respondidas sem cobertura: {', '.join(result['wrong_answers'])}")
+    for key, label in (
+        ("misses", "fora do top-k"), ("wrong_declines", "recusadas sem motivo"),
+        ("wrong_answers", "respondidas sem cobertura"), ("first_line_misses", "resposta fora da 1ª linha"),
+    ):  # fmt: skip
+        if result[key]:
+            console.print(f"{label}: {', '.join(result[key])}")

@@ -26,7 +26,7 @@ from scipy import sparse
 from index.embedder import Embedder
 from index.models import Chunk
 from index.snapshot import DocumentRecord, Snapshot
-from index.textutil import analyze, count_tokens
+from index.textutil import analyze, count_tokens, words
 
 
 @dataclass(frozen=True)
@@ -143,10 +143,22 @@ class LoadedSnapshot:
         self.log_length = np.log(np.array([max(1, count_tokens(c.text)) for c in ordered], dtype=np.float64))
         # Per chunk rowid, its answer units' vectors (None for snapshots that predate them).
         self.units: dict[int, np.ndarray] | None = snapshot.units_by_chunk()
+        # Row positions by their section's own title, folded to its words: a question that
+        # *is* a section title or FAQ question ("O que é o ESN?") names its section.
+        self.titles: dict[str, list[int]] = {}
+        for i, c in enumerate(ordered):
+            if c.section_path:
+                self.titles.setdefault(title_key(c.section_path[-1]), []).append(i)
 
     @property
     def id(self) -> str:
         return self.snapshot.id
+
+
+def title_key(text: str) -> str:
+    """A title or question reduced to its words: case, accents and punctuation runs
+    ("Quando orientar o ESN????") do not count."""
+    return " ".join(words(text))
 
 
 def _z(x: np.ndarray) -> np.ndarray:
@@ -225,6 +237,12 @@ class Retriever:
             moved = self.embed(query) + cfg.prf_weight * snap.matrix[idx[top]].mean(axis=0)
             dense = snap.matrix[idx] @ (moved / np.linalg.norm(moved))
             fused = w * _z(lexical) + (1 - w) * _z(dense) + prior
+        exact = snap.titles.get(title_key(query.text), [])
+        if exact:
+            # Exact titles win: the asked section goes first, whatever the scores say.
+            local = np.flatnonzero(np.isin(idx, exact))
+            if local.size:
+                fused[local] = fused.max() + 1.0
         dense_ranks, lexical_ranks = _ranks(dense), _ranks(lexical)
         out = []
         for i in np.argsort(-fused, kind="stable")[:k]:

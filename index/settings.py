@@ -20,6 +20,10 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path("var"), description="Where snapshots, feedback and logs live.")
     sources: Path = Field(Path("corpus/sources.toml"), description="The sources file maintainers edit.")
     glossary: Path = Field(Path("corpus/glossary.toml"), description="Query expansion glossary (data).")
+    calibration: Path = Field(
+        Path("corpus/calibration.toml"),
+        description="The decision's fitted constants (bench/calibrate.py --write); missing: built-in defaults.",
+    )
     keep_snapshots: int = Field(3, ge=1, description="How many published snapshots to keep for rollback.")
 
     # --- embedding -----------------------------------------------------------------

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from bpa_testing import ROOT, SHARED_EVAL
 
-from assistant.engine import ABSTAIN_TEXT, Assistant
+from assistant.engine import ABSTAIN_TEXT, POINTER_TEXT, Assistant
 from assistant.evaluation import load_questions, run_eval
 from index.embedder import make_embedder
 from index.settings import Settings
@@ -51,16 +51,22 @@ def test_every_answer_line_is_a_verbatim_excerpt_of_its_citation(real: Assistant
     for question in _questions():
         answer = real.ask(question)
         if answer.abstained:
-            assert answer.answer.startswith(ABSTAIN_TEXT) and not answer.citations
+            assert answer.answer.startswith((ABSTAIN_TEXT, POINTER_TEXT)) and not answer.citations
+            assert answer.outcome in ("pointer", "refusal")
             assert 1 <= len(answer.suggestions) <= 3
             continue
         answered += 1
         assert answer.citations
-        for line in answer.answer.split("\n"):
+        assert len(answer.lines) == len(answer.answer.split("\n")) <= 5
+        for line, typed in zip(answer.answer.split("\n"), answer.lines, strict=True):
             m = MARK.search(line)
             assert m, (question, line)
             cited = answer.citations[int(m.group(1)) - 1]
-            assert line[: m.start()] in texts[cited.chunk_id], (question, line)
+            assert typed.n == cited.n
+            if typed.url is None:
+                assert line[: m.start()] == typed.text and typed.text in texts[cited.chunk_id], (question, line)
+            else:  # a pointer to the linked article: its title and link, never a caption
+                assert typed.url == cited.url and typed.text == cited.section.split(" › ")[-1], (question, line)
             assert cited.excerpt and all(part in texts[cited.chunk_id] for part in cited.excerpt.split("\n"))
     assert answered > len(_questions()) // 2
 
@@ -81,6 +87,9 @@ def test_eval_reports_every_figure_and_both_baselines(real: Assistant, tmp_path:
         "recall@5",
         "mrr@10",
         "answer_hit",
+        "first_line_hit",
+        "ece",
+        "reliability",
         "declined_unanswerable",
         "declined_answerable",
         "p50_ms",

@@ -13,7 +13,7 @@ import pytest
 from bpa_testing import strip_unit_vectors
 
 import assistant.engine as engine
-from assistant.compose import compose
+from assistant.compose import score_units
 from assistant.confidence import ConfidenceConfig
 from assistant.engine import ABSTAIN_TEXT, Assistant
 from assistant.errors import IncompatibleSnapshot, InvalidQuestion, UnknownAnswer, UnknownDocument
@@ -198,11 +198,11 @@ def test_answers_score_units_with_the_snapshot_unit_vectors(
     run_ingest(settings, FakeEmbedder())
     seen: list[dict[int, Any] | None] = []
 
-    def spy(results: list[Any], stems: list[str], idf: dict[str, float], cfg: Any, unit_cosines: Any = None) -> Any:
+    def spy(results: list[Any], stems: list[str], idf: dict[str, float], cfg: Any, unit_cosines: Any, asked: Any) -> Any:
         seen.append(unit_cosines)
-        return compose(results, stems, idf, cfg, unit_cosines)
+        return score_units(results, stems, idf, cfg, unit_cosines, asked)
 
-    monkeypatch.setattr(engine, "compose", spy)
+    monkeypatch.setattr(engine, "score_units", spy)
     answer = _always_answering(settings).ask("cliente parado, o que faço?")
     [cosines] = seen
     assert cosines and not answer.abstained
