@@ -198,9 +198,9 @@ def test_answers_score_units_with_the_snapshot_unit_vectors(
     run_ingest(settings, FakeEmbedder())
     seen: list[dict[int, Any] | None] = []
 
-    def spy(results: list[Any], stems: list[str], idf: dict[str, float], cfg: Any, unit_cosines: Any, asked: Any) -> Any:
-        seen.append(unit_cosines)
-        return score_units(results, stems, idf, cfg, unit_cosines, asked)
+    def spy(results: list[Any], stems: list[str], idf: dict[str, float], cfg: Any, cos: Any, asked: Any) -> Any:
+        seen.append(cos)
+        return score_units(results, stems, idf, cfg, cos, asked)
 
     monkeypatch.setattr(engine, "score_units", spy)
     answer = _always_answering(settings).ask("cliente parado, o que faço?")
