@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from bpa_testing import strip_unit_vectors
 
-from index.embedder import FakeEmbedder
+from index.embedding.fake import FakeEmbedder
 from index.errors import NoSnapshotError, SnapshotError
 from index.models import Block, Document, Section
 from index.snapshot import DocumentRecord, SnapshotStore, SourceStatus
