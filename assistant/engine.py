@@ -37,7 +37,7 @@ from assistant.types import (
     Suggestion,
     confidence_label,
 )
-from index.embedder import Embedder
+from index.embedding.protocol import Embedder
 from index.errors import BpaError, NoSnapshotError
 from index.models import PATH_SEP
 from index.settings import Settings

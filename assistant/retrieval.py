@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 
-from index.embedder import Embedder
+from index.embedding.protocol import Embedder
 from index.models import Chunk
 from index.snapshot import DocumentRecord, Snapshot
 from index.textutil import analyze, count_tokens, words

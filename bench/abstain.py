@@ -26,7 +26,7 @@ from assistant.confidence import ConfidenceConfig, confidence, hub_baseline, hub
 from assistant.engine import Assistant  # noqa: E402
 from assistant.evaluation import load_questions  # noqa: E402
 from assistant.retrieval import Scored  # noqa: E402
-from index.embedder import make_embedder  # noqa: E402
+from index.embedding.registry import make_embedder  # noqa: E402
 from index.settings import Settings  # noqa: E402
 from index.textutil import analyze  # noqa: E402
 

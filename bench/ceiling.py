@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from assistant.engine import Assistant  # noqa: E402
 from assistant.evaluation import hits, load_questions  # noqa: E402
-from index.embedder import make_embedder  # noqa: E402
+from index.embedding.registry import make_embedder  # noqa: E402
 from index.settings import Settings  # noqa: E402
 
 SETS = ("dev", "dev-blind")

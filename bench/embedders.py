@@ -61,10 +61,10 @@ def _status_kb(field: str) -> float:
 def run_one(name: str, n_passages: int, n_words: int) -> dict[str, object]:
     """Measure one backend in this process (called in a child process)."""
     t0 = time.perf_counter()
-    from index.embedders import load
+    from index.embedding.registry import make_embedder
     from index.settings import Settings
 
-    emb = load(name, Settings(embedder=name, model_path=None))
+    emb = make_embedder(Settings(embedder=name, model_path=None))
     load_s = time.perf_counter() - t0
     rss_load = _status_kb("VmRSS") / 1024
 

@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 
 from assistant.engine import Assistant  # noqa: E402
 from assistant.evaluation import hits, load_questions, run_eval  # noqa: E402
-from index.embedder import make_embedder  # noqa: E402
+from index.embedding.registry import make_embedder  # noqa: E402
 from index.settings import Settings  # noqa: E402
 from ingest.pipeline import run_ingest  # noqa: E402
 

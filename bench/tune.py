@@ -25,7 +25,7 @@ from assistant.engine import Assistant  # noqa: E402
 from assistant.evaluation import Question, hits, load_questions  # noqa: E402
 from assistant.glossary import Glossary  # noqa: E402
 from assistant.retrieval import FusionConfig, Query  # noqa: E402
-from index.embedder import make_embedder  # noqa: E402
+from index.embedding.registry import make_embedder  # noqa: E402
 from index.settings import Settings  # noqa: E402
 
 SETS = ("dev", "dev-blind")

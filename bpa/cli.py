@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
@@ -38,8 +39,18 @@ out = Console()
 err = Console(stderr=True, soft_wrap=True)
 
 
-def _settings(sources: Path | None = None) -> Settings:
-    settings = Settings()
+def _settings(sources: Path | None = None, **fields: Any) -> Settings:
+    """Settings from the environment (plus ``fields``); invalid values end the command."""
+    try:
+        settings = Settings(**fields)
+    except ValidationError as e:
+        problems = []
+        for error in e.errors():
+            field = str(error["loc"][0]) if error["loc"] else "?"
+            # A validator's own (pt-BR) message, without pydantic's "Value error, " prefix.
+            detail = str(error.get("ctx", {}).get("error") or error["msg"])
+            problems.append(f"BPA_{field.upper()}: {detail}")
+        raise _fail("configuração inválida: " + "; ".join(problems), EXIT_CONFIG) from None
     if sources is not None:
         settings = settings.model_copy(update={"sources": sources})
     return settings
@@ -65,7 +76,7 @@ def ingest(
     source: Annotated[str | None, typer.Option(help="Reindexa só esta fonte.")] = None,
 ) -> None:
     """Indexa as fontes e publica um novo snapshot (incremental)."""
-    from index.embedder import make_embedder
+    from index.embedding.registry import make_embedder
     from ingest.pipeline import IngestBusy, run_ingest
     from ingest.sources import ConfigError
 
@@ -224,7 +235,7 @@ def sources_check(sources: Annotated[Path | None, typer.Option(help="Arquivo de 
 
 def _assistant(settings: Settings, embedder: Any = None) -> Any:
     from assistant.engine import Assistant
-    from index.embedder import make_embedder
+    from index.embedding.registry import make_embedder
 
     return Assistant(settings, embedder or make_embedder(settings))
 
@@ -312,9 +323,9 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Porta (padrão: BPA_PORT).")] = None,
 ) -> None:
     """Serve a API HTTP, a página web e (se configurado) o Slack em /slack/events."""
-    base = Settings()
+    base = _settings()
     # Built anew (not copied) so derived defaults such as public_url follow host and port.
-    _serve(Settings(host=host or base.host, port=port or base.port))
+    _serve(_settings(host=host or base.host, port=port or base.port))
 
 
 def _serve(settings: Settings, embedder: Any = None) -> None:
@@ -355,7 +366,7 @@ def slack() -> None:
 @app.command()
 def run() -> None:
     """O trabalho principal: indexa o corpus se não houver índice e serve a API e a página web."""
-    from index.embedder import make_embedder
+    from index.embedding.registry import make_embedder
     from index.snapshot import SnapshotStore
     from index.units import UNITS_VERSION
 

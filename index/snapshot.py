@@ -4,7 +4,8 @@ Layout (under ``data_dir``)::
 
     CURRENT                      id of the published snapshot (replaced atomically)
     snapshots/<id>/manifest.json model, chunking, counts, per-source status
-    snapshots/<id>/index.sqlite  documents, chunks, chunks_fts (FTS5 over analyzed text)
+    snapshots/<id>/index.sqlite  documents, chunks, units (the lexical index is built in
+                                 memory at load: assistant.retrieval.LexicalIndex)
     snapshots/<id>/vectors.faiss exact inner product over normalized vectors, ids = chunk rowids
     snapshots/<id>/units.faiss   the same for answer units (index.units), ids = unit rowids
     snapshots/.tmp-<id>/         a build in progress (never read; removed by the next build)
@@ -31,7 +32,6 @@ import numpy as np
 
 from index.errors import NoSnapshotError, SnapshotError
 from index.models import PATH_SEP, Chunk, Document, collapse_path
-from index.textutil import ANALYZER_VERSION, analyze
 from index.units import UNITS_VERSION, split_units
 
 SCHEMA = """
@@ -51,10 +51,10 @@ CREATE TABLE units (
     rowid INTEGER PRIMARY KEY, chunk_rowid INTEGER NOT NULL, position INTEGER NOT NULL
 );
 CREATE INDEX units_chunk ON units(chunk_rowid, position);
-CREATE VIRTUAL TABLE chunks_fts USING fts5(section, body, tokenize = "unicode61 remove_diacritics 2");
 """
-# BM25 column weights: a match in the section path (title, FAQ question) counts more.
-FTS_WEIGHTS = (2.0, 1.0)
+# Keys older manifests carry that no longer mean anything (``analyzer``: the stems of the
+# FTS5 table that snapshots used to hold); dropped on read so old snapshots still open.
+_RETIRED_MANIFEST_KEYS = ("analyzer",)
 
 
 @dataclass
@@ -72,7 +72,6 @@ class Manifest:
     model_id: str
     dim: int
     chunking: dict[str, Any]
-    analyzer: str
     documents: int
     chunks: int
     sources: dict[str, SourceStatus]
@@ -87,6 +86,8 @@ class Manifest:
     @classmethod
     def from_json(cls, text: str) -> Manifest:
         data = json.loads(text)
+        for key in _RETIRED_MANIFEST_KEYS:
+            data.pop(key, None)
         data["sources"] = {k: SourceStatus(**v) for k, v in data.get("sources", {}).items()}
         return cls(**data)
 
@@ -180,10 +181,6 @@ class SnapshotWriter:
             )  # fmt: skip
             rowid = int(cur.lastrowid or 0)
             ids[i] = rowid
-            self.db.execute(
-                "INSERT INTO chunks_fts (rowid, section, body) VALUES (?,?,?)",
-                (rowid, " ".join(analyze(c.section)), " ".join(analyze(c.text))),
-            )
             self._add_units(c, rowid, unit_vectors[i])
         if len(chunks):
             self.vectors.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids)
@@ -205,7 +202,7 @@ class SnapshotWriter:
     def publish(self, sources: dict[str, SourceStatus], parent: str | None) -> Manifest:
         manifest = Manifest(
             id=self.id, created_at=datetime.now(UTC).isoformat(timespec="seconds"), model_id=self.model_id,
-            dim=self.dim, chunking=self.chunking, analyzer=ANALYZER_VERSION, documents=self.n_docs,
+            dim=self.dim, chunking=self.chunking, documents=self.n_docs,
             chunks=self.n_chunks, sources=sources, parent=parent, units=self.n_units, units_version=UNITS_VERSION,
         )  # fmt: skip
         self.db.commit()
@@ -268,19 +265,6 @@ class Snapshot:
             return []
         scores, ids = self.vectors.search(np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32), k)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
-
-    def lexical(self, stems: list[str], k: int) -> list[tuple[int, float]]:
-        """BM25 over analyzed text; scores are positive, higher is better."""
-        terms = sorted({s for s in stems if s})
-        if not terms:
-            return []
-        match = " OR ".join('"' + t.replace('"', "") + '"' for t in terms)
-        rows = self.db.execute(
-            "SELECT rowid, bm25(chunks_fts, ?, ?) AS s FROM chunks_fts WHERE chunks_fts MATCH ? "
-            "ORDER BY s LIMIT ?",
-            (*FTS_WEIGHTS, match, k),
-        ).fetchall()
-        return [(int(r[0]), -float(r[1])) for r in rows]
 
     def chunks(self, rowids: list[int]) -> dict[int, Chunk]:
         if not rowids:

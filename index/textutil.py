@@ -1,7 +1,7 @@
-"""Portuguese text analysis shared by indexing (FTS) and querying: one analyzer, both sides.
+"""Portuguese text analysis shared by the lexical index and the query: one analyzer, both sides.
 
 ``analyze`` folds case and accents, drops stopwords and stems with Snowball's Portuguese
-stemmer. The FTS table stores analyzed text, so SQLite's BM25 ranks stems.
+stemmer; ``assistant.retrieval``'s BM25F ranks these stems.
 """
 
 from __future__ import annotations
@@ -11,8 +11,6 @@ import unicodedata
 from functools import lru_cache
 
 import Stemmer  # PyStemmer
-
-ANALYZER_VERSION = "pt-snowball-2"
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 _COUNT = re.compile(r"\w+|[^\w\s]", re.UNICODE)

@@ -10,11 +10,10 @@ from ingest.sources import build_source, load_sources
 def check_sources(settings: Settings) -> list[tuple[str, bool, str]]:
     """(name, ok, detail) per source. Raises ConfigError for an invalid file."""
     sources_file = load_sources(settings.sources)
-    base_dir = settings.sources.resolve().parent
     results: list[tuple[str, bool, str]] = []
     for cfg in sources_file.sources:
         try:
-            source = build_source(cfg, settings, base_dir)
+            source = build_source(cfg, settings)
             first = next(iter(source.fetch({})), None)
         except BpaError as e:
             results.append((cfg.name, False, str(e)))

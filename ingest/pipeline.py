@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from index.embedder import Embedder
+from index.embedding.protocol import Embedder
 from index.errors import BpaError
 from index.models import Chunk
 from index.settings import Settings
@@ -250,7 +250,6 @@ def run_ingest(
         sources_file.get(only_source)  # validates the name
     with ingest_lock(settings.data_dir):
         run = _Run(settings, embedder, full, progress)
-        base_dir = settings.sources.resolve().parent
         for i, cfg in enumerate(sources_file.sources):
             run.progress("fetch", i, len(sources_file.sources))
             if only_source is not None and cfg.name != only_source:
@@ -258,7 +257,7 @@ def run_ingest(
                     run.carry(record)
                 run.report.sources[cfg.name] = SourceStatus("skipped", len(run.prev_docs(cfg.name)))
                 continue
-            source = build_source(cfg, settings, base_dir)
+            source = build_source(cfg, settings)
             run.ingest_source(cfg.name, source.fetch)
         # Documents of sources no longer in the file are dropped: the file is the truth.
         configured = {c.name for c in sources_file.sources}

@@ -43,6 +43,14 @@ def test_bad_questions_exit_with_a_message() -> None:
     assert result.exit_code == EXIT_CONFIG and "vazia" in result.output
 
 
+def test_unknown_embedder_setting_is_a_config_error_listing_valid_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BPA_EMBEDDER", "bert-gigante")
+    result = runner.invoke(app, ["index", "info"])
+    assert result.exit_code == EXIT_CONFIG
+    assert "BPA_EMBEDDER: embedder desconhecido 'bert-gigante'; nomes válidos: e5, e5-pt" in result.output
+    assert "Traceback" not in result.output
+
+
 def test_index_list_and_rollback(tmp_path: Path) -> None:
     page = tmp_path / "p.html"
     sources = tmp_path / "s.toml"
@@ -73,8 +81,8 @@ def test_sources_check(tmp_path: Path) -> None:
 
 def test_run_indexes_first_and_reindexes_after_a_model_change(monkeypatch: pytest.MonkeyPatch) -> None:
     import bpa.cli
-    import index.embedder
-    from index.embedder import FakeEmbedder
+    import index.embedding.registry
+    from index.embedding.fake import FakeEmbedder
     from index.settings import Settings
     from index.snapshot import SnapshotStore
 
@@ -83,7 +91,7 @@ def test_run_indexes_first_and_reindexes_after_a_model_change(monkeypatch: pytes
     assert runner.invoke(app, ["run"]).exit_code == 0
     store = SnapshotStore(Settings().data_dir)
     assert store.manifest(store.current_id() or "").model_id == "fake-hash-64"
-    monkeypatch.setattr(index.embedder, "make_embedder", lambda settings: FakeEmbedder(dim=32))
+    monkeypatch.setattr(index.embedding.registry, "make_embedder", lambda settings: FakeEmbedder(dim=32))
     result = runner.invoke(app, ["run"])
     assert result.exit_code == 0 and "outro modelo" in result.output
     assert store.manifest(store.current_id() or "").model_id == "fake-hash-32"

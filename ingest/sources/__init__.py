@@ -2,48 +2,32 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import importlib
+from collections.abc import Callable
 
 from index.settings import Settings
 from ingest.sources.base import ConfigError, RawDocument, Source, SourceError
-from ingest.sources.config import (
-    ConfluenceSourceConfig,
-    FilesSourceConfig,
-    SourceConfig,
-    SourcesFile,
-    WebSourceConfig,
-    ZendeskSourceConfig,
-    load_sources,
-)
+from ingest.sources.config import SOURCE_TYPES, SourceConfig, SourcesFile, SourceType, load_sources
 
 
-def build_source(cfg: SourceConfig, settings: Settings, base_dir: Path) -> Source:
-    """``base_dir``: the sources file's folder, against which file paths are resolved."""
-    if isinstance(cfg, FilesSourceConfig):
-        from ingest.sources.files import FilesSource
-
-        return FilesSource(cfg, base_dir)
-    if isinstance(cfg, ConfluenceSourceConfig):
-        from ingest.sources.confluence import ConfluenceSource
-
-        return ConfluenceSource(cfg, settings)
-    if isinstance(cfg, ZendeskSourceConfig):
-        from ingest.sources.zendesk import ZendeskSource
-
-        return ZendeskSource(cfg, settings)
-    if isinstance(cfg, WebSourceConfig):
-        from ingest.sources.web import WebSource
-
-        return WebSource(cfg, settings)
-    raise ConfigError(f"tipo de fonte desconhecido: {cfg!r}")
+def build_source(cfg: SourceConfig, settings: Settings) -> Source:
+    """The registered factory of ``cfg.type``, called with ``(cfg, settings)``."""
+    entry = SOURCE_TYPES.get(cfg.type)
+    if entry is None:
+        raise ConfigError(f"tipo de fonte desconhecido: {cfg.type!r} (use {', '.join(SOURCE_TYPES)})")
+    module, _, attr = entry.factory.partition(":")
+    factory: Callable[[SourceConfig, Settings], Source] = getattr(importlib.import_module(module), attr)
+    return factory(cfg, settings)
 
 
 __all__ = [
+    "SOURCE_TYPES",
     "ConfigError",
     "RawDocument",
     "Source",
     "SourceConfig",
     "SourceError",
+    "SourceType",
     "SourcesFile",
     "build_source",
     "load_sources",

@@ -1,14 +1,22 @@
-"""The sources file (corpus/sources.toml): parsing, validation and error messages.
+"""The sources file (corpus/sources.toml): the source type registry, parsing, validation
+and error messages.
 
 Errors name the line and the field, because maintainers edit this file by hand.
+
+Adding a source type: one module with a config model (a :class:`SourceConfig` whose
+``type`` is ``Literal["<name>"]``) and a source class whose constructor takes
+``(cfg, settings)``, plus one line in :data:`SOURCE_TYPES`. The sources file's validation,
+its error messages and ``build_source`` all read that table.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 import tomllib
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
@@ -17,12 +25,15 @@ from ingest.sources.base import ConfigError
 _NAME = r"^[a-z0-9][a-z0-9_-]*$"
 
 
-class _SourceBase(BaseModel):
+class SourceConfig(BaseModel):
+    """One [[source]] block. Subclasses narrow ``type`` to their registry name."""
+
     model_config = ConfigDict(extra="forbid")
+    type: str
     name: str = Field(pattern=_NAME, description="Unique source name (lowercase, digits, - and _).")
 
 
-class FilesSourceConfig(_SourceBase):
+class FilesSourceConfig(SourceConfig):
     type: Literal["files"]
     path: str = Field(description="A path or glob, relative to the sources file.")
     url: str | None = Field(
@@ -35,7 +46,7 @@ class FilesSourceConfig(_SourceBase):
     title: str | None = Field(None, description="Title, for pages whose HTML has none.")
 
 
-class ConfluenceSourceConfig(_SourceBase):
+class ConfluenceSourceConfig(SourceConfig):
     type: Literal["confluence"]
     base_url: str = Field(description="Server/DC root, or Cloud root ending in /wiki.")
     page_ids: list[str] = Field(default_factory=list, description="Root page ids.")
@@ -49,7 +60,7 @@ class ConfluenceSourceConfig(_SourceBase):
         return [str(x) for x in v] if isinstance(v, list) else v
 
 
-class ZendeskSourceConfig(_SourceBase):
+class ZendeskSourceConfig(SourceConfig):
     type: Literal["zendesk"]
     base_url: str
     locale: str = "pt-br"
@@ -58,7 +69,7 @@ class ZendeskSourceConfig(_SourceBase):
     token_env: str | None = Field(None, description="Env var holding 'email/token:secret'.")
 
 
-class WebSourceConfig(_SourceBase):
+class WebSourceConfig(SourceConfig):
     type: Literal["web"]
     urls: list[str] = Field(min_length=1)
     allow: list[str] = Field(default_factory=list, description="URL prefixes the crawl may follow.")
@@ -67,11 +78,38 @@ class WebSourceConfig(_SourceBase):
     delay: float = Field(1.0, ge=0, description="Seconds between requests to one host.")
 
 
-SourceConfig = Annotated[
-    FilesSourceConfig | ConfluenceSourceConfig | ZendeskSourceConfig | WebSourceConfig,
-    Field(discriminator="type"),
-]
-_ADAPTER: TypeAdapter[SourceConfig] = TypeAdapter(SourceConfig)
+@dataclass(frozen=True)
+class SourceType:
+    config: type[SourceConfig]
+    # "module:callable" taking (cfg, settings) and returning a Source; imported only when a
+    # source of this type is built, so validating the file never loads HTTP clients.
+    factory: str
+
+
+SOURCE_TYPES: dict[str, SourceType] = {
+    "files": SourceType(FilesSourceConfig, "ingest.sources.files:FilesSource"),
+    "confluence": SourceType(ConfluenceSourceConfig, "ingest.sources.confluence:ConfluenceSource"),
+    "zendesk": SourceType(ZendeskSourceConfig, "ingest.sources.zendesk:ZendeskSource"),
+    "web": SourceType(WebSourceConfig, "ingest.sources.web:WebSource"),
+}
+
+
+def _adapter() -> TypeAdapter[SourceConfig]:
+    return _adapter_for(tuple(SOURCE_TYPES.items()))
+
+
+@functools.cache
+def _adapter_for(types: tuple[tuple[str, SourceType], ...]) -> TypeAdapter[SourceConfig]:
+    """The discriminated union of the registered config models (rebuilt when the table changes)."""
+    for name, entry in types:
+        tags = get_args(entry.config.model_fields["type"].annotation)
+        if tags != (name,):  # a programming error in the table, not a user error
+            raise TypeError(f"source type {name!r}: {entry.config.__name__}.type must be Literal[{name!r}]")
+    models = tuple(entry.config for _, entry in types)
+    if len(models) == 1:
+        return TypeAdapter(models[0])
+    union = Annotated[Union[models], Field(discriminator="type")]  # type: ignore[valid-type]  # noqa: UP007
+    return TypeAdapter(union)
 
 
 class SourcesFile(BaseModel):
@@ -100,10 +138,13 @@ def _field_line(text: str, block_start: int, field: str) -> int:
     return block_start
 
 
+def _type_names() -> str:
+    *head, last = SOURCE_TYPES
+    return f"{', '.join(head)} ou {last}" if head else last
+
+
 _MESSAGES = {
     "missing": "campo obrigatório ausente",
-    "union_tag_not_found": "campo obrigatório ausente (use files, confluence, zendesk ou web)",
-    "union_tag_invalid": "tipo desconhecido (use files, confluence, zendesk ou web)",
     "extra_forbidden": "campo desconhecido para este tipo de fonte",
     "string_type": "deve ser um texto entre aspas",
     "string_pattern_mismatch": "use só letras minúsculas, dígitos, - e _",
@@ -116,6 +157,10 @@ _MESSAGES = {
 
 
 def _explain(err: Any) -> str:
+    if err["type"] == "union_tag_not_found":
+        return f"campo obrigatório ausente (use {_type_names()})"
+    if err["type"] in ("union_tag_invalid", "literal_error"):
+        return f"tipo desconhecido (use {_type_names()})"
     return _MESSAGES.get(err["type"], err["msg"])
 
 
@@ -136,14 +181,15 @@ def load_sources(path: Path) -> SourcesFile:
     if not isinstance(raw, list) or not raw:
         raise ConfigError(f"{path}: nenhuma fonte definida (use blocos [[source]])")
     starts = _block_starts(text)
+    adapter = _adapter()
     sources: list[SourceConfig] = []
     for i, item in enumerate(raw):
         start = starts[i] if i < len(starts) else 1
         try:
-            sources.append(_ADAPTER.validate_python(item))
+            sources.append(adapter.validate_python(item))
         except ValidationError as e:
             err = e.errors()[0]
-            loc = [str(p) for p in err["loc"] if str(p) not in ("files", "confluence", "zendesk", "web")]
+            loc = [str(p) for p in err["loc"] if str(p) not in SOURCE_TYPES]  # the union's tag
             field = loc[0] if loc else "type"
             line = _field_line(text, start, field)
             raise ConfigError(f"{path}:{line}: fonte #{i + 1}, campo '{field}': {_explain(err)}") from e

@@ -1,19 +1,21 @@
-"""Local files (a path or glob relative to the sources file)."""
+"""Local files (a path or glob relative to the sources file, ``Settings.sources``)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
 
+from index.settings import Settings
 from ingest.sources.base import RawDocument, SourceError
 from ingest.sources.config import FilesSourceConfig
 
 
 class FilesSource:
-    def __init__(self, cfg: FilesSourceConfig, base_dir: Path) -> None:
+    def __init__(self, cfg: FilesSourceConfig, settings: Settings) -> None:
         self.name = cfg.name
         self.cfg = cfg
-        self.base_dir = base_dir
+        # Paths and keys are relative to the sources file's folder.
+        self.base_dir = settings.sources.resolve().parent
 
     def _paths(self) -> list[Path]:
         pattern = self.cfg.path

@@ -15,7 +15,7 @@ from bpa_testing import ROOT, SHARED_EVAL
 
 from assistant.engine import ABSTAIN_TEXT, POINTER_TEXT, Assistant
 from assistant.evaluation import load_questions, run_eval
-from index.embedder import make_embedder
+from index.embedding.registry import make_embedder
 from index.settings import Settings
 from index.snapshot import SnapshotStore
 from ingest.pipeline import run_ingest

@@ -17,7 +17,7 @@ from assistant.compose import score_units
 from assistant.confidence import ConfidenceConfig
 from assistant.engine import ABSTAIN_TEXT, Assistant
 from assistant.errors import IncompatibleSnapshot, InvalidQuestion, UnknownAnswer, UnknownDocument
-from index.embedder import FakeEmbedder
+from index.embedding.fake import FakeEmbedder
 from index.errors import NoSnapshotError
 from index.settings import Settings
 from index.snapshot import SnapshotStore

@@ -13,7 +13,7 @@ import uvicorn
 
 from assistant.engine import Assistant
 from assistant.http.app import create_app
-from index.embedder import FakeEmbedder
+from index.embedding.fake import FakeEmbedder
 from index.settings import Settings
 from ingest.pipeline import run_ingest
 

