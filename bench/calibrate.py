@@ -31,7 +31,7 @@ from assistant.calibration import write_calibration
 from assistant.confidence import FEATURES, ConfidenceConfig, Decision, decide
 from assistant.engine import Assistant
 from assistant.evaluation import calibration, composed_hit, load_questions
-from index.embedder import make_embedder
+from index.embedding.registry import make_embedder
 from index.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -12,7 +12,7 @@ from assistant.confidence import ConfidenceConfig, Signals, decide
 from assistant.engine import POINTER_TEXT, Assistant
 from assistant.evaluation import calibration
 from assistant.evidence import FactKind, asked, asked_kinds, holds
-from index.embedder import FakeEmbedder
+from index.embedding.fake import FakeEmbedder
 from index.settings import Settings
 from ingest.pipeline import run_ingest
 
