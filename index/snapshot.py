@@ -24,7 +24,7 @@ import threading
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import faiss
 import numpy as np
@@ -57,9 +57,15 @@ CREATE VIRTUAL TABLE chunks_fts USING fts5(section, body, tokenize = "unicode61 
 FTS_WEIGHTS = (2.0, 1.0)
 
 
+# What the build that wrote a manifest did with a source: "ok" every document read;
+# "partial" some documents failed (their previous version, if any, is kept); "failed" the
+# listing failed (everything the source had is kept); "skipped" not asked for (carried over).
+SourceState = Literal["ok", "partial", "failed", "skipped"]
+
+
 @dataclass
 class SourceStatus:
-    status: str  # ok | failed | skipped
+    status: SourceState
     documents: int = 0
     error: str | None = None
     failed_documents: list[str] = field(default_factory=list)
