@@ -8,6 +8,7 @@ whole on one line. Text from documents is printed as ``Text``, never parsed as m
 
 from __future__ import annotations
 
+import re
 import textwrap
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -28,6 +29,10 @@ SOURCE_STATE_LABELS: dict[SourceState, str] = {
 }
 # A table wider than any terminal never fits: measure it against this instead.
 _UNBOUNDED = 10_000
+# The space before a citation marker "[n]": wrapped as part of the word before it, so the
+# marker never starts a line of its own.
+_MARKER_SPACE = re.compile(r" (?=\[\d+\])")
+_GLUE = "\x1f"
 
 
 def print_wrapped(console: Console, text: str, *, indent: str = "", hang: str = "", style: str = "") -> None:
@@ -36,13 +41,13 @@ def print_wrapped(console: Console, text: str, *, indent: str = "", hang: str = 
     width = max(console.width, len(indent + hang) + 20)
     for line in text.splitlines() or [""]:
         wrapped = textwrap.fill(
-            line,
+            _MARKER_SPACE.sub(_GLUE, line),
             width=width,
             initial_indent=indent,
             subsequent_indent=indent + hang,
             break_long_words=False,
             break_on_hyphens=False,
-        )
+        ).replace(_GLUE, " ")
         console.print(Text(wrapped, style=style), soft_wrap=True)
 
 

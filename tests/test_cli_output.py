@@ -111,3 +111,21 @@ def test_index_info_is_a_readable_summary_and_json_on_request() -> None:
 
 def test_every_source_state_has_a_pt_br_label() -> None:
     assert set(SOURCE_STATE_LABELS) == set(get_args(SourceState))
+
+
+def test_wrapped_prose_keeps_urls_and_citation_markers_with_their_words() -> None:
+    from io import StringIO
+
+    from rich.console import Console
+
+    from bpa.output import print_wrapped
+
+    url = "https://tdn.totvs.com/display/public/framework/Boas-Praticas-do-Suporte#cliente-parado"
+    buffer = StringIO()
+    console = Console(file=buffer, width=30)  # the marker alone would start the last line
+    print_wrapped(console, f"Veja {url} e registre no ticket o motivo do cliente parado. [12]", indent="  ")
+    lines = buffer.getvalue().splitlines()
+    assert f"  {url}" in lines
+    assert not any(line.strip().startswith("[12]") for line in lines), lines
+    assert lines[-1].endswith("parado. [12]")
+    assert all(len(line) <= 30 for line in lines if url not in line), lines
