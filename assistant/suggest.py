@@ -26,7 +26,12 @@ _SIGNATURE = re.compile(
     r"Enviado do meu|Sent from my|AVISO:|CONFIDENCIAL|Esta mensagem)",
     re.IGNORECASE,
 )
-MAX_DESCRIPTION_CHARS = 1500
+# Longest ticket description accepted (the API refuses more): a long first comment with its
+# quoted history fits.
+MAX_DESCRIPTION_CHARS = 20_000
+# Of the customer's own words, only the start drives retrieval: past it, a long description
+# drowns the subject.
+RETRIEVAL_DESCRIPTION_CHARS = 1_500
 
 
 def _strip_html(text: str) -> str:
@@ -54,6 +59,6 @@ def own_words(description: str) -> str:
 
 def clean_ticket_text(subject: str, description: str, tags: list[str]) -> str:
     """Subject twice (it is the densest summary), the customer's words, then tags."""
-    body = own_words(description)[:MAX_DESCRIPTION_CHARS]
+    body = own_words(description)[:RETRIEVAL_DESCRIPTION_CHARS]
     tag_text = " ".join(t.replace("_", " ") for t in tags)
     return mask_pii(collapse_ws(f"{subject}. {subject}. {body} {tag_text}"))

@@ -15,8 +15,10 @@ from typing import Annotated, Any
 import typer
 from pydantic import ValidationError
 from rich.console import Console
-from rich.table import Table
+from rich.markup import escape
+from rich.text import Text
 
+from bpa.output import print_manifest, print_records, print_url, print_wrapped, source_line, when
 from index.errors import BpaError, NoSnapshotError
 from index.settings import Settings
 
@@ -76,16 +78,20 @@ def ingest(
     source: Annotated[str | None, typer.Option(help="Reindexa só esta fonte.")] = None,
 ) -> None:
     """Indexa as fontes e publica um novo snapshot (incremental)."""
+    _ingest(_settings(sources), full=full, source=source)
+
+
+def _ingest(settings: Settings, *, full: bool = False, source: str | None = None, embedder: Any = None) -> None:
+    """Run an ingest; ``embedder`` is the model already loaded by the caller, if any."""
     from index.embedding.registry import make_embedder
     from ingest.pipeline import IngestBusy, run_ingest
     from ingest.sources import ConfigError
 
-    settings = _settings(sources)
     try:
         from ingest.sources import load_sources
 
         load_sources(settings.sources)  # fail fast, before loading the model
-        embedder = make_embedder(settings)
+        embedder = embedder or make_embedder(settings)
         with _progress() as progress:
             report = run_ingest(settings, embedder, only_source=source, full=full, progress=progress)
     except ConfigError as e:
@@ -122,30 +128,16 @@ class _progress:
 
 
 def _print_ingest_report(report: Any) -> None:
-    table = Table(title="Resumo da indexação")
-    for col in (
-        "novos",
-        "alterados",
-        "inalterados",
-        "removidos",
-        "falhas",
-        "chunks",
-        "embeddings",
-        "frases",
-        "segundos",
-    ):
-        table.add_column(col, justify="right")
-    table.add_row(
-        *(str(x) for x in (report.new, report.changed, report.unchanged, report.removed, report.failed,
-                           report.chunks, report.embedded, report.embedded_units)),
-        f"{report.seconds:.1f}",
-    )  # fmt: skip
-    out.print(table)
+    columns = ("novos", "alterados", "inalterados", "removidos", "falhas", "chunks", "embeddings", "frases",
+               "segundos")  # fmt: skip
+    counts = (report.new, report.changed, report.unchanged, report.removed, report.failed, report.chunks,
+              report.embedded, report.embedded_units)  # fmt: skip
+    row = [*(str(x) for x in counts), f"{report.seconds:.1f}"]
+    print_records(out, "Resumo da indexação", columns, [row], numeric=columns)
     for name, status in report.sources.items():
-        line = f"fonte {name}: {status.status}, {status.documents} documentos"
-        out.print(line + (f" — [red]{status.error}[/]" if status.error else ""))
+        out.print(Text(f"fonte {name}: {source_line(status)}", style="red" if status.error else ""), soft_wrap=True)
     for e in report.errors:
-        err.print(f"[red]falha:[/] {e}")
+        err.print(Text.assemble(("falha:", "red"), f" {e}"))
     if report.published:
         out.print(f"snapshot publicado: [bold]{report.snapshot_id}[/]")
     elif report.snapshot_id:
@@ -157,7 +149,7 @@ def _print_ingest_report(report: Any) -> None:
 
 
 @index_app.command("info")
-def index_info() -> None:
+def index_info(as_json: Annotated[bool, typer.Option("--json", help="Saída JSON (o manifesto).")] = False) -> None:
     """Mostra o snapshot publicado."""
     from index.snapshot import SnapshotStore
 
@@ -167,7 +159,10 @@ def index_info() -> None:
     if current is None:
         raise _fail("nenhum índice publicado ainda; rode `bpa ingest`", EXIT_NO_INDEX)
     m = store.manifest(current)
-    out.print_json(m.to_json())
+    if as_json:
+        sys.stdout.write(m.to_json() + "\n")
+    else:
+        print_manifest(out, m, current=True)
 
 
 @index_app.command("list")
@@ -178,17 +173,14 @@ def index_list() -> None:
     settings = _settings()
     store = SnapshotStore(settings.data_dir, settings.keep_snapshots)
     current = store.current_id()
-    table = Table(title="Snapshots")
-    table.add_column("")
-    table.add_column("id", no_wrap=True, min_width=24)  # ids are typed back into `rollback --to`
-    for col in ("criado em", "modelo", "documentos", "chunks"):
-        table.add_column(col)
+    rows = []
     for sid in reversed(store.ids()):
         m = store.manifest(sid)
-        table.add_row(
-            "*" if sid == current else "", sid, m.created_at, m.model_id, str(m.documents), str(m.chunks)
-        )
-    out.print(table)
+        rows.append(["*" if sid == current else "", sid, when(m.created_at), m.model_id, str(m.documents),
+                     str(m.chunks)])  # fmt: skip
+    # Ids are typed back into `rollback --to`: never cut (print_records falls back to one block per snapshot).
+    columns = ("", "id", "criado em (UTC)", "modelo", "docs", "chunks")
+    print_records(out, "Snapshots (* = publicado)", columns, rows, keys=2, numeric=("docs", "chunks"))
 
 
 @index_app.command("rollback")
@@ -223,7 +215,7 @@ def sources_check(sources: Annotated[Path | None, typer.Option(help="Arquivo de 
         raise _fail(str(e), EXIT_CONFIG) from None
     bad = 0
     for name, ok, detail in results:
-        out.print(f"{'[green]ok[/]' if ok else '[red]falhou[/]'}  {name}: {detail}")
+        out.print(f"{'[green]ok[/]' if ok else '[red]falhou[/]'}  {escape(name)}: {escape(detail)}", soft_wrap=True)
         bad += 0 if ok else 1
     if bad:
         raise typer.Exit(EXIT_FAILED)
@@ -260,9 +252,10 @@ def search(
         _print_json([h.model_dump() for h in hits])
         return
     for i, h in enumerate(hits, 1):
-        out.print(f"[bold]{i}. {h.section}[/]  [dim]({h.score:.3f})[/]")
-        out.print(f"   {h.text[:300]}")
-        out.print(f"   [blue]{h.url}[/]\n")
+        print_wrapped(out, f"{i}. {h.section}  ({h.score:.3f})", hang="   ", style="bold")
+        print_wrapped(out, h.text if len(h.text) <= 300 else h.text[:300].rstrip() + "…", indent="   ")
+        print_url(out, h.url, indent="   ")
+        out.print()
 
 
 @app.command()
@@ -283,9 +276,11 @@ def ask(
     if as_json:
         _print_json(answer.model_dump())
         return
-    out.print(answer.answer + "\n")
+    print_wrapped(out, answer.answer)
+    out.print()
     for c in answer.citations or answer.suggestions:
-        out.print(f"[bold][{c.n}] {c.title} › {c.section}[/]\n    [blue]{c.url}[/]")
+        print_wrapped(out, f"[{c.n}] {c.title} › {c.section}", hang="    ", style="bold")
+        print_url(out, c.url, indent="    ")
     if not answer.abstained:
         out.print(f"\n[dim]confiança {answer.confidence:.2f} · snapshot {answer.snapshot}[/]")
 
@@ -347,7 +342,7 @@ def _serve(settings: Settings, embedder: Any = None) -> None:
     except ImportError:
         pass
     warn_if_exposed(settings, logging.getLogger("bpa"))
-    out.print(f"bpa servindo em [bold]http://{settings.host}:{settings.port}/[/] (API em /docs)")
+    out.print(f"bpa servindo em [bold]http://{settings.host}:{settings.port}/[/] (API em /docs)", soft_wrap=True)
     uvicorn.run(web, host=settings.host, port=settings.port, log_level="info")
 
 
@@ -373,18 +368,18 @@ def run() -> None:
     settings = _settings()
     store = SnapshotStore(settings.data_dir)
     current = store.current_id()
-    if current is None:
-        out.print("Nenhum índice ainda: indexando as fontes...")
-        ingest(sources=None, full=False, source=None)
-    embedder = make_embedder(settings)
     manifest = store.manifest(current) if current is not None else None
-    if manifest is not None and manifest.model_id != embedder.model_id:
+    embedder = make_embedder(settings)  # loaded once: the ingest below and the server share it
+    if manifest is None:
+        out.print("Nenhum índice ainda: indexando as fontes...")
+        _ingest(settings, embedder=embedder)
+    elif manifest.model_id != embedder.model_id:
         out.print("O índice foi feito com outro modelo de embedding: reindexando...")
-        ingest(sources=None, full=True, source=None)
-    elif manifest is not None and manifest.units_version != UNITS_VERSION:
+        _ingest(settings, full=True, embedder=embedder)
+    elif manifest.units_version != UNITS_VERSION:
         # An index from an older bpa: a plain ingest adds the unit vectors, reusing the rest.
         out.print("O índice não tem os vetores de frases desta versão: atualizando...")
-        ingest(sources=None, full=False, source=None)
+        _ingest(settings, embedder=embedder)
     _serve(settings, embedder)
 
 

@@ -25,7 +25,7 @@ import threading
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import faiss
 import numpy as np
@@ -57,9 +57,15 @@ CREATE INDEX units_chunk ON units(chunk_rowid, position);
 _RETIRED_MANIFEST_KEYS = ("analyzer",)
 
 
+# What the build that wrote a manifest did with a source: "ok" every document read;
+# "partial" some documents failed (their previous version, if any, is kept); "failed" the
+# listing failed (everything the source had is kept); "skipped" not asked for (carried over).
+SourceState = Literal["ok", "partial", "failed", "skipped"]
+
+
 @dataclass
 class SourceStatus:
-    status: str  # ok | failed | skipped
+    status: SourceState
     documents: int = 0
     error: str | None = None
     failed_documents: list[str] = field(default_factory=list)

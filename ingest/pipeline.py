@@ -20,7 +20,7 @@ from index.embedding.protocol import Embedder
 from index.errors import BpaError
 from index.models import Chunk
 from index.settings import Settings
-from index.snapshot import DocumentRecord, Snapshot, SnapshotStore, SnapshotWriter, SourceStatus
+from index.snapshot import DocumentRecord, Snapshot, SnapshotStore, SnapshotWriter, SourceState, SourceStatus
 from index.units import UNITS_VERSION, unit_embed_texts
 from ingest.chunk import ChunkingConfig, chunk_document
 from ingest.parse import ParseError, parse_document
@@ -138,7 +138,7 @@ class _Run:
         for key in ("new", "changed", "unchanged", "failed"):
             setattr(self.report, key, getattr(self.report, key) + counts[key])
         self.report.removed += len(removed)
-        status = "ok" if not failed_docs else "partial"
+        status: SourceState = "ok" if not failed_docs else "partial"
         kept = sum(1 for p in self.pending if p.record.source == name)
         self.report.sources[name] = SourceStatus(status, kept, None, failed_docs)
 

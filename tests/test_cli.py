@@ -64,7 +64,7 @@ def test_index_list_and_rollback(tmp_path: Path) -> None:
     assert ids[0] in listing and ids[1] in listing
     rolled = runner.invoke(app, ["index", "rollback"])
     assert rolled.exit_code == 0 and ids[0] in rolled.output
-    assert json.loads(runner.invoke(app, ["index", "info"]).stdout)["id"] == ids[0]
+    assert json.loads(runner.invoke(app, ["index", "info", "--json"]).stdout)["id"] == ids[0]
     assert runner.invoke(app, ["index", "rollback", "--to", "nao-existe"]).exit_code == EXIT_FAILED
 
 
@@ -96,6 +96,25 @@ def test_run_indexes_first_and_reindexes_after_a_model_change(monkeypatch: pytes
     assert result.exit_code == 0 and "outro modelo" in result.output
     assert store.manifest(store.current_id() or "").model_id == "fake-hash-32"
     assert served == ["fake-hash-64", "fake-hash-32"]
+
+
+def test_run_loads_the_model_once_to_index_and_serve(monkeypatch: pytest.MonkeyPatch) -> None:
+    import bpa.cli
+    import index.embedding.registry
+    from index.embedding.fake import FakeEmbedder
+
+    loaded: list[FakeEmbedder] = []
+
+    def load(settings: object) -> FakeEmbedder:
+        loaded.append(FakeEmbedder())
+        return loaded[-1]
+
+    served: list[object] = []
+    monkeypatch.setattr(index.embedding.registry, "make_embedder", load)
+    monkeypatch.setattr(bpa.cli, "_serve", lambda settings, embedder=None: served.append(embedder))
+    result = runner.invoke(app, ["run"])
+    assert result.exit_code == 0 and "indexando" in result.output
+    assert len(loaded) == 1 and served == loaded
 
 
 def test_run_adds_unit_vectors_to_an_index_from_an_older_version(monkeypatch: pytest.MonkeyPatch) -> None:

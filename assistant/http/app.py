@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 
 from assistant.http.admin import Reindexer, ReindexJobs, SubprocessReindexer, build_admin_router
 from assistant.http.api import build_api_router
@@ -44,11 +45,14 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 def create_app(settings: Settings, service: AssistantService, reindexer: Reindexer | None = None) -> FastAPI:
     """Build the app. ``reindexer`` backs /v1/admin/reindex (enabled only when
     settings.admin_token is set); pass SubprocessReindexer(settings) in production."""
-    app = FastAPI(
+    # /docs and /redoc load Swagger UI and ReDoc from this server (assets shipped in the
+    # fastapi-offline package), not from a CDN: they work on an offline network.
+    app = FastAPIOffline(
         title="bpa — Boas Práticas Assistant",
         version="1",
         description=DESCRIPTION,
         lifespan=_lifespan,
+        static_url="/docs/assets",
     )
     metrics = Metrics()
     limiter = SlidingWindowLimiter(settings.rate_limit_per_minute)

@@ -13,6 +13,7 @@ from fastapi.responses import FileResponse, HTMLResponse
 from assistant.errors import NO_INDEX_MESSAGE, NoSnapshotError, UnknownDocument
 from assistant.protocol import AssistantService
 from assistant.types import DocumentSection, DocumentView
+from index.models import PATH_SEP
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 
@@ -26,13 +27,11 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
 }
 
-_SEPARATOR = "›"
-
 
 def _heading_level(section: DocumentSection, document_title: str) -> int:
     """h2 for a top section, deeper by path depth (the path may start with the document title)."""
     parts = (
-        [p.strip() for p in section.path.split(_SEPARATOR) if p.strip()] if section.path else [section.title]
+        [p.strip() for p in section.path.split(PATH_SEP) if p.strip()] if section.path else [section.title]
     )
     if len(parts) > 1 and parts[0] == document_title.strip():
         parts = parts[1:]

@@ -10,9 +10,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from assistant.suggest import MAX_DESCRIPTION_CHARS
 from assistant.types import AnswerLine, Citation, ConfidenceLabel, Outcome, SearchHit
 
-MAX_DESCRIPTION_CHARS = 20_000
 MAX_SUBJECT_CHARS = 1_000
 MAX_COMMENT_CHARS = 2_000
 MAX_LIST_ITEMS = 50

@@ -248,6 +248,15 @@ def test_suggest_long_description_message_names_the_limit(client: TestClient) ->
     assert "20000" in response.json()["error"]["message"]
 
 
+def test_suggest_accepts_descriptions_up_to_the_domain_limit(client: TestClient) -> None:
+    from assistant.suggest import MAX_DESCRIPTION_CHARS
+
+    at_limit = {"subject": "a", "description": "x" * MAX_DESCRIPTION_CHARS}
+    assert client.post("/v1/suggest", json=at_limit).status_code == 200
+    over = {"subject": "a", "description": "x" * (MAX_DESCRIPTION_CHARS + 1)}
+    assert_error(client.post("/v1/suggest", json=over), 422, "invalid_request", "description")
+
+
 # --- /v1/feedback ---------------------------------------------------------------------
 
 

@@ -155,6 +155,21 @@ def test_openapi_lists_every_route_with_typed_bodies(client: TestClient) -> None
     assert client.get("/docs").status_code == 200
 
 
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_api_docs_load_every_asset_from_this_server(client: TestClient, page: str) -> None:
+    from bs4 import BeautifulSoup
+
+    html = client.get(page)
+    assert html.status_code == 200
+    soup = BeautifulSoup(html.text, "html.parser")
+    assets = [tag.get("src") or tag.get("href") for tag in soup.find_all(["script", "link"])]
+    assets = [str(a) for a in assets if a]
+    assert any(a.endswith(".js") for a in assets), assets
+    for asset in assets:
+        assert asset.startswith("/") and not asset.startswith("//"), f"{page} loads {asset} from elsewhere"
+        assert client.get(asset).status_code == 200, asset
+
+
 def test_document_page_heading_depth_and_section_text(settings: Settings) -> None:
     from assistant.types import DocumentSection, DocumentView
 

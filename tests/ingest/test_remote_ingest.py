@@ -96,8 +96,8 @@ def test_remote_sources_end_to_end(tmp_path: Path, data_dir: Path) -> None:
         assert "kcs" in third.stderr and "500" in (third.stderr + third.stdout)
         kept = json.loads(_bpa(["search", "TATU-31", "--json", "-k", "1"], env).stdout)[0]
         assert "TATU-31" in kept["text"]
-        info = _bpa(["index", "info"], env).stdout
-        assert '"status": "failed"' in info
+        info = json.loads(_bpa(["index", "info", "--json"], env).stdout)
+        assert info["sources"]["kcs"]["status"] == "failed"
 
 
 def test_sources_check_reaches_each_source(tmp_path: Path, data_dir: Path) -> None:

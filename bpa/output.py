@@ -1,0 +1,134 @@
+"""How the `bpa` CLI prints: prose wrapped at spaces, URLs never split, tables that fit.
+
+Rich folds any word longer than the line, which breaks a URL in two when the output is
+piped or the terminal is narrow (the copied link no longer works). Everything here prints
+with ``soft_wrap=True`` after wrapping the text itself at spaces only, so a URL is always
+whole on one line. Text from documents is printed as ``Text``, never parsed as markup.
+"""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from rich.console import Console
+from rich.measure import Measurement
+from rich.table import Table
+from rich.text import Text
+
+from index.snapshot import Manifest, SourceState, SourceStatus
+
+# pt-BR words for the source states a manifest records.
+SOURCE_STATE_LABELS: dict[SourceState, str] = {
+    "ok": "ok",
+    "partial": "parcial",
+    "failed": "falhou",
+    "skipped": "não reindexada",
+}
+# A table wider than any terminal never fits: measure it against this instead.
+_UNBOUNDED = 10_000
+# The space before a citation marker "[n]": wrapped as part of the word before it, so the
+# marker never starts a line of its own.
+_MARKER_SPACE = re.compile(r" (?=\[\d+\])")
+_GLUE = "\x1f"
+
+
+def print_wrapped(console: Console, text: str, *, indent: str = "", hang: str = "", style: str = "") -> None:
+    """``text`` wrapped at spaces to the console width; a longer word (a URL) stays whole.
+    Continuation lines get ``hang`` after the ``indent``."""
+    width = max(console.width, len(indent + hang) + 20)
+    for line in text.splitlines() or [""]:
+        wrapped = textwrap.fill(
+            _MARKER_SPACE.sub(_GLUE, line),
+            width=width,
+            initial_indent=indent,
+            subsequent_indent=indent + hang,
+            break_long_words=False,
+            break_on_hyphens=False,
+        ).replace(_GLUE, " ")
+        console.print(Text(wrapped, style=style), soft_wrap=True)
+
+
+def print_url(console: Console, url: str, *, indent: str = "") -> None:
+    console.print(Text(indent + url, style="blue"), soft_wrap=True)
+
+
+def print_fields(console: Console, fields: Sequence[tuple[str, str]], *, indent: str = "  ") -> None:
+    """Label/value lines with the values aligned."""
+    pad = max((len(label) for label, _ in fields), default=0)
+    for label, value in fields:
+        console.print(Text(f"{indent}{label.ljust(pad)}  {value}"), soft_wrap=True)
+
+
+def print_records(
+    console: Console,
+    title: str,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    *,
+    keys: int = 0,
+    numeric: Sequence[str] = (),
+) -> None:
+    """A table when it fits the console; otherwise one block per row: its first ``keys``
+    cells as a heading, then one "column  value" line per remaining cell."""
+    table = Table(title=title)
+    for name in columns:
+        table.add_column(name, no_wrap=True, justify="right" if name in numeric else "left")
+    for row in rows:
+        table.add_row(*row)
+    natural = Measurement.get(console, console.options.update_width(_UNBOUNDED), table).maximum
+    if natural <= console.width:
+        console.print(table)
+        return
+    console.print(Text(title, style="bold"), soft_wrap=True)
+    for row in rows:
+        if keys:
+            console.print(Text(" ".join(cell for cell in row[:keys] if cell), style="bold"), soft_wrap=True)
+        print_fields(console, list(zip(columns[keys:], row[keys:], strict=True)))
+
+
+def when(iso: str) -> str:
+    """A manifest timestamp as 'YYYY-MM-DD HH:MM' UTC (unchanged if it is not ISO 8601)."""
+    try:
+        moment = datetime.fromisoformat(iso)
+    except ValueError:
+        return iso
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%d %H:%M")
+
+
+def source_line(status: SourceStatus) -> str:
+    """'ok, 12 documentos' — plus the failures and the error, when there are any."""
+    text = f"{SOURCE_STATE_LABELS.get(status.status, status.status)}, {status.documents} documentos"
+    if status.failed_documents:
+        text += f" ({len(status.failed_documents)} com falha)"
+    if status.error:
+        text += f" — {status.error}"
+    return text
+
+
+def print_manifest(console: Console, manifest: Manifest, *, current: bool) -> None:
+    """The readable summary of `bpa index info`."""
+    heading = "Snapshot publicado" if current else "Snapshot"
+    console.print(Text(f"{heading}: {manifest.id}", style="bold"), soft_wrap=True)
+    chunking = manifest.chunking
+    chunks = f"{manifest.chunks}"
+    if "max_tokens" in chunking:
+        chunks += f" (até {chunking['max_tokens']} tokens, sobreposição {chunking.get('overlap_tokens', 0)})"
+    print_fields(
+        console,
+        [
+            ("criado em", f"{when(manifest.created_at)} UTC"),
+            ("modelo", f"{manifest.model_id} ({manifest.dim} dimensões)"),
+            ("documentos", str(manifest.documents)),
+            ("chunks", chunks),
+            ("frases", str(manifest.units)),
+            ("anterior", manifest.parent or "—"),
+        ],
+    )
+    if manifest.sources:
+        console.print(Text("Fontes", style="bold"))
+        print_fields(console, [(name, source_line(s)) for name, s in manifest.sources.items()])
