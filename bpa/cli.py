@@ -343,7 +343,9 @@ def _serve(settings: Settings, embedder: Any = None) -> None:
         pass
     warn_if_exposed(settings, logging.getLogger("bpa"))
     out.print(f"bpa servindo em [bold]http://{settings.host}:{settings.port}/[/] (API em /docs)", soft_wrap=True)
-    uvicorn.run(web, host=settings.host, port=settings.port, log_level="info")
+    # proxy_headers=False: uvicorn would trust X-Forwarded-For from 127.0.0.1 by default; the app
+    # honours it only from BPA_TRUSTED_PROXIES.
+    uvicorn.run(web, host=settings.host, port=settings.port, log_level="info", proxy_headers=False)
 
 
 @app.command()

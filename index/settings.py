@@ -7,6 +7,7 @@ edge (CLI, server) and passed down explicitly. Environment variables use the pre
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
@@ -64,6 +65,13 @@ class Settings(BaseSettings):
     api_keys: list[str] = Field(default_factory=list, description="Accepted X-API-Key values (JSON list).")
     cors_origins: list[str] = Field(default_factory=list, description="CORS allow-list (JSON list).")
     rate_limit_per_minute: int = Field(120, ge=1, description="Requests per client per minute.")
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Reverse proxies (IPs or CIDR networks, JSON list) whose X-Forwarded-For/-Proto are "
+            "believed; a client's address decides its rate limit. Empty (default): trust none."
+        ),
+    )
     reload_interval: float = Field(1.0, gt=0, description="Seconds between checks for a new snapshot.")
 
     # --- Slack ---------------------------------------------------------------------
@@ -88,6 +96,18 @@ class Settings(BaseSettings):
     @classmethod
     def _registered_embedder(cls, name: str) -> str:
         return embedders.check_name(name)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_are_addresses(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry.strip(), strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"BPA_TRUSTED_PROXIES: {entry!r} não é um endereço IP nem uma rede (ex.: 10.0.0.0/8)"
+                ) from None
+        return [entry.strip() for entry in value]
 
     @model_validator(mode="after")
     def _default_public_url(self) -> Settings:

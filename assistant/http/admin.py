@@ -14,6 +14,7 @@ import threading
 import traceback
 import uuid
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Literal, Protocol
@@ -22,7 +23,6 @@ from fastapi import APIRouter, Depends, Path
 
 from assistant.http.errors import ApiError
 from assistant.http.schemas import ErrorResponse, ReindexAccepted, ReindexStatus
-from assistant.http.security import make_admin_guard
 from assistant.privacy import mask_pii
 from index.settings import Settings
 
@@ -164,11 +164,12 @@ class ReindexJobs:
         logger.info("reindexação %s terminou: %s (código %s)", job_id, status, result.exit_code)
 
 
-def build_admin_router(settings: Settings, jobs: ReindexJobs) -> APIRouter:
+def build_admin_router(jobs: ReindexJobs, guard: Callable[..., None]) -> APIRouter:
+    """The admin routes behind ``guard`` (security.make_admin_guard)."""
     router = APIRouter(
         prefix="/v1/admin",
         tags=["admin"],
-        dependencies=[Depends(make_admin_guard(settings))],
+        dependencies=[Depends(guard)],
         responses={401: {"model": ErrorResponse, "description": "Token ausente ou inválido."}},
     )
 

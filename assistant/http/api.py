@@ -1,26 +1,32 @@
-"""The /v1 routes: ask, search, suggest, feedback, documents."""
+"""The /v1 routes: ask, search, suggest, feedback, documents.
 
-from __future__ import annotations
+No ``from __future__ import annotations`` here: the request models that carry the configured
+question limit are classes built per app, and FastAPI must see them as objects.
+"""
 
 import logging
 from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request
+from pydantic import Field
 
-from assistant.http.errors import ApiError
+from assistant.http import schemas
 from assistant.http.metrics import Metrics
 from assistant.http.schemas import (
     MAX_ITEM_CHARS,
     MAX_LIST_ITEMS,
-    AskRequest,
+    QUESTION_DESCRIPTION,
     AskResponse,
     ErrorResponse,
     FeedbackRequest,
     FeedbackResponse,
+    QueryParams,
     SearchResponse,
+    ShortText,
     SuggestRequest,
     SuggestResponse,
+    question_field,
 )
 from assistant.http.security import request_channel
 from assistant.privacy import mask_pii
@@ -46,21 +52,6 @@ COMMON_ERRORS: dict[int | str, dict[str, object]] = {
 BODY_ERRORS: dict[int | str, dict[str, object]] = {**COMMON_ERRORS, 400: _error("JSON malformado.")}
 
 
-def checked_text(text: str, field: str, max_chars: int) -> str:
-    """Strip the text; refuse it blank or longer than ``max_chars`` (pt-BR message naming the field)."""
-    stripped = text.strip()
-    if not stripped:
-        raise ApiError(422, "invalid_question", f"O campo '{field}' não pode ficar vazio.", field=field)
-    if len(stripped) > max_chars:
-        raise ApiError(
-            422,
-            "question_too_long",
-            f"O campo '{field}' tem {len(stripped)} caracteres; o limite é {max_chars}.",
-            field=field,
-        )
-    return stripped
-
-
 def for_log(text: str) -> str:
     """User text as it may appear in a log line: masked and shortened."""
     masked = mask_pii(text.replace("\n", " "))
@@ -73,9 +64,22 @@ def build_api_router(
     router = APIRouter(prefix="/v1", tags=["assistente"], dependencies=[Depends(guard)])
     max_chars = settings.max_question_chars
 
+    # The question's limit is a setting, so the models that state it are made per app.
+    class AskRequest(schemas.AskRequest):
+        question: str = question_field(max_chars, QUESTION_DESCRIPTION, examples=["Cliente parado, o que faço?"])
+
+    class SearchParams(QueryParams):
+        q: str = question_field(max_chars, "Texto da busca (mesmas regras de 'question').")
+        k: int = Field(default=5, ge=1, le=20, description="Quantos trechos devolver.")
+        # No null variant: a query string cannot say null, and a schema that allows it made
+        # clients (and the fuzzer) believe any scalar is a valid "sources".
+        sources: list[ShortText] = Field(
+            default_factory=list, max_length=MAX_LIST_ITEMS, description="Restringe às fontes dadas (repetível)."
+        )
+
     @router.post("/ask", response_model=AskResponse, responses=BODY_ERRORS, summary="Pergunta à documentação")
     def ask(body: AskRequest, request: Request) -> AskResponse:
-        question = checked_text(body.question, "question", max_chars)
+        question = body.question.strip()
         channel = request_channel(request)
         logger.info("pergunta (canal=%s, top_k=%d): %s", channel, body.top_k, for_log(question))
         answer = service.ask(question, top_k=body.top_k, sources=body.sources, channel=channel)
@@ -83,16 +87,10 @@ def build_api_router(
         return AskResponse.model_validate(answer.model_dump(exclude={"question"}))
 
     @router.get("/search", response_model=SearchResponse, responses=COMMON_ERRORS, summary="Busca trechos")
-    def search(
-        q: Annotated[str, Query(description="Texto da busca.")],
-        k: Annotated[int, Query(ge=1, le=20, description="Quantos trechos devolver.")] = 5,
-        sources: Annotated[
-            list[str] | None, Query(max_length=MAX_LIST_ITEMS, description="Restringe às fontes dadas.")
-        ] = None,
-    ) -> SearchResponse:
-        query = checked_text(q, "q", max_chars)
-        logger.info("busca (k=%d): %s", k, for_log(query))
-        return SearchResponse(results=service.search(query, k=k, sources=sources))
+    def search(params: Annotated[SearchParams, Query()]) -> SearchResponse:
+        query = params.q.strip()
+        logger.info("busca (k=%d): %s", params.k, for_log(query))
+        return SearchResponse(results=service.search(query, k=params.k, sources=params.sources or None))
 
     @router.post(
         "/suggest",
@@ -101,13 +99,6 @@ def build_api_router(
         summary="Práticas aplicáveis a um ticket (app do Zendesk)",
     )
     def suggest(body: SuggestRequest) -> SuggestResponse:
-        if not body.subject.strip() and not body.description.strip():
-            raise ApiError(
-                422,
-                "invalid_ticket",
-                "Informe o assunto ('subject') ou a descrição ('description') do ticket.",
-                field="subject",
-            )
         logger.info("sugestão para ticket: %s", for_log(body.subject))
         suggestion = service.suggest(body.subject, body.description, list(body.tags))
         return SuggestResponse(results=suggestion.results, checklist=suggestion.checklist)

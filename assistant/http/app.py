@@ -20,6 +20,8 @@ from assistant.http.security import (
     SlidingWindowLimiter,
     install_access_log_masking,
     install_cors,
+    install_trusted_proxies,
+    make_admin_guard,
     make_client_guard,
     warn_if_exposed,
 )
@@ -63,15 +65,17 @@ def create_app(settings: Settings, service: AssistantService, reindexer: Reindex
     app.include_router(build_api_router(settings, service, metrics, guard))
     if settings.admin_token:
         jobs = ReindexJobs(reindexer or SubprocessReindexer(settings))
-        app.include_router(build_admin_router(settings, jobs))
+        app.include_router(build_admin_router(jobs, make_admin_guard(settings, limiter)))
     app.include_router(build_pages_router(service))
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
-    # Added innermost first: CORS wraps metrics, which wraps the body limit and the 500 shield.
+    # Added innermost first: trusted proxies wrap CORS, which wraps metrics, which wraps the
+    # body limit and the 500 shield.
     app.add_middleware(UnexpectedErrorMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=MAX_BODY_BYTES)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     install_cors(app, settings)
+    install_trusted_proxies(app, settings)  # outermost: every layer sees the real client
     app.state.metrics = metrics
     app.state.rate_limiter = limiter
     return app

@@ -81,10 +81,26 @@ _MESSAGES: dict[str, str] = {
     "greater_than_equal": "O campo '{field}' deve ser no mínimo {ge}.",
     "less_than_equal": "O campo '{field}' deve ser no máximo {le}.",
     "string_too_short": "O campo '{field}' não pode ficar vazio.",
+    "string_pattern_mismatch": "O campo '{field}' tem um valor em formato inválido.",
     "string_too_long": "O campo '{field}' aceita no máximo {max_length} caracteres.",
     "too_long": "O campo '{field}' aceita no máximo {max_length} itens.",
 }
 _NOT_OBJECT_TYPES = {"model_attributes_type", "dict_type", "model_type"}
+
+# The question fields keep the codes clients know (README): a blank or wordless question is
+# invalid_question, a long one question_too_long.
+_QUESTION_FIELDS = {"question", "q"}
+_QUESTION_ERRORS: dict[str, tuple[str, str]] = {
+    "string_too_short": ("invalid_question", "O campo '{field}' não pode ficar vazio."),
+    "string_pattern_mismatch": (
+        "invalid_question",
+        "O campo '{field}' precisa de ao menos uma palavra (não pode ficar vazio nem ter só números ou símbolos).",
+    ),
+    "string_too_long": ("question_too_long", "O campo '{field}' tem {length} caracteres; o limite é {max_length}."),
+}
+# Errors a request model raises itself (PydanticCustomError): the type is the API error code,
+# mapped to the field the client should fix.
+_MODEL_ERRORS = {"invalid_ticket": "subject"}
 _LOCATIONS = {"body", "query", "path", "header", "cookie"}
 
 
@@ -125,6 +141,17 @@ def validation_error_response(exc: RequestValidationError) -> JSONResponse:
         return error_response(
             400, "malformed_json", f"O corpo da requisição não é um JSON válido (erro na posição {position})."
         )
+    first = errors[0] if errors else {}
+    kind = str(first.get("type", ""))
+    if kind in _MODEL_ERRORS:
+        return error_response(422, kind, str(first.get("msg", "")), field=_MODEL_ERRORS[kind])
+    field = field_name(first.get("loc", ()))
+    if field in _QUESTION_FIELDS and kind in _QUESTION_ERRORS:
+        code, template = _QUESTION_ERRORS[kind]
+        value = first.get("input")
+        length = len(value) if isinstance(value, str) else 0
+        limit = (first.get("ctx") or {}).get("max_length", "")
+        return error_response(422, code, template.format(field=field, length=length, max_length=limit), field=field)
     described = [describe_validation_error(e) for e in errors] or [("Requisição inválida.", None)]
     message = " ".join(dict.fromkeys(text for text, _ in described[:3]))
     return error_response(422, "invalid_request", message, field=described[0][1])

@@ -31,6 +31,18 @@ def build_ops_router(service: AssistantService, metrics: Metrics) -> APIRouter:
             return error_response(503, "no_snapshot", NO_INDEX_MESSAGE)
         return ReadyResponse(snapshot=snapshot)
 
+    # HEAD too, for load balancers' probes: same status and headers, and (HTTP says so) no body.
+    for path, endpoint in (("/healthz", healthz), ("/readyz", readyz)):
+        router.add_api_route(
+            path,
+            endpoint,
+            methods=["HEAD"],
+            operation_id=f"{endpoint.__name__}_head",
+            summary=f"{path} sem corpo (sondas de balanceadores de carga)",
+            response_model=None,
+            responses={200: {"description": "Pronto/no ar."}, 503: {"description": "Sem índice publicado."}},
+        )
+
     @router.get("/metrics", summary="Métricas Prometheus", response_class=Response)
     def prometheus_metrics() -> Response:
         return Response(metrics.render(service.snapshot_id), media_type=metrics.content_type)

@@ -1,14 +1,18 @@
 """Request and response bodies of the HTTP API (all visible in /docs).
 
 Requests are strict (no type coercion) and refuse unknown fields; responses reuse the
-assistant's own types so the API cannot drift from what the service returns.
+assistant's own types so the API cannot drift from what the service returns. Every rule on
+a request is a pydantic constraint: the same declaration writes the OpenAPI schema and
+enforces it, so a request the schema allows is never refused for its form.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import re
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from assistant.suggest import MAX_DESCRIPTION_CHARS
 from assistant.types import AnswerLine, Citation, ConfidenceLabel, Outcome, SearchHit
@@ -19,20 +23,53 @@ MAX_LIST_ITEMS = 50
 MAX_ITEM_CHARS = 200
 
 
+DEFAULT_MAX_QUESTION_CHARS = 2_000
+
+# "Has at least one word": a letter (Python's \w minus digits and "_"), the engine's own test
+# for a question. Python's semantics are the ones enforced (regex_engine="python-re").
+HAS_WORD = r"[^\W\d_]"
+
 ShortText = Annotated[str, Field(max_length=MAX_ITEM_CHARS)]
 
 
+def _integral_float_to_int(value: object) -> object:
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+# JSON Schema's "integer" is any number without a fraction, 5.0 included: accept what the
+# schema says while staying strict about strings and booleans.
+JsonInt = Annotated[int, BeforeValidator(_integral_float_to_int)]
+
+
 class StrictRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True, regex_engine="python-re")
+
+
+class QueryParams(BaseModel):
+    """Query parameters: strings on the wire (so not strict), same regex semantics as bodies."""
+
+    model_config = ConfigDict(extra="forbid", regex_engine="python-re")
+
+
+def question_field(max_chars: int, description: str, **extra: Any) -> Any:
+    """The one definition of a valid question: non-empty, at most ``max_chars``, with a word."""
+    return Field(min_length=1, max_length=max_chars, pattern=HAS_WORD, description=description, **extra)
+
+
+QUESTION_DESCRIPTION = (
+    "Pergunta em português: ao menos uma palavra (não pode ser vazia nem só espaços, números ou "
+    "símbolos) e no máximo max_question_chars caracteres."
+)
 
 
 class AskRequest(StrictRequest):
-    question: str = Field(
-        description="Pergunta em português; não pode ser vazia nem passar do limite configurado "
-        "(max_question_chars, 2000 por padrão).",
-        examples=["Cliente parado, o que faço?"],
+    """/v1/ask's body with the default question limit; the router narrows ``question`` to the
+    configured max_question_chars (see api.build_api_router)."""
+
+    question: str = question_field(
+        DEFAULT_MAX_QUESTION_CHARS, QUESTION_DESCRIPTION, examples=["Cliente parado, o que faço?"]
     )
-    top_k: int = Field(default=5, ge=1, le=20, description="Quantos trechos citar, no máximo.")
+    top_k: JsonInt = Field(default=5, ge=1, le=20, description="Quantos trechos citar, no máximo.")
     sources: list[ShortText] | None = Field(
         default=None,
         max_length=MAX_LIST_ITEMS,
@@ -61,7 +98,22 @@ class SearchResponse(BaseModel):
     results: list[SearchHit]
 
 
+# A ticket needs a word in one of these fields; the schema says it with anyOf.
+_TICKET_TEXT_FIELDS = ("subject", "description")
+_HAS_WORD = re.compile(HAS_WORD)
+
+
+def _ticket_schema(schema: dict[str, Any]) -> None:
+    schema["anyOf"] = [
+        {"required": [name], "properties": {name: {"pattern": HAS_WORD}}} for name in _TICKET_TEXT_FIELDS
+    ]
+
+
 class SuggestRequest(StrictRequest):
+    """A ticket: a word in the subject or in the description (either may be empty)."""
+
+    model_config = ConfigDict(json_schema_extra=_ticket_schema)
+
     subject: str = Field(default="", max_length=MAX_SUBJECT_CHARS, description="Assunto do ticket.")
     description: str = Field(
         default="", max_length=MAX_DESCRIPTION_CHARS, description="Descrição (primeiro comentário) do ticket."
@@ -69,6 +121,16 @@ class SuggestRequest(StrictRequest):
     tags: list[ShortText] = Field(
         default_factory=list, max_length=MAX_LIST_ITEMS, description="Tags do ticket."
     )
+
+    @model_validator(mode="after")
+    def _has_text(self) -> SuggestRequest:
+        if not any(_HAS_WORD.search(getattr(self, name)) for name in _TICKET_TEXT_FIELDS):
+            # The error's type is the API error code (errors.validation_error_response).
+            raise PydanticCustomError(
+                "invalid_ticket",
+                "Informe o assunto ('subject') ou a descrição ('description') do ticket, com ao menos uma palavra.",
+            )
+        return self
 
 
 class SuggestResponse(BaseModel):

@@ -1,4 +1,5 @@
-"""Access control: API keys, per-client rate limit, CORS, the admin token, exposure warning."""
+"""Access control: API keys, per-client rate limit, CORS, the admin token, trusted proxies,
+exposure warning."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Annotated
+from typing import Annotated, NoReturn
 from urllib.parse import unquote_plus
 
 from fastapi import Depends, FastAPI, Request, Security
@@ -18,7 +19,9 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from assistant.http.errors import ApiError, error_response
 from assistant.privacy import mask_pii
@@ -67,6 +70,16 @@ class SlidingWindowLimiter:
                 self._sweep(now)
             return None
 
+    def retry_after(self, key: str) -> float | None:
+        """Like hit() without recording one: None while ``key`` has budget left."""
+        now = self._clock()
+        with self._lock:
+            hits = self._hits.get(key)
+            if hits is None:
+                return None
+            self._expire(hits, now)
+            return hits[0] + self.window - now if len(hits) >= self.limit else None
+
     def _expire(self, hits: deque[float], now: float) -> None:
         while hits and hits[0] <= now - self.window:
             hits.popleft()
@@ -78,6 +91,38 @@ class SlidingWindowLimiter:
                 del self._hits[key]
 
 
+def client_ip(request: Request) -> str:
+    """The client's rate-limit identity by address (the proxy's client only when the proxy is
+    trusted: see install_trusted_proxies)."""
+    return "ip:" + (request.client.host if request.client else "desconhecido")
+
+
+def rate_limited(limiter: SlidingWindowLimiter, retry_after: float) -> ApiError:
+    seconds = max(1, math.ceil(retry_after))
+    return ApiError(
+        429,
+        "rate_limited",
+        f"Limite de {limiter.limit} requisições por minuto atingido. Tente de novo em {seconds} s.",
+        headers={"Retry-After": str(seconds)},
+    )
+
+
+def _refuse_if_spent(limiter: SlidingWindowLimiter, identity: str) -> None:
+    # Checked before the secret is: once a client's budget is spent, a right guess is refused
+    # like a wrong one, so 429 versus 200 cannot tell the guesser it found the secret.
+    retry_after = limiter.retry_after(identity)
+    if retry_after is not None:
+        raise rate_limited(limiter, retry_after)
+
+
+def _fail_authentication(limiter: SlidingWindowLimiter, identity: str, error: ApiError) -> NoReturn:
+    """Count a failed authentication against the client's rate limit, then refuse it."""
+    retry_after = limiter.hit(identity)
+    if retry_after is not None:
+        raise rate_limited(limiter, retry_after)
+    raise error
+
+
 def make_client_guard(settings: Settings, limiter: SlidingWindowLimiter) -> Callable[..., str]:
     """A dependency for /v1 routes: checks the API key (when keys are set), then the rate limit.
 
@@ -85,29 +130,24 @@ def make_client_guard(settings: Settings, limiter: SlidingWindowLimiter) -> Call
     """
     accepted = list(settings.api_keys)
 
-    def client_ip(request: Request) -> str:
-        return "ip:" + (request.client.host if request.client else "desconhecido")
-
     def client_identity(request: Request, api_key: str | None) -> str:
         if not accepted:
             return client_ip(request)
+        ip = client_ip(request)
+        _refuse_if_spent(limiter, ip)
         if not api_key or not _matches_any(api_key, accepted):
-            enforce_rate_limit(client_ip(request))  # failed attempts count too: no key guessing
-            raise ApiError(
-                401, "unauthorized", f"Chave de API ausente ou inválida: envie o cabeçalho {API_KEY_HEADER}."
+            # Failed attempts count too: no key guessing.
+            _fail_authentication(
+                limiter,
+                ip,
+                ApiError(401, "unauthorized", f"Chave de API ausente ou inválida: envie o cabeçalho {API_KEY_HEADER}."),
             )
         return "key:" + api_key
 
     def enforce_rate_limit(identity: str) -> str:
         retry_after = limiter.hit(identity)
         if retry_after is not None:
-            seconds = max(1, math.ceil(retry_after))
-            raise ApiError(
-                429,
-                "rate_limited",
-                f"Limite de {limiter.limit} requisições por minuto atingido. Tente de novo em {seconds} s.",
-                headers={"Retry-After": str(seconds)},
-            )
+            raise rate_limited(limiter, retry_after)
         return identity
 
     if accepted:
@@ -125,19 +165,29 @@ def make_client_guard(settings: Settings, limiter: SlidingWindowLimiter) -> Call
     return guard
 
 
-def make_admin_guard(settings: Settings) -> Callable[..., None]:
-    """A dependency for /v1/admin routes: ``Authorization: Bearer <admin_token>``."""
+def make_admin_guard(settings: Settings, limiter: SlidingWindowLimiter) -> Callable[..., None]:
+    """A dependency for /v1/admin routes: ``Authorization: Bearer <admin_token>``.
+
+    Wrong tokens count against the client's rate limit, as wrong API keys do.
+    """
     token = settings.admin_token or ""
 
     def admin_guard(
+        request: Request,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer_scheme)] = None,
     ) -> None:
+        ip = client_ip(request)
+        _refuse_if_spent(limiter, ip)
         if not token or credentials is None or not _matches_any(credentials.credentials, [token]):
-            raise ApiError(
-                401,
-                "unauthorized",
-                "Token de administração ausente ou inválido: envie Authorization: Bearer <token>.",
-                headers={"WWW-Authenticate": "Bearer"},
+            _fail_authentication(
+                limiter,
+                ip,
+                ApiError(
+                    401,
+                    "unauthorized",
+                    "Token de administração ausente ou inválido: envie Authorization: Bearer <token>.",
+                    headers={"WWW-Authenticate": "Bearer"},
+                ),
             )
 
     return admin_guard
@@ -149,15 +199,48 @@ def request_channel(request: Request) -> str:
     return value if value in CHANNELS else "api"
 
 
+_CORS_FAILURES = {"origin": "origem", "method": "método", "headers": "cabeçalhos", "private-network": "rede privada"}
+
+
+class _ErrorShapeCORSMiddleware(CORSMiddleware):
+    """Starlette's CORS, with a refused preflight answered in the API's error shape."""
+
+    def preflight_response(self, request_headers: Headers) -> Response:
+        response = super().preflight_response(request_headers)
+        if response.status_code != 400:
+            return response
+        # Starlette's body is "Disallowed CORS origin, method": name the same failures in pt-BR.
+        failed = bytes(response.body).decode().removeprefix("Disallowed CORS ").split(", ")
+        names = ", ".join(_CORS_FAILURES.get(f, f) for f in failed)
+        headers = {k: v for k, v in response.headers.items() if k not in ("content-type", "content-length")}
+        return error_response(
+            400,
+            "cors_refused",
+            f"Requisição de outra origem recusada pela política de CORS ({names} não permitido).",
+            headers=headers,
+        )
+
+
 def install_cors(app: FastAPI, settings: Settings) -> None:
     app.add_middleware(
-        CORSMiddleware,
+        _ErrorShapeCORSMiddleware,
         allow_origins=list(settings.cors_origins),
         allow_methods=["GET", "POST"],
         allow_headers=["Content-Type", API_KEY_HEADER, CHANNEL_HEADER, "Authorization"],
         expose_headers=["Retry-After"],
         max_age=600,
     )
+
+
+def install_trusted_proxies(app: FastAPI, settings: Settings) -> None:
+    """Honour X-Forwarded-For/-Proto only from BPA_TRUSTED_PROXIES.
+
+    The server itself never reads those headers (`bpa serve` starts uvicorn with
+    proxy_headers=False): otherwise any client could pick its own address, and with it a fresh
+    rate-limit bucket per request.
+    """
+    if settings.trusted_proxies:
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies))
 
 
 def is_loopback(host: str) -> bool:

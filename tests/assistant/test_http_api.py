@@ -158,7 +158,7 @@ def test_invalid_question_from_service_is_422_with_its_message(settings: Setting
             raise InvalidQuestion("A pergunta precisa ter letras.", field="question")
 
     client = TestClient(create_app(settings, Refusing()))
-    response = client.post("/v1/ask", json={"question": "1234"})
+    response = client.post("/v1/ask", json={"question": "pergunta que o serviço recusa"})
     assert assert_error(response, 422, "invalid_question") == "A pergunta precisa ter letras."
     assert response.json()["error"]["field"] == "question"
 
@@ -338,3 +338,75 @@ def test_oversized_streamed_body_is_413(client: TestClient) -> None:
 
     response = client.post("/v1/suggest", content=chunks(), headers={"Content-Type": "application/json"})
     assert_error(response, 413, "payload_too_large")
+
+
+# --- the OpenAPI schema says what validation does (issue 10, item 10) --------------------
+
+
+def _search_param(schema: dict, name: str) -> dict:
+    params = schema["paths"]["/v1/search"]["get"]["parameters"]
+    return next(p["schema"] for p in params if p["name"] == name)
+
+
+def test_schema_states_the_question_rules_with_the_configured_limit(settings: Settings) -> None:
+    client = TestClient(create_app(settings.model_copy(update={"max_question_chars": 300}), FakeAssistant()))
+    schema = client.get("/openapi.json").json()
+    question = schema["components"]["schemas"]["AskRequest"]["properties"]["question"]
+    q = _search_param(schema, "q")
+    for rules in (question, q):
+        assert rules["minLength"] == 1
+        assert rules["maxLength"] == 300
+        assert rules["pattern"]
+
+
+# What a client reading the schema concludes must be what the server does: valid by the
+# schema's pattern <=> accepted (blank, whitespace-only and wordless questions included).
+QUESTIONS = ["", " ", "   \n\t ", "\u00a0\u2003", "\x1c", "123", "?!... 42", "_", "a", " ação ", "É?", "ok 1"]
+
+
+@pytest.mark.parametrize("text", QUESTIONS)
+def test_question_fields_accept_exactly_what_the_schema_allows(client: TestClient, text: str) -> None:
+    import re
+
+    schema = client.get("/openapi.json").json()
+    pattern = schema["components"]["schemas"]["AskRequest"]["properties"]["question"]["pattern"]
+    allowed = len(text) >= 1 and re.search(pattern, text) is not None
+    ask = client.post("/v1/ask", json={"question": text})
+    search = client.get("/v1/search", params={"q": text})
+    for response, field in ((ask, "question"), (search, "q")):
+        if allowed:
+            assert response.status_code == 200, response.text
+        else:
+            assert_error(response, 422, "invalid_question", field)
+
+
+def test_schema_states_that_a_ticket_needs_a_word(client: TestClient) -> None:
+    import re
+
+    ticket = client.get("/openapi.json").json()["components"]["schemas"]["SuggestRequest"]
+    branches = ticket["anyOf"]
+    assert {tuple(b["required"]) for b in branches} == {("subject",), ("description",)}
+    for branch in branches:
+        (name,) = branch["required"]
+        pattern = branch["properties"][name]["pattern"]
+        assert re.search(pattern, "   ") is None and re.search(pattern, "123") is None
+        assert re.search(pattern, "cliente parado")
+    assert_error(client.post("/v1/suggest", json={"subject": "42", "description": " \n"}), 422, "invalid_ticket")
+    assert client.post("/v1/suggest", json={"subject": "", "description": "sem retorno"}).status_code == 200
+
+
+def test_search_sources_follow_the_same_schema_as_ask(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()
+    sources = _search_param(schema, "sources")
+    assert sources["type"] == "array"  # no null: a query string cannot say it
+    assert sources["items"]["maxLength"] == 200
+    assert sources["maxItems"] == 50
+    # An item longer than the schema allows was answered 200.
+    response = client.get("/v1/search", params={"q": "cliente", "sources": ["x" * 201]})
+    assert_error(response, 422, "invalid_request", "sources[0]")
+    assert client.get("/v1/search", params={"q": "cliente", "sources": ["tdn", "local"]}).status_code == 200
+
+
+def test_integral_top_k_is_accepted_as_json_schema_integers_are(client: TestClient) -> None:
+    assert client.post("/v1/ask", json={"question": "cliente parado", "top_k": 2.0}).status_code == 200
+    assert_error(client.post("/v1/ask", json={"question": "cliente parado", "top_k": 2.5}), 422, "invalid_request")
