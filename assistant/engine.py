@@ -24,6 +24,7 @@ from assistant.evidence import Asked
 from assistant.evidence import asked as asked_for
 from assistant.glossary import Glossary
 from assistant.privacy import mask_pii
+from assistant.rerank import Reranked, Reranker, build_reranker
 from assistant.retrieval import FusionConfig, LoadedSnapshot, Query, Retriever, Scored
 from assistant.state import StateStore
 from assistant.suggest import CHECKLIST_SECTION_HINT, clean_ticket_text
@@ -59,7 +60,8 @@ class Trace:
     question: str
     query: Query
     retrieved: list[Scored]  # retrieve
-    ranked: list[Scored]  # rerank
+    reranked: list[Reranked]  # rerank: the reranker's order and its own scores
+    ranked: list[Scored]  # the passages in that order, for the stages after it
     asked: Asked  # the kind of fact the question asks for
     evidence: Evidence  # candidate lines, scored
     signals: Signals
@@ -104,10 +106,12 @@ class Assistant:
         abstaining: ConfidenceConfig | None = None,
         glossary: Glossary | None = None,
         state: StateStore | None = None,
+        reranker: Reranker | None = None,
     ) -> None:
         self.settings = settings
         self.embedder = embedder
         self.retriever = Retriever(embedder, fusion, cache_size=settings.query_cache_size)
+        self.reranker = reranker or build_reranker(settings)
         self.composing = composing or ComposeConfig()
         self.abstaining = abstaining or load_calibration(settings.calibration)
         self.glossary = glossary if glossary is not None else Glossary.load(settings.glossary)
@@ -216,7 +220,8 @@ class Assistant:
     def run(
         self, question: str, *, top_k: int | None = None, sources: list[str] | None = None, context: str | None = None
     ) -> tuple[_Loaded, Trace]:
-        """The answer pipeline, stage by stage: retrieve → rerank → evidence → decide → compose.
+        """The answer pipeline, stage by stage: retrieve → rerank → evidence → decide → compose
+        (the reranker is ``settings.reranker``, identity by default).
 
         The trace keeps every stage's output, so eval and the benches read it instead of
         re-running stages. The answer is always composed (cheap), even when the decision is
@@ -227,7 +232,9 @@ class Assistant:
         # that opened the thread.
         search_text = f"{context.strip()}\n{text}" if context and context.strip() else text
         loaded, results, query = self.retrieve(search_text, max(k, 10), sources)
-        ranked = self.rerank(text, results)
+        # The reranker reads the question as asked (expansions are a retrieval device).
+        reranked = self.reranker.rerank(text, results)
+        ranked = [r.result for r in reranked]
         asked = asked_for(text)
         evidence = score_units(
             ranked, query.stems, loaded.idf, self.composing, _unit_cosines(loaded, ranked, query), asked
@@ -244,12 +251,8 @@ class Assistant:
         has_line = lead is not None or link is not None
         decision = decide(sig, self.abstaining, has_line) if ranked else Decision("refusal", 0.0, "nothing retrieved")
         composed = compose(evidence, self.composing, asked)
-        trace = Trace(text, query, results, ranked, asked, evidence, sig, decision, composed)
+        trace = Trace(text, query, results, reranked, ranked, asked, evidence, sig, decision, composed)
         return loaded, trace
-
-    def rerank(self, question: str, results: list[Scored]) -> list[Scored]:
-        """The rerank stage (identity until a reranker is configured)."""
-        return results
 
     def ask(
         self,

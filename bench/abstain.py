@@ -9,6 +9,8 @@ For each signal: AUC (answerable ranked above unanswerable) per set; the best sh
 unanswerable questions declined while wrongly declining at most 5% (dev) / 10% (blind)
 of the answerable ones, with a threshold per set and with ONE threshold for both; and,
 last, the decline rates of the production rule (assistant.confidence) at its threshold.
+With --reranker NAME [--reranker-path DIR] the retrieved passages are reordered by that
+reranker first, as the pipeline would (retrieve, rerank, decide).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ sys.path.insert(0, str(ROOT))
 from assistant.confidence import ConfidenceConfig, confidence, hub_baseline, hub_cosine, signals  # noqa: E402
 from assistant.engine import Assistant  # noqa: E402
 from assistant.evaluation import load_questions  # noqa: E402
+from assistant.rerank import RerankerError, build_reranker, reorder  # noqa: E402
 from assistant.retrieval import Scored  # noqa: E402
 from index.embedding.registry import make_embedder  # noqa: E402
 from index.settings import Settings  # noqa: E402
@@ -69,9 +72,15 @@ def rates(pos: list[float], neg: list[float], t: float) -> tuple[float, float]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--eval-dir", type=Path, default=ROOT.parent / "shared" / "eval")
+    ap.add_argument("--reranker", default="identity", help="a name of assistant.rerank.RERANKERS")
+    ap.add_argument("--reranker-path", type=Path, default=None, help="model directory of --reranker cross-encoder")
     args = ap.parse_args()
 
-    settings = Settings()
+    settings = Settings(reranker=args.reranker, reranker_path=args.reranker_path)
+    try:
+        reranker = build_reranker(settings)
+    except RerankerError as e:
+        sys.exit(str(e))
     assistant = Assistant(settings, make_embedder(settings))
     loaded = assistant.current()
     baselines = {k: hub_baseline(loaded.matrix, k) for k in (3, 5, 8)}
@@ -86,6 +95,7 @@ def main() -> None:
         rows[name] = []
         for q in load_questions(args.eval_dir / f"{name}.jsonl"):
             _, results, query = assistant.retrieve(q.question, 10)
+            results = reorder(reranker, q.question, results)
             cos = loaded.matrix @ query.vector
             srt = np.sort(cos)[::-1]
             sig = signals(results, hub_cosine(cos, loaded.hub))

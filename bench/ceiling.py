@@ -8,6 +8,10 @@ production three), plus BM25 on the section path alone and on the body alone, th
 with the section's own title, and optionally a second embedder's cosine (--second minilm).
 
     BPA_DATA_DIR=/tmp/ve5 BPA_EMBEDDER=e5 PYTHONPATH=. .venv/bin/python bench/ceiling.py [--second minilm]
+        [--reranker cross-encoder --reranker-path DIR]
+
+With --reranker, every ranking's top 10 (production's and each fit's) is reordered by that
+reranker before its figures are computed.
 
 The fit minimizes a pairwise loss, not MRR itself, so in-sample figures are evidence, not a
 proof, of a ceiling: when even the fit that saw a set's answers does not beat production
@@ -19,6 +23,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -29,8 +34,13 @@ sys.path.insert(0, str(ROOT))
 
 from assistant.engine import Assistant  # noqa: E402
 from assistant.evaluation import hits, load_questions  # noqa: E402
+from assistant.rerank import Reranker, RerankerError, build_reranker, reorder  # noqa: E402
+from assistant.retrieval import Scored  # noqa: E402
 from index.embedding.registry import make_embedder  # noqa: E402
+from index.models import Chunk  # noqa: E402
 from index.settings import Settings  # noqa: E402
+
+Rerank = Callable[[str, np.ndarray], np.ndarray]  # (question, top passage indices) -> reordered indices
 
 SETS = ("dev", "dev-blind")
 BASE = ("lexical", "dense", "length")
@@ -41,7 +51,25 @@ def z(x: np.ndarray) -> np.ndarray:
     return (x - x.mean()) / sd if sd > 1e-9 else np.zeros_like(x)
 
 
-def features(args: argparse.Namespace) -> dict[str, list[dict[str, object]]]:
+def reranking(reranker: Reranker, ordered: list[Chunk], rowids: np.ndarray) -> Rerank:
+    """Reorder a ranking's top passages (indices into ``ordered``) through the reranker.
+
+    Memoized: the fits rank most questions' top 10 identically, and a cross-encoder is slow.
+    """
+    memo: dict[tuple[str, tuple[int, ...]], np.ndarray] = {}
+
+    def apply(question: str, top: np.ndarray) -> np.ndarray:
+        key = (question, tuple(int(i) for i in top))
+        if key not in memo:
+            results = [Scored(rowid=int(rowids[i]), chunk=ordered[i], score=0.0) for i in key[1]]
+            position = {int(rowids[i]): i for i in key[1]}
+            memo[key] = np.array([position[r.rowid] for r in reorder(reranker, question, results)], dtype=np.int64)
+        return memo[key]
+
+    return apply
+
+
+def features(args: argparse.Namespace, reranker: Reranker) -> tuple[dict[str, list[dict[str, object]]], Rerank]:
     settings = Settings()
     embedder = make_embedder(settings)
     assistant = Assistant(settings, embedder)
@@ -76,9 +104,9 @@ def features(args: argparse.Namespace) -> dict[str, list[dict[str, object]]]:
             if second is not None:
                 f["second"] = z(second[1] @ second[0].embed([query.expanded], "query")[0])
             gold = {i for i, c in enumerate(ordered) if hits(c.section + "\n" + c.text, q.gold)}
-            rows.append({"f": f, "gold": gold})
+            rows.append({"f": f, "gold": gold, "question": q.question})
         out[name] = rows
-    return out
+    return out, reranking(reranker, ordered, snap.rowids)
 
 
 def matrix(row: dict[str, object], names: tuple[str, ...]) -> np.ndarray:
@@ -87,10 +115,14 @@ def matrix(row: dict[str, object], names: tuple[str, ...]) -> np.ndarray:
     return np.stack([f[n] for n in names], axis=1)
 
 
-def evaluate(rows: list[dict[str, object]], names: tuple[str, ...], w: np.ndarray) -> tuple[float, float, float]:
+def evaluate(
+    rows: list[dict[str, object]], names: tuple[str, ...], w: np.ndarray, rerank: Rerank
+) -> tuple[float, float, float]:
     r1 = r5 = mrr = 0.0
     for row in rows:
-        order = np.argsort(-(matrix(row, names) @ w), kind="stable")[:10]
+        question = row["question"]
+        assert isinstance(question, str)
+        order = rerank(question, np.argsort(-(matrix(row, names) @ w), kind="stable")[:10])
         gold = row["gold"]
         assert isinstance(gold, set)
         rank = next((i + 1 for i, o in enumerate(order) if int(o) in gold), None)
@@ -123,22 +155,29 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--eval-dir", type=Path, default=ROOT.parent / "shared" / "eval")
     ap.add_argument("--second", default=None, help="a second embedder's cosine as a feature (e.g. minilm)")
+    ap.add_argument("--reranker", default="identity", help="a name of assistant.rerank.RERANKERS")
+    ap.add_argument("--reranker-path", type=Path, default=None, help="model directory of --reranker cross-encoder")
     args = ap.parse_args()
-    data = features(args)
+    try:
+        reranker = build_reranker(Settings(reranker=args.reranker, reranker_path=args.reranker_path))
+    except RerankerError as e:
+        sys.exit(str(e))
+    print(f"reranker: {reranker.name}")
+    data, rerank = features(args, reranker)
     prod = np.array([0.4, 0.6, 0.5])
     print(f"{'features':44} {'fit on':10} {'in-sample r@1/r@5/MRR':>24}   {'held out r@1/r@5/MRR':>24}")
     def fmt(v: tuple[float, float, float]) -> str:
         return "/".join(f"{x:.3f}" for x in v)
 
     for name in SETS:
-        print(f"{'production (0.4 / 0.6 / 0.5)':44} {'-':10} {name}: {fmt(evaluate(data[name], BASE, prod))}")
+        print(f"{'production (0.4 / 0.6 / 0.5)':44} {'-':10} {name}: {fmt(evaluate(data[name], BASE, prod, rerank))}")
     extra = ("section", "body", "title") + (("second",) if args.second else ())
     for names in (BASE, BASE + extra):
         for train, test in (SETS, SETS[::-1]):
             w = fit(data[train], names)
             w = w / (w[0] + w[1])  # production scale: lexical + dense weights sum to 1
-            print(f"{'+'.join(names):44} {train:10} {fmt(evaluate(data[train], names, w)):>24}   "
-                  f"{test}: {fmt(evaluate(data[test], names, w))}   w={np.round(w, 2).tolist()}")  # fmt: skip
+            print(f"{'+'.join(names):44} {train:10} {fmt(evaluate(data[train], names, w, rerank)):>24}   "
+                  f"{test}: {fmt(evaluate(data[test], names, w, rerank))}   w={np.round(w, 2).tolist()}")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -3,8 +3,11 @@
 For each packaged backend it builds a snapshot of corpus/ and runs `bpa eval` on each
 question set, printing one row per (model, set): the full pipeline's figures, dense
 retrieval alone over our chunks, and ingest time. This is how the default was chosen.
+With --reranker, the pipeline's top passages are reordered by that reranker (as
+assistant.rerank builds it) before the ranking figures and the answer are computed.
 
     .venv/bin/python bench/models.py [--models e5,minilm,use] [--sets ../shared/eval/dev.jsonl,...]
+        [--reranker cross-encoder --reranker-path DIR]
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 from assistant.engine import Assistant  # noqa: E402
 from assistant.evaluation import hits, load_questions, run_eval  # noqa: E402
+from assistant.rerank import RerankerError, build_reranker  # noqa: E402
 from index.embedding.registry import make_embedder  # noqa: E402
 from index.settings import Settings  # noqa: E402
 from ingest.pipeline import run_ingest  # noqa: E402
@@ -44,7 +48,14 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--models", default="e5,minilm,use")
     p.add_argument("--sets", default=",".join(str(s) for s in DEFAULT_SETS))
+    p.add_argument("--reranker", default="identity", help="a name of assistant.rerank.RERANKERS")
+    p.add_argument("--reranker-path", type=Path, default=None, help="model directory of --reranker cross-encoder")
     args = p.parse_args()
+    try:
+        reranker = build_reranker(Settings(reranker=args.reranker, reranker_path=args.reranker_path))
+    except RerankerError as e:
+        sys.exit(str(e))
+    print(f"reranker: {reranker.name}")
     sets = [Path(s) for s in args.sets.split(",")]
     work = Path(tempfile.mkdtemp(prefix="bpa-models-"))
     header = f"{'model':<8} {'set':<16} {'ingest s':>8} {'dense r@5':>9} {'r@1':>6} {'r@5':>6} {'mrr':>6} "
@@ -58,7 +69,7 @@ def main() -> None:
             started = time.perf_counter()
             run_ingest(settings, embedder)
             ingest_s = time.perf_counter() - started
-            assistant = Assistant(settings, embedder)
+            assistant = Assistant(settings, embedder, reranker=reranker)
             for s in sets:
                 r = run_eval(settings, assistant, load_questions(s), k=5)
                 print(

@@ -51,6 +51,23 @@ class Settings(BaseSettings):
     max_question_chars: int = Field(2000, description="Longer questions are refused.")
     query_cache_size: int = Field(1024, ge=0, description="Query embeddings kept in memory (0 disables).")
 
+    # --- reranking -----------------------------------------------------------------
+    reranker: str = Field(
+        "identity",
+        description=(
+            "Reranker of the retrieved top passages: 'identity' (keep the fused order) or "
+            "'cross-encoder' (a sentence-transformers CrossEncoder directory given by "
+            "reranker_path; none ships with bpa). The name is checked against "
+            "assistant.rerank.RERANKERS where the reranker is built (this layer cannot import it)."
+        ),
+    )
+    reranker_path: Path | None = Field(
+        None, description="Local model directory of the 'cross-encoder' reranker (never downloaded)."
+    )
+    reranker_depth: int = Field(
+        10, ge=1, le=50, description="Top fused passages the reranker rescores; the rest follow in fused order."
+    )
+
     # --- HTTP service --------------------------------------------------------------
     public_url: str = Field(
         "",

@@ -12,6 +12,8 @@ from assistant.confidence import ConfidenceConfig, Signals, decide
 from assistant.engine import POINTER_TEXT, Assistant
 from assistant.evaluation import calibration
 from assistant.evidence import FactKind, asked, asked_kinds, holds
+from assistant.rerank import Reranked
+from assistant.retrieval import Scored
 from index.embedding.fake import FakeEmbedder
 from index.settings import Settings
 from ingest.pipeline import run_ingest
@@ -133,3 +135,23 @@ def test_expected_calibration_error_and_reliability_table() -> None:
     assert ece == pytest.approx(0.5 * 0.45 + 0.5 * 0.15)
     assert [(row["bin"], row["n"]) for row in table] == [("0.1-0.2", 2), ("0.9-1.0", 2)]
     assert calibration([1.0], [True])[0] == 0.0
+
+
+class _Reverse:
+    """A reranker that reverses retrieval's order: visible in every later stage."""
+
+    name = "reverse"
+
+    def rerank(self, question: str, results: list[Scored]) -> list[Reranked]:
+        return [Reranked(r, float(i)) for i, r in enumerate(reversed(results))]
+
+
+def test_the_pipeline_reads_passages_in_the_rerankers_order(tmp_path: Path, settings: Settings) -> None:
+    a = _assistant(tmp_path, settings, PHONE_NUMBER)
+    plain = a.run("qual o telefone do suporte?")[1]
+    a.reranker = _Reverse()
+    _, trace = a.run("qual o telefone do suporte?")
+    assert [r.rowid for r in trace.retrieved] == [r.rowid for r in plain.retrieved]
+    assert [r.rowid for r in trace.ranked] == [r.rowid for r in reversed(plain.retrieved)]
+    assert [r.score for r in trace.reranked] == [float(i) for i in range(len(trace.ranked))]
+    assert trace.evidence.passages[0].rowid == trace.ranked[0].rowid

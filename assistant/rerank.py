@@ -1,0 +1,208 @@
+"""The reranking seam: retrieve → **rerank** → decide → compose.
+
+A :class:`Reranker` reorders the fused top passages of one question. It returns the
+same :class:`Scored` objects, untouched (the fused ``score`` keeps meaning "how retrieval
+ranked it"), each wrapped in a :class:`Reranked` that carries the reranker's own score,
+or ``None`` for a passage it did not score (the identity, or below its depth). That pair
+is what a trace logs; :func:`reorder` gives the plain list the later stages take.
+
+Rerankers (``Settings.reranker``, one line each in :data:`RERANKERS`):
+
+``identity``
+    the default: the fused order as it is.
+``cross-encoder``
+    a sentence-transformers ``CrossEncoder`` from a local directory
+    (``Settings.reranker_path``), scoring (question, section path + passage text)
+    pairs for the top ``Settings.reranker_depth`` passages. None ships with bpa: no
+    multilingual cross-encoder is packaged for offline use, and the small instruction
+    LLMs that are (gemma-3-270m, SmolLM2-135M as GGUF) made dev-blind MRR@10 worse when
+    reranking the top 10 (0.733 → 0.46-0.70) at 17-39 s per question.
+
+Adding one: a class with ``name`` and ``rerank``, and a factory line in ``RERANKERS``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from assistant.retrieval import Scored
+from index.errors import BpaError
+from index.settings import Settings
+
+
+class RerankerError(BpaError):
+    """The configured reranker cannot be built or failed to score. Messages are pt-BR."""
+
+
+@dataclass(frozen=True)
+class Reranked:
+    """One passage in the reranker's order: the retrieval result and the reranker's score."""
+
+    result: Scored
+    score: float | None = None  # the reranker's own score; None when it did not score this passage
+
+
+@runtime_checkable
+class Reranker(Protocol):
+    name: str  # which reranker (and model) ordered the passages, for logs and traces
+
+    def rerank(self, question: str, results: list[Scored]) -> list[Reranked]:
+        """``results`` reordered (a permutation: nothing added or dropped), best first.
+
+        ``question`` is the analyst's question as asked; glossary expansions are a
+        recall device of retrieval, not something a reranker should read.
+        """
+        ...
+
+
+def reorder(reranker: Reranker, question: str, results: list[Scored]) -> list[Scored]:
+    """The results in the reranker's order, for the stages that only need the passages."""
+    return [r.result for r in reranker.rerank(question, results)]
+
+
+class IdentityReranker:
+    """Keeps the fused order: the default, and what every figure in the README measures."""
+
+    name = "identity"
+
+    def rerank(self, question: str, results: list[Scored]) -> list[Reranked]:
+        return [Reranked(r) for r in results]
+
+
+class CrossEncoderReranker:
+    """Rescores the top ``depth`` passages with a cross-encoder; the rest follow in fused order.
+
+    The passage side is the section path plus the text (``Chunk.embed_text``), as for
+    retrieval: a FAQ question or step-group title is often the part that matches.
+    Ties keep the fused order. One inference at a time: torch already uses every core
+    it is allowed for one batch, so concurrent requests would only oversubscribe the CPU.
+    """
+
+    def __init__(self, model: Any, name: str, depth: int = 10, batch_size: int = 16) -> None:
+        self._model = model
+        self.name = name
+        self.depth = max(1, depth)
+        self.batch_size = max(1, batch_size)
+        self._lock = threading.Lock()
+
+    def rerank(self, question: str, results: list[Scored]) -> list[Reranked]:
+        head, tail = results[: self.depth], results[self.depth :]
+        if not head:
+            return []
+        pairs = [(question, r.chunk.embed_text) for r in head]
+        with self._lock:
+            try:
+                raw = self._model.predict(
+                    pairs, batch_size=self.batch_size, show_progress_bar=False, convert_to_numpy=True
+                )
+            except Exception as exc:
+                raise RerankerError(f"o reranker {self.name} falhou ao pontuar os trechos: {exc}") from exc
+        scores = np.asarray(raw, dtype=np.float64).reshape(-1)
+        if scores.shape != (len(head),) or not np.isfinite(scores).all():
+            raise RerankerError(
+                f"o reranker {self.name} devolveu pontuações inválidas "
+                f"(formato {np.shape(raw)}, esperado ({len(head)},), ou valores não finitos)"
+            )
+        order = np.argsort(-scores, kind="stable")
+        return [Reranked(head[i], float(scores[i])) for i in order] + [Reranked(r) for r in tail]
+
+
+# --- loading a cross-encoder ---------------------------------------------------------
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _check_cross_encoder_dir(path: Path) -> None:
+    """Refuse what sentence-transformers would load but not as a trained reranker.
+
+    A bi-encoder (or a bare transformer) directory loads as a CrossEncoder without
+    complaint, with a freshly *random* classification head: scores would be noise.
+    A cross-encoder is either saved by sentence-transformers as one, or a transformers
+    model with a sequence-classification head.
+    """
+    st_type = _read_json(path / "config_sentence_transformers.json").get("model_type")
+    if st_type == "CrossEncoder":
+        return
+    if not (path / "config.json").is_file():
+        raise RerankerError(
+            f"BPA_RERANKER_PATH={path} não é um diretório de modelo (falta config.json); "
+            "aponte para um cross-encoder sentence-transformers salvo localmente"
+        )
+    architectures = _read_json(path / "config.json").get("architectures") or []
+    if not any(str(a).endswith("ForSequenceClassification") for a in architectures):
+        kind = st_type or ", ".join(map(str, architectures)) or "sem arquitetura declarada"
+        raise RerankerError(
+            f"BPA_RERANKER_PATH={path} não é um cross-encoder ({kind}); um modelo de embeddings "
+            "não serve para reranquear: use um cross-encoder (ForSequenceClassification, 1 rótulo)"
+        )
+
+
+def _load_cross_encoder(settings: Settings) -> CrossEncoderReranker:
+    if settings.reranker_path is None:
+        raise RerankerError(
+            "BPA_RERANKER=cross-encoder precisa de BPA_RERANKER_PATH: o diretório local de um "
+            "cross-encoder sentence-transformers (nenhum vem com o bpa)"
+        )
+    path = Path(settings.reranker_path).expanduser().resolve()
+    if not path.is_dir():
+        raise RerankerError(f"BPA_RERANKER_PATH={path} não existe ou não é um diretório")
+    _check_cross_encoder_dir(path)
+    # The same machinery as the sentence-transformers embedders: thread cap, quiet load,
+    # a content fingerprint so the name in a trace identifies the weights.
+    from index.embedding.backends import _fingerprint, _limit_torch_threads, _quiet_progress_bars
+
+    # The hub must never be contacted: models come from local directories only.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    try:
+        import torch
+        from sentence_transformers import CrossEncoder
+    except ImportError as exc:
+        raise RerankerError(
+            f"BPA_RERANKER=cross-encoder precisa do pacote sentence-transformers ({exc}); "
+            "instale com: pip install sentence-transformers"
+        ) from exc
+    _limit_torch_threads(torch)
+    try:
+        with _quiet_progress_bars():
+            model = CrossEncoder(str(path), device="cpu", local_files_only=True)
+        model.eval()
+    except Exception as exc:
+        raise RerankerError(f"não foi possível carregar o cross-encoder de {path}: {exc}") from exc
+    if model.num_labels != 1:
+        raise RerankerError(
+            f"o cross-encoder de {path} tem {model.num_labels} rótulos (um classificador); "
+            "para reranquear é preciso um modelo de 1 rótulo, que dá uma pontuação de relevância"
+        )
+    name = f"cross-encoder:{path.name}@{_fingerprint(path)}"
+    return CrossEncoderReranker(model, name, depth=settings.reranker_depth)
+
+
+RERANKERS: dict[str, Callable[[Settings], Reranker]] = {
+    "identity": lambda settings: IdentityReranker(),
+    "cross-encoder": _load_cross_encoder,
+}
+
+
+def build_reranker(settings: Settings) -> Reranker:
+    """The reranker ``settings.reranker`` names; RerankerError if unknown or unloadable."""
+    factory = RERANKERS.get(settings.reranker)
+    if factory is None:
+        raise RerankerError(
+            f"reranker desconhecido {settings.reranker!r} (BPA_RERANKER); opções: {', '.join(RERANKERS)}"
+        )
+    return factory(settings)
