@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from fastapi import FastAPI
 from slack_bolt import App
 from starlette.testclient import TestClient
 
 from assistant.errors import InvalidQuestion, NoSnapshotError, UnknownAnswer
+from assistant.http.app import create_app
 from assistant.types import Answer, Citation, DocumentView, SearchHit, Suggestion
 from index.settings import Settings
 from slack_app import mount
@@ -109,11 +109,12 @@ class FakeAssistant:
 
 
 def signature_headers(
-    body: str, secret: str = SIGNING_SECRET, timestamp: int | None = None
+    body: str | bytes, secret: str = SIGNING_SECRET, timestamp: int | None = None
 ) -> dict[str, str]:
     """Slack's v0 request signature: HMAC-SHA256 of "v0:<timestamp>:<body>"."""
     ts = str(int(time.time()) if timestamp is None else timestamp)
-    digest = hmac.new(secret.encode(), f"v0:{ts}:{body}".encode(), hashlib.sha256).hexdigest()
+    raw = body.encode() if isinstance(body, str) else body
+    digest = hmac.new(secret.encode(), f"v0:{ts}:".encode() + raw, hashlib.sha256).hexdigest()
     return {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": f"v0={digest}"}
 
 
@@ -123,7 +124,8 @@ class SlackHarness:
     def __init__(self, assistant: FakeAssistant, settings: Settings, slack: MockSlackServer) -> None:
         self.assistant = assistant
         self.slack = slack
-        self.web = FastAPI()
+        # The production composition: the API app, with the bot mounted on it.
+        self.web = create_app(settings, assistant)
         assert mount(self.web, assistant, settings) is True
         self.bolt: App = self.web.state.slack_bolt_app
         self.client = TestClient(self.web)
@@ -131,7 +133,7 @@ class SlackHarness:
 
     def post(
         self,
-        body: str,
+        body: str | bytes,
         content_type: str,
         *,
         secret: str = SIGNING_SECRET,
@@ -144,7 +146,8 @@ class SlackHarness:
             **signature_headers(body, secret, ts),
             **(headers or {}),
         }
-        return self.client.post("/slack/events", content=body.encode(), headers=all_headers)
+        content = body.encode() if isinstance(body, str) else body
+        return self.client.post("/slack/events", content=content, headers=all_headers)
 
     def event(self, event: dict[str, Any], *, event_id: str | None = None, **kwargs: Any) -> Any:
         self._ids += 1
