@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 import pytest
-from slack_fakes import SlackHarness, mention, signature_headers
+from slack_harness import SlackHarness, mention, signature_headers
 from slack_mock import MockSlackServer
 
 from slack_app import blocks
@@ -50,7 +50,7 @@ def assert_refused(response: Any, status: int, code: str) -> str:
 
 def post_raw(harness: SlackHarness, body: bytes, headers: dict[str, str]) -> Any:
     """POST with the header values sent as UTF-8 bytes (some cases are not ASCII)."""
-    encoded = {name: value.encode() for name, value in {"Content-Type": JSON, **headers}.items()}
+    encoded = {name.encode(): value.encode() for name, value in {"Content-Type": JSON, **headers}.items()}
     return harness.client.post("/slack/events", content=body, headers=encoded)
 
 
@@ -227,11 +227,11 @@ def _samples(slack: MockSlackServer, n: int, seed: int = 10) -> list[dict[str, A
         "message": {"text": "x", "blocks": [{"type": "actions", "block_id": blocks.ACTIONS_BLOCK_ID}]},
     }
     command = {"command": "/boaspraticas", "text": "oi", "user_id": "U1", "channel_id": "C1", "response_url": url}
-    bases = [{"type": "event_callback", "event": mention()}, click, command]
+    bases: list[dict[str, Any]] = [{"type": "event_callback", "event": mention()}, click, command]
     junk: list[Any] = [None, True, 0, -1, 1.5, "", "x", [], [None], {}, {"id": 1}, [{}], url]
-    out = []
+    out: list[dict[str, Any]] = []
     for i in range(n):
-        payload = copy.deepcopy(rng.choice(bases))
+        payload: dict[str, Any] = copy.deepcopy(rng.choice(bases))
         for _ in range(rng.randint(1, 3)):
             node: Any = payload
             while True:
