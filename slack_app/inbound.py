@@ -50,9 +50,7 @@ def _malformed(message: str) -> SlackRequestRefused:
     return SlackRequestRefused(400, "malformed_slack_request", message)
 
 
-def verify_signature(
-    secret: str, body: bytes, timestamp: str | None, signature: str | None, *, now: float | None = None
-) -> None:
+def verify_signature(secret: str, body: bytes, timestamp: str | None, signature: str | None) -> None:
     """Slack's v0 signature: HMAC-SHA256 of ``v0:<timestamp>:<body>`` with the signing secret.
 
     Computed over the bytes (slack_sdk's verifier decodes the body first, which raises on
@@ -60,7 +58,7 @@ def verify_signature(
     """
     if timestamp is None or not _TIMESTAMP.fullmatch(timestamp):
         raise _unauthorized("Cabeçalho X-Slack-Request-Timestamp ausente ou inválido.")
-    if abs((time.time() if now is None else now) - int(timestamp)) > MAX_CLOCK_SKEW_SECONDS:
+    if abs(time.time() - int(timestamp)) > MAX_CLOCK_SKEW_SECONDS:
         raise _unauthorized("Requisição do Slack fora da janela de 5 minutos (X-Slack-Request-Timestamp).")
     expected = hmac.new(secret.encode(), b"v0:" + timestamp.encode() + b":" + body, hashlib.sha256)
     given = (signature or "").encode("utf-8", "replace")
