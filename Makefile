@@ -33,7 +33,7 @@ test: install
 
 lint: install
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy index ingest assistant slack_app bpa
+	$(VENV)/bin/mypy  # the packages and the test fakes: [tool.mypy] files in pyproject.toml
 
 ## make eval: retrieval/answer figures on the dev sets (needs ../shared/eval).
 eval: install

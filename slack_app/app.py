@@ -253,8 +253,11 @@ class SlackBot:
 
 
 def _is_question(event: dict[str, Any]) -> bool:
-    """A person's new message: no subtype (edits, joins, bot posts…), no bot, has a user."""
-    return not event.get("subtype") and not event.get("bot_id") and bool(event.get("user"))
+    """A person's new message: no subtype (edits, joins, bot posts…), no bot, and the
+    user, channel and ts a reply needs."""
+    if event.get("subtype") or event.get("bot_id"):
+        return False
+    return all(isinstance(event.get(key), str) and event[key] for key in ("user", "channel", "ts"))
 
 
 def _quietly(call: Callable[..., Any], *args: Any, **kwargs: Any) -> None:

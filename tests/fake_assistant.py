@@ -6,12 +6,14 @@
 - feedback: recorded in ``feedbacks``; UnknownAnswer for an id never given.
 - document: one known document (``DOCUMENT_ID``); UnknownDocument otherwise.
 - ``snapshot_id`` is switchable: ``fake.snapshot_id = None`` simulates "no index yet".
+- ``ask_error``: when set, ask() records the call and raises it (a failing assistant).
 """
 
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from assistant.errors import (
     NO_INDEX_MESSAGE,
@@ -20,6 +22,7 @@ from assistant.errors import (
     UnknownAnswer,
     UnknownDocument,
 )
+from assistant.protocol import AssistantService
 from assistant.types import Answer, AnswerLine, Citation, DocumentSection, DocumentView, SearchHit, Suggestion
 
 SNAPSHOT_ID = "snap-20250101-000000"
@@ -99,6 +102,7 @@ class FakeAssistant:
     asks: list[AskCall] = field(default_factory=list)
     feedbacks: list[FeedbackCall] = field(default_factory=list)
     suggests: list[tuple[str, str, list[str]]] = field(default_factory=list)
+    ask_error: Exception | None = None
     _answer_ids: set[str] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -121,6 +125,8 @@ class FakeAssistant:
             raise InvalidQuestion("A pergunta está vazia.")
         with self._lock:
             self.asks.append(AskCall(question, top_k, sources, context, channel))
+            if self.ask_error is not None:
+                raise self.ask_error
             answer_id = f"ans-{len(self.asks)}"
             self._answer_ids.add(answer_id)
         abstain = "preço" in question.lower()
@@ -182,3 +188,7 @@ class FakeAssistant:
                 ),
             ],
         )
+
+
+if TYPE_CHECKING:  # mypy checks this file (pyproject [tool.mypy] files): the fake fits the protocol
+    _fake: AssistantService = FakeAssistant()

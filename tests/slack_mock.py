@@ -1,7 +1,8 @@
 """A local stand-in for Slack's Web API (and for response_url webhooks), for tests.
 
-In the spirit of bolt-python's tests/mock_web_api_server: an ``http.server`` on
-127.0.0.1 that records every call and answers ``{"ok": true, ...}``. Point a WebClient at
+Built on the stand-in server of ``standins`` (so it shares its lifecycle, request log
+and HTTP-level faults: ``slack.fail(r"chat\\.postMessage", status=429, retry_after="1")``).
+It records every call and answers ``{"ok": true, ...}``. Point a WebClient at
 ``server.api_url`` (``Settings.slack_api_url``) and response URLs at
 ``server.response_url(name)``; then assert on ``server.calls``.
 
@@ -15,12 +16,12 @@ from __future__ import annotations
 
 import itertools
 import json
-import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, urlparse
+from urllib.parse import parse_qsl
+
+from standins import Request, Response, StandinServer
 
 BOT_USER_ID = "UBOT0001"
 BOT_ID = "BBOT0001"
@@ -40,39 +41,14 @@ class Call:
     body: dict[str, Any] = field(default_factory=dict)
 
 
-class MockSlackServer:
+class MockSlackServer(StandinServer):
     def __init__(self) -> None:
+        super().__init__()
         self.calls: list[Call] = []
         self._errors: dict[str, str] = {}
-        self._lock = threading.Lock()
         self._ts = itertools.count(1)
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
-
-    # --- lifecycle ---------------------------------------------------------------------
-
-    def start(self) -> MockSlackServer:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-
-    def __enter__(self) -> MockSlackServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     # --- addresses ---------------------------------------------------------------------
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
 
     @property
     def api_url(self) -> str:
@@ -83,8 +59,8 @@ class MockSlackServer:
 
     # --- behaviour and assertions ------------------------------------------------------
 
-    def fail(self, method: str, error: str) -> None:
-        """Make ``method`` answer ``{"ok": false, "error": error}`` from now on."""
+    def api_error(self, method: str, error: str) -> None:
+        """Make ``method`` answer ``{"ok": false, "error": error}`` (HTTP 200) from now on."""
         with self._lock:
             self._errors[method] = error
 
@@ -106,12 +82,22 @@ class MockSlackServer:
             if len(found) >= count or time.monotonic() > deadline:
                 break
             time.sleep(0.01)
-        assert len(found) >= count, (
-            f"expected {count} call(s) to {method}, got {len(found)}: {self.methods()}"
-        )
+        assert len(found) >= count, f"expected {count} call(s) to {method}, got {len(found)}: {self.methods()}"
         return found
 
-    # --- the HTTP handler --------------------------------------------------------------
+    # --- serving -----------------------------------------------------------------------
+
+    def route(self, request: Request) -> Response:
+        call = Call(
+            method=_method_of(request.path),
+            path=request.path,
+            headers=request.headers,
+            body=_parse_body(request.body.decode("utf-8"), request.headers.get("content-type") or ""),
+        )
+        result = self._record(call)
+        if call.method.startswith("response:"):  # webhooks answer plain "ok"
+            return Response(200, b"ok", "text/plain")
+        return Response.json(result)
 
     def _record(self, call: Call) -> dict[str, Any]:
         with self._lock:
@@ -136,38 +122,6 @@ class MockSlackServer:
         if call.method == "chat.postEphemeral":
             return {"ok": True, "message_ts": ts}
         return {"ok": True}
-
-    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
-        mock = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:  # quiet test output
-                pass
-
-            def do_GET(self) -> None:
-                self.do_POST()
-
-            def do_POST(self) -> None:
-                path = urlparse(self.path).path
-                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode("utf-8")
-                call = Call(
-                    method=_method_of(path),
-                    path=path,
-                    headers={k.lower(): v for k, v in self.headers.items()},
-                    body=_parse_body(raw, self.headers.get("Content-Type") or ""),
-                )
-                result = mock._record(call)
-                if call.method.startswith("response:"):  # webhooks answer plain "ok"
-                    status, payload, ctype = 200, b"ok", "text/plain"
-                else:
-                    status, payload, ctype = 200, json.dumps(result).encode(), "application/json"
-                self.send_response(status)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-        return Handler
 
 
 def _method_of(path: str) -> str:

@@ -61,6 +61,7 @@ class Request:
     query: dict[str, list[str]]
     headers: dict[str, str]
     at: float  # time.monotonic() on arrival
+    body: bytes = b""  # what a POST carried
 
     @property
     def target(self) -> str:
@@ -247,11 +248,12 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         parts = urlsplit(self.path)
         request = Request(
-            method="GET",
+            method=self.command,
             path=parts.path,
             query=parse_qs(parts.query, keep_blank_values=True),
             headers={k.lower(): v for k, v in self.headers.items()},
             at=time.monotonic(),
+            body=self.rfile.read(int(self.headers.get("Content-Length") or 0)),
         )
         response = self.standin._serve(request)
         self.send_response(response.status)
@@ -261,6 +263,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(response.body)
+
+    do_POST = do_GET  # same path: routes look at request.method and request.body
 
     def log_message(self, format: str, *args: Any) -> None:
         pass

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from slack_fakes import BOT_TOKEN, SIGNING_SECRET, FakeAssistant, SlackHarness
+from fake_assistant import FakeAssistant
+from slack_harness import BOT_TOKEN, SIGNING_SECRET, SlackHarness
 from slack_mock import MockSlackServer
 
 from index.settings import Settings

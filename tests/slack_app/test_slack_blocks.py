@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from slack_fakes import action_ids, block_texts, citation
+from slack_harness import action_ids, block_texts, citation
 
 from assistant.types import Answer
 from slack_app import blocks

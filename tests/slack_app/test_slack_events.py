@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import time
 
-from slack_fakes import FakeAssistant, SlackHarness, action_ids, block_texts, direct_message, mention
+from fake_assistant import CITATIONS, AskCall, FakeAssistant
+from slack_harness import SOURCE_1, SOURCE_2, SlackHarness, action_ids, block_texts, direct_message, mention
 from slack_mock import BOT_ID, BOT_USER_ID, MockSlackServer
 
+from assistant.errors import InvalidQuestion
 from index.settings import Settings
 from slack_app import blocks
 
@@ -30,19 +32,21 @@ def test_mention_is_answered_in_its_thread_with_sources_and_buttons(
     assert post.body["channel"] == "CGENERAL1"
     assert post.body["thread_ts"] == "1700000000.000100"
     texts = block_texts(post.body["blocks"])
-    assert "Abra o chamado com o log do erro [1]" in texts
-    assert "<https://docs.example.com/doc1#secao-1|Documento 1 › Seção 1>" in texts
-    assert "<https://docs.example.com/doc2#secao-2|Documento 2 › Seção 2>" in texts
-    assert "Trecho citado número 2" in texts
-    assert "Confiança alta (82%)" in texts
+    assert "registre o motivo no ticket e combine o próximo contato [1]" in texts
+    assert SOURCE_1 in texts
+    assert SOURCE_2 in texts
+    assert "_Faça no máximo duas interações públicas sem contato telefônico._" in texts
+    assert "Confiança alta (81%)" in texts
     assert action_ids(post.body["blocks"]) == [blocks.FEEDBACK_HELPFUL, blocks.FEEDBACK_UNHELPFUL]
     assert all(
         e["value"] == "ans-1" for b in post.body["blocks"] if b["type"] == "actions" for e in b["elements"]
     )
-    assert "Abra o chamado" in post.body["text"] and "https://docs.example.com/doc1" in post.body["text"]
+    assert "registre o motivo" in post.body["text"] and CITATIONS[0].url in post.body["text"]
 
     # the mention was stripped and the channel recorded
-    assert assistant.asks == [{"question": "como abrir um chamado?", "context": None, "channel": "slack"}]
+    assert assistant.asks == [
+        AskCall("como abrir um chamado?", top_k=None, sources=None, context=None, channel="slack")
+    ]
 
     harness.settle()
     methods = [m for m in slack.methods() if m != "auth.test"]
@@ -71,11 +75,9 @@ def test_follow_up_in_an_answered_thread_passes_the_first_question_as_context(
     )
     posts = slack.wait_for("chat.postMessage", count=2)
     assert posts[1].body["thread_ts"] == "1700000000.000100"
-    assert assistant.asks[1] == {
-        "question": "e se for urgente?",
-        "context": "como abrir um chamado?",
-        "channel": "slack",
-    }
+    assert assistant.asks[1] == AskCall(
+        "e se for urgente?", top_k=None, sources=None, context="como abrir um chamado?", channel="slack"
+    )
 
 
 def test_a_mention_in_an_unknown_thread_has_no_context(
@@ -84,7 +86,7 @@ def test_a_mention_in_an_unknown_thread_has_no_context(
     harness.event(mention(ts="1700000000.000300", thread_ts="1700000000.000050"))
     [post] = slack.wait_for("chat.postMessage")
     assert post.body["thread_ts"] == "1700000000.000050"
-    assert assistant.asks[0]["context"] is None
+    assert assistant.asks[0].context is None
 
 
 def test_retry_and_repeated_event_id_give_exactly_one_answer(
@@ -141,7 +143,7 @@ def test_bots_edits_other_subtypes_and_own_posts_are_ignored(
 def test_assistant_failure_posts_a_warning_in_the_thread(
     harness: SlackHarness, slack: MockSlackServer
 ) -> None:
-    harness.assistant.mode = "error"
+    harness.assistant.ask_error = RuntimeError("boom")
     harness.event(mention())
     [post] = slack.wait_for("chat.postMessage")
     assert post.body["thread_ts"] == "1700000000.000100"
@@ -152,12 +154,13 @@ def test_assistant_failure_posts_a_warning_in_the_thread(
 def test_invalid_question_and_missing_index_get_their_pt_br_messages(
     harness: SlackHarness, slack: MockSlackServer
 ) -> None:
-    harness.assistant.mode = "invalid"
+    harness.assistant.ask_error = InvalidQuestion("A pergunta precisa ter pelo menos uma palavra.")
     harness.event(mention())
     [post] = slack.wait_for("chat.postMessage")
     assert post.body["text"] == "A pergunta precisa ter pelo menos uma palavra."
 
-    harness.assistant.mode = "no_snapshot"
+    harness.assistant.ask_error = None
+    harness.assistant.snapshot_id = None
     harness.event(mention(ts="1700000000.000900"))
     posts = slack.wait_for("chat.postMessage", count=2)
     assert "índice da documentação ainda não está pronto" in posts[1].body["text"]
@@ -166,13 +169,12 @@ def test_invalid_question_and_missing_index_get_their_pt_br_messages(
 def test_abstention_says_so_and_lists_the_nearest_sections(
     harness: SlackHarness, slack: MockSlackServer
 ) -> None:
-    harness.assistant.mode = "abstain"
-    harness.event(mention())
+    harness.event(mention("<@UBOT0001> qual o preço da licença?"))  # the fake abstains on "preço"
     [post] = slack.wait_for("chat.postMessage")
     texts = block_texts(post.body["blocks"])
     assert "Não encontrei na documentação" in texts
-    assert "<https://docs.example.com/doc3#secao-3|Documento 3 › Seção 3>" in texts
-    assert "<https://docs.example.com/doc4#secao-4|Documento 4 › Seção 4>" in texts
+    assert SOURCE_1 in texts
+    assert SOURCE_2 in texts
     assert "Não encontrei na documentação" in post.body["text"]
 
 
@@ -219,3 +221,12 @@ def test_per_user_rate_limit_gets_a_friendly_message(
     assert limited.body["user"] == "UASKER01"
     assert "limite é de 2 por minuto" in limited.body["text"]
     assert len(assistant.asks) == 3
+
+
+def test_a_rate_limited_post_is_retried_after_retry_after(harness: SlackHarness, slack: MockSlackServer) -> None:
+    slack.fail(r"/api/chat\.postMessage", status=429, retry_after="0", times=1)
+    harness.event(mention())
+    [post] = slack.wait_for("chat.postMessage")  # the retry (the refused attempt is not a call)
+    assert "registre o motivo" in post.body["text"]  # the answer, not the error warning
+    harness.settle()
+    assert slack.count(r"/api/chat\.postMessage") == 2

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from slack_fakes import FakeAssistant, SlackHarness, action_ids, block_texts
+from fake_assistant import AskCall, FakeAssistant, FeedbackCall
+from slack_harness import SOURCE_1, SOURCE_2, SlackHarness, action_ids, block_texts
 from slack_mock import MockSlackServer
 
 from index.settings import Settings
@@ -72,16 +73,16 @@ def test_command_acks_fast_then_answers_ephemerally_with_a_share_button(
 
     [reply] = slack.wait_for("response:cmd1")
     assert reply.body["response_type"] == "ephemeral"
-    assert "<https://docs.example.com/doc1#secao-1|Documento 1 › Seção 1>" in block_texts(
-        reply.body["blocks"]
-    )
+    assert SOURCE_1 in block_texts(reply.body["blocks"])
     assert action_ids(reply.body["blocks"]) == [
         blocks.FEEDBACK_HELPFUL,
         blocks.FEEDBACK_UNHELPFUL,
         blocks.SHARE,
     ]
     assert reply.body["text"]
-    assert assistant.asks == [{"question": "como abrir um chamado?", "context": None, "channel": "slack"}]
+    assert assistant.asks == [
+        AskCall("como abrir um chamado?", top_k=None, sources=None, context=None, channel="slack")
+    ]
     harness.settle()
     assert slack.calls_to("chat.postMessage") == []  # nothing public
 
@@ -100,7 +101,7 @@ def test_empty_command_shows_usage_help(
 
 
 def test_command_failure_is_a_warning_not_silence(harness: SlackHarness, slack: MockSlackServer) -> None:
-    harness.assistant.mode = "error"
+    harness.assistant.ask_error = RuntimeError("boom")
     command(harness, "como abrir um chamado?")
     [reply] = slack.wait_for("response:cmd1")
     assert reply.body["text"].startswith(":warning:")
@@ -116,7 +117,7 @@ def test_share_button_posts_the_answer_in_the_channel(harness: SlackHarness, sla
     assert "thread_ts" not in post.body
     texts = block_texts(post.body["blocks"])
     assert "<@UASKER01> perguntou: _como abrir um chamado?_" in texts
-    assert "<https://docs.example.com/doc2#secao-2|Documento 2 › Seção 2>" in texts
+    assert SOURCE_2 in texts
     assert action_ids(post.body["blocks"]) == [blocks.FEEDBACK_HELPFUL, blocks.FEEDBACK_UNHELPFUL]
     [done] = slack.wait_for("response:share1")
     assert done.body["replace_original"] is True
@@ -137,7 +138,7 @@ def test_share_of_an_unknown_answer_explains_instead_of_posting(
 def test_share_where_the_bot_cannot_post_tells_how_to_fix(
     harness: SlackHarness, slack: MockSlackServer
 ) -> None:
-    slack.fail("chat.postMessage", "not_in_channel")
+    slack.api_error("chat.postMessage", "not_in_channel")
     command(harness, "como abrir um chamado?")
     slack.wait_for("response:cmd1")
     click(harness, blocks.SHARE, "ans-1", response="share3")
@@ -148,7 +149,7 @@ def test_share_where_the_bot_cannot_post_tells_how_to_fix(
 def test_feedback_click_records_feedback_and_replaces_the_buttons(
     harness: SlackHarness, slack: MockSlackServer, assistant: FakeAssistant
 ) -> None:
-    from slack_fakes import mention
+    from slack_harness import mention
 
     harness.event(mention())
     [post] = slack.wait_for("chat.postMessage")
@@ -163,12 +164,12 @@ def test_feedback_click_records_feedback_and_replaces_the_buttons(
         click(harness, blocks.FEEDBACK_UNHELPFUL, "ans-1", response="fb1", message=message).status_code == 200
     )
     [update] = slack.wait_for("response:fb1")
-    assert assistant.feedbacks == [("ans-1", False, "slack")]
+    assert assistant.feedbacks == [FeedbackCall("ans-1", helpful=False, comment=None, channel="slack")]
     assert update.body["replace_original"] is True
     assert action_ids(update.body["blocks"]) == []
     texts = block_texts(update.body["blocks"])
     assert "Obrigado pelo retorno!" in texts
-    assert "<https://docs.example.com/doc1#secao-1|Documento 1 › Seção 1>" in texts  # answer kept
+    assert SOURCE_1 in texts  # answer kept
 
 
 def test_feedback_on_an_ephemeral_answer_keeps_the_share_button(
@@ -178,7 +179,7 @@ def test_feedback_on_an_ephemeral_answer_keeps_the_share_button(
     slack.wait_for("response:cmd1")
     click(harness, blocks.FEEDBACK_HELPFUL, "ans-1", response="fb2")
     [update] = slack.wait_for("response:fb2")
-    assert assistant.feedbacks == [("ans-1", True, "slack")]
+    assert assistant.feedbacks == [FeedbackCall("ans-1", helpful=True, comment=None, channel="slack")]
     assert action_ids(update.body["blocks"]) == [blocks.SHARE]
     assert "Obrigado pelo retorno!" in block_texts(update.body["blocks"])
 
@@ -211,4 +212,4 @@ def test_command_respects_the_allow_list_and_the_rate_limit(
     [limited] = slack.calls_to("response:c3")
     assert action_ids(answered.body["blocks"])
     assert "limite é de 1 por minuto" in limited.body["text"]
-    assert [a["question"] for a in assistant.asks] == ["como abrir um chamado?"]
+    assert [a.question for a in assistant.asks] == ["como abrir um chamado?"]

@@ -13,8 +13,9 @@ from typing import Any, ClassVar
 import httpx
 import pytest
 import uvicorn
+from fake_assistant import FakeAssistant
 from fastapi import FastAPI
-from slack_fakes import BOT_TOKEN, FakeAssistant, SlackHarness, mention, signature_headers
+from slack_harness import BOT_TOKEN, SlackHarness, mention, signature_headers
 from slack_mock import MockSlackServer
 
 import slack_app.socket_mode
@@ -36,7 +37,7 @@ def test_build_app_checks_the_token_against_the_configured_api_url(
 def test_build_app_explains_a_refused_or_missing_token(
     slack_settings: Settings, slack: MockSlackServer
 ) -> None:
-    slack.fail("auth.test", "invalid_auth")
+    slack.api_error("auth.test", "invalid_auth")
     with pytest.raises(SlackConfigError, match="recusou o token"):
         build_app(FakeAssistant(), slack_settings)
     with pytest.raises(SlackConfigError, match="SLACK_BOT_TOKEN"):

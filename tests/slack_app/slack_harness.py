@@ -1,33 +1,37 @@
-"""Test doubles and helpers of the Slack bot tests: a fake AssistantService and a harness
-posting correctly signed requests to a FastAPI app with the bot mounted."""
+"""Helpers of the Slack bot tests: a harness posting correctly signed requests to the API
+app with the bot mounted (the assistant is ``fake_assistant.FakeAssistant``), and builders
+of Slack events and Block Kit assertions."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import json
-import sys
 import time
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from fastapi import FastAPI
+from fake_assistant import FakeAssistant
 from slack_bolt import App
+from slack_mock import MockSlackServer
 from starlette.testclient import TestClient
 
-from assistant.errors import InvalidQuestion, NoSnapshotError, UnknownAnswer
-from assistant.types import Answer, Citation, DocumentView, SearchHit, Suggestion
+from assistant.http.app import create_app
+from assistant.types import Citation
 from index.settings import Settings
 from slack_app import mount
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # for tests/slack_mock.py
-
-from slack_mock import MockSlackServer
-
 SIGNING_SECRET = "test-signing-secret"
 BOT_TOKEN = "xoxb-test-token"
-ANSWER_TEXT = "Abra o chamado com o log do erro [1]. Informe a versão do sistema [2]."
+# How the Slack blocks link fake_assistant.CITATIONS (and its abstention's suggestions).
+SOURCE_1 = (
+    "<http://127.0.0.1:8000/d/boas-praticas-do-suporte#cliente-parado"
+    "|Boas práticas do suporte › Atendimento › Cliente parado>"
+)
+SOURCE_2 = (
+    "<https://tdn.totvs.com/pages/viewpage.action?pageId=123456#interacoes-publicas"
+    "|Interações públicas › Atendimento › Interações públicas>"
+)
 
 
 def citation(n: int, **overrides: Any) -> Citation:
@@ -45,75 +49,13 @@ def citation(n: int, **overrides: Any) -> Citation:
     return Citation(**values)
 
 
-class FakeAssistant:
-    """Implements AssistantService; ``mode`` picks the behaviour of ask()."""
-
-    def __init__(self, mode: str = "answer") -> None:
-        self.mode = mode
-        self.asks: list[dict[str, Any]] = []
-        self.feedbacks: list[tuple[str, bool, str]] = []
-        self.known_answers: set[str] = set()
-
-    @property
-    def snapshot_id(self) -> str | None:
-        return "snap-1"
-
-    def ask(
-        self,
-        question: str,
-        *,
-        top_k: int | None = None,
-        sources: list[str] | None = None,
-        context: str | None = None,
-        channel: str = "api",
-    ) -> Answer:
-        self.asks.append({"question": question, "context": context, "channel": channel})
-        if self.mode == "error":
-            raise RuntimeError("boom")
-        if self.mode == "invalid":
-            raise InvalidQuestion("A pergunta precisa ter pelo menos uma palavra.")
-        if self.mode == "no_snapshot":
-            raise NoSnapshotError("no snapshot")
-        answer_id = f"ans-{len(self.asks)}"
-        self.known_answers.add(answer_id)
-        abstained = self.mode == "abstain"
-        return Answer(
-            answer_id=answer_id,
-            question=question,
-            answer=""
-            if abstained
-            else "Abra o chamado com o log do erro [1]. Informe a versão do sistema [2].",
-            abstained=abstained,
-            confidence=0.2 if abstained else 0.82,
-            citations=[] if abstained else [citation(1), citation(2)],
-            suggestions=[citation(3), citation(4)] if abstained else [],
-            snapshot="snap-1",
-            latency_ms=12.0,
-        )
-
-    def search(self, query: str, *, k: int = 5, sources: list[str] | None = None) -> list[SearchHit]:
-        return []
-
-    def suggest(self, subject: str, description: str, tags: list[str]) -> Suggestion:
-        return Suggestion(results=[])
-
-    def feedback(
-        self, answer_id: str, helpful: bool, comment: str | None = None, channel: str = "api"
-    ) -> None:
-        if answer_id not in self.known_answers:
-            raise UnknownAnswer(answer_id)
-        self.feedbacks.append((answer_id, helpful, channel))
-
-    def document(self, document_id: str) -> DocumentView:
-        raise NotImplementedError
-
-
 def signature_headers(
-    body: str, secret: str = SIGNING_SECRET, timestamp: int | None = None
+    body: str | bytes, secret: str = SIGNING_SECRET, timestamp: int | None = None
 ) -> dict[str, str]:
     """Slack's v0 request signature: HMAC-SHA256 of "v0:<timestamp>:<body>"."""
     ts = str(int(time.time()) if timestamp is None else timestamp)
-    digest = hmac.new(secret.encode(), f"v0:{ts}:{body}".encode(), hashlib.sha256).hexdigest()
+    raw = body.encode() if isinstance(body, str) else body
+    digest = hmac.new(secret.encode(), f"v0:{ts}:".encode() + raw, hashlib.sha256).hexdigest()
     return {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": f"v0={digest}"}
 
 
@@ -123,7 +65,8 @@ class SlackHarness:
     def __init__(self, assistant: FakeAssistant, settings: Settings, slack: MockSlackServer) -> None:
         self.assistant = assistant
         self.slack = slack
-        self.web = FastAPI()
+        # The production composition: the API app, with the bot mounted on it.
+        self.web = create_app(settings, assistant)
         assert mount(self.web, assistant, settings) is True
         self.bolt: App = self.web.state.slack_bolt_app
         self.client = TestClient(self.web)
@@ -131,7 +74,7 @@ class SlackHarness:
 
     def post(
         self,
-        body: str,
+        body: str | bytes,
         content_type: str,
         *,
         secret: str = SIGNING_SECRET,
@@ -144,7 +87,8 @@ class SlackHarness:
             **signature_headers(body, secret, ts),
             **(headers or {}),
         }
-        return self.client.post("/slack/events", content=body.encode(), headers=all_headers)
+        content = body.encode() if isinstance(body, str) else body
+        return self.client.post("/slack/events", content=content, headers=all_headers)
 
     def event(self, event: dict[str, Any], *, event_id: str | None = None, **kwargs: Any) -> Any:
         self._ids += 1
