@@ -19,12 +19,12 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 from index.models import Section
-from index.textutil import collapse_ws, fold
+from index.textutil import collapse_ws, slugify, unique_id
 
 CONTEXT_WORDS = 5  # words of prefix/suffix context
 LONG_HEADING_WORDS = 16  # longer headings are linked as start,end when their start is unique
 END_WORDS = 5
-_SLUG_CHARS = 60
+_ID_CHARS = 120  # a slug qualified by its parent's
 
 
 @dataclass(frozen=True)
@@ -34,22 +34,6 @@ class Heading:
     shown: str  # the heading as the page shows it (markers included when they are text)
     before: str = ""  # visible text right before it
     after: str = ""  # visible text right after it
-
-
-def slugify(text: str) -> str:
-    """'Atenção aos cenários:' -> 'atencao-aos-cenarios' (ASCII, for element ids)."""
-    slug = re.sub(r"[^a-z0-9]+", "-", fold(text)).strip("-")
-    return slug[:_SLUG_CHARS].rstrip("-") or "secao"
-
-
-def unique_id(base: str, taken: set[str]) -> str:
-    """``base``, or ``base-2``, ``base-3``... whichever is free; records the choice."""
-    candidate, n = base, 2
-    while candidate in taken:
-        candidate = f"{base}-{n}"
-        n += 1
-    taken.add(candidate)
-    return candidate
 
 
 def assign_anchors(root: Section, headings: dict[int, Heading], page_text: str, *, own_page: bool) -> None:
@@ -81,7 +65,7 @@ def _assign_ids(root: Section, headings: dict[int, Heading]) -> None:
         base = slugify(sec.title or (head.shown if head else ""))
         parent = parents.get(id(sec))
         if base in taken and parent is not None and parent.anchor and parent is not root:
-            base = f"{parent.anchor}-{base}"[: 2 * _SLUG_CHARS]
+            base = f"{parent.anchor}-{base}"[:_ID_CHARS]
         sec.anchor = unique_id(base, taken)
 
 
