@@ -17,7 +17,7 @@ from slack_bolt import App
 from starlette.testclient import TestClient
 
 from assistant.errors import InvalidQuestion, NoSnapshotError, UnknownAnswer
-from assistant.types import Answer, Citation, DocumentView, SearchHit, Suggestion
+from assistant.types import Answer, AnswerLine, Citation, DocumentView, SearchHit, Suggestion
 from index.settings import Settings
 from slack_app import mount
 
@@ -76,6 +76,13 @@ class FakeAssistant:
             raise NoSnapshotError("no snapshot")
         answer_id = f"ans-{len(self.asks)}"
         self.known_answers.add(answer_id)
+        if self.mode == "pointer":
+            return Answer(
+                answer_id=answer_id, question=question, abstained=True, confidence=0.4, citations=[],
+                answer="A documentação não responde isso diretamente. O mais próximo:",
+                suggestions=[citation(3), citation(4)], snapshot="snap-1", latency_ms=12.0, outcome="pointer",
+                confidence_label="baixa",
+            )  # fmt: skip
         abstained = self.mode == "abstain"
         return Answer(
             answer_id=answer_id,
@@ -89,6 +96,14 @@ class FakeAssistant:
             suggestions=[citation(3), citation(4)] if abstained else [],
             snapshot="snap-1",
             latency_ms=12.0,
+            outcome="refusal" if abstained else "answer",
+            confidence_label="baixa" if abstained else "alta",
+            lines=[]
+            if abstained
+            else [
+                AnswerLine(text="Abra o chamado com o log do erro.", n=1),
+                AnswerLine(text="Informe a versão do sistema.", n=2),
+            ],
         )
 
     def search(self, query: str, *, k: int = 5, sources: list[str] | None = None) -> list[SearchHit]:

@@ -30,11 +30,11 @@ def test_mention_is_answered_in_its_thread_with_sources_and_buttons(
     assert post.body["channel"] == "CGENERAL1"
     assert post.body["thread_ts"] == "1700000000.000100"
     texts = block_texts(post.body["blocks"])
-    assert "Abra o chamado com o log do erro [1]" in texts
+    assert "• Abra o chamado com o log do erro. [1]\n• Informe a versão do sistema. [2]" in texts
     assert "<https://docs.example.com/doc1#secao-1|Documento 1 › Seção 1>" in texts
     assert "<https://docs.example.com/doc2#secao-2|Documento 2 › Seção 2>" in texts
     assert "Trecho citado número 2" in texts
-    assert "Confiança alta (82%)" in texts
+    assert "Confiança alta ·" in texts and "%" not in texts
     assert action_ids(post.body["blocks"]) == [blocks.FEEDBACK_HELPFUL, blocks.FEEDBACK_UNHELPFUL]
     assert all(
         e["value"] == "ans-1" for b in post.body["blocks"] if b["type"] == "actions" for e in b["elements"]
