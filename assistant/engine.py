@@ -372,16 +372,17 @@ class Assistant:
         doc = loaded.documents.get(document_id)
         if doc is None:
             raise UnknownDocument(f"documento {document_id} não encontrado")
-        texts: dict[str, list[str]] = {}
+        # By path and anchor: the page's opening text and a section titled like the page share a path.
+        texts: dict[tuple[str, str], list[str]] = {}
         for _, chunk in loaded.snapshot.document_chunks(doc.id):
-            texts.setdefault(chunk.section, []).append(chunk.text)
+            texts.setdefault((chunk.section, chunk.anchor), []).append(chunk.text)
         sections = [
             DocumentSection(
                 title=o["title"],
                 path=o["path"],
                 anchor=o["anchor"],
                 url=f"{doc.url}#{o['anchor']}" if o["anchor"] else doc.url,
-                text="\n".join(texts.get(o["path"], [])),
+                text="\n".join(texts.get((o["path"], o["anchor"]), [])),
             )
             for o in doc.outline
         ]

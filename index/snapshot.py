@@ -118,7 +118,9 @@ class DocumentRecord:
     def from_document(cls, doc: Document) -> DocumentRecord:
         outline = []
         for path, sec in doc.root.walk(tuple(doc.breadcrumbs)):
-            if sec is doc.root or not sec.title:
+            # Untitled sections (the page's opening text, text after the page title repeats)
+            # are listed only when they hold text a citation may point at.
+            if (sec is doc.root or not sec.title) and not sec.blocks:
                 continue
             outline.append(
                 {"title": sec.title, "path": PATH_SEP.join(collapse_path(path)), "anchor": sec.anchor}

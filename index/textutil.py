@@ -42,6 +42,25 @@ def collapse_ws(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
+_SLUG_CHARS = 60
+
+
+def slugify(text: str, limit: int = _SLUG_CHARS) -> str:
+    """'Atenção aos cenários:' -> 'atencao-aos-cenarios': an ASCII element id."""
+    slug = re.sub(r"[^a-z0-9]+", "-", fold(text)).strip("-")
+    return slug[:limit].rstrip("-") or "secao"
+
+
+def unique_id(base: str, taken: set[str]) -> str:
+    """``base``, or ``base-2``, ``base-3``... whichever is free; records the choice in ``taken``."""
+    candidate, n = base, 2
+    while candidate in taken:
+        candidate = f"{base}-{n}"
+        n += 1
+    taken.add(candidate)
+    return candidate
+
+
 @lru_cache(maxsize=1)
 def _stemmer() -> Stemmer.Stemmer:
     return Stemmer.Stemmer("portuguese")

@@ -11,17 +11,21 @@ sections; everything else is a block.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from urllib.parse import quote
+from collections import Counter
+from dataclasses import dataclass, replace
 
 from bs4 import BeautifulSoup, NavigableString, Tag
 
 from index.errors import BpaError
 from index.models import Block, Document, Section, document_id
 from index.textutil import collapse_ws, fold
+from ingest.anchors import Heading, assign_anchors
 from ingest.sources.base import RawDocument
 
-PARSER_VERSION = "2"  # 2: indented labels ("Observação:") open a section
+# 2: indented labels ("Observação:") open a section. 3: unique section ids on bpa's own
+# rendering and text directives with context (repeated headings), numbered headings end a
+# FAQ item, glued table-header cells split.
+PARSER_VERSION = "3"
 
 
 class ParseError(BpaError):
@@ -37,6 +41,11 @@ class Line:
     marker: str = ""  # list items: "•" or "1."
     anchor: str = ""  # element id, when the HTML has one
     blank_before: bool = True
+    shown: str = ""  # the text as the page shows it (a text marker included), when it differs
+
+    @property
+    def visible(self) -> str:
+        return self.shown or self.text
 
 
 # ---------------------------------------------------------------------------------------
@@ -96,7 +105,8 @@ class _Flattener:
                 self.flush()
                 text = collapse_ws(child.get_text(" "))
                 if text:
-                    self.lines.append(Line("heading", text, level=int(name[1]), anchor=_anchor_of(child)))
+                    level, shown = int(name[1]), _shown(child.get_text())
+                    self.lines.append(Line("heading", text, level=level, anchor=_anchor_of(child), shown=shown))
             elif name in ("ul", "ol"):
                 self.flush()
                 self.list(child, depth)
@@ -155,10 +165,10 @@ class _Flattener:
 
     def table(self, tag: Tag) -> None:
         for tr in tag.find_all("tr"):
-            cells = [collapse_ws(c.get_text(" ")) for c in tr.find_all(["td", "th"], recursive=False)]
-            cells = [c for c in cells if c]
-            if cells:
-                self.lines.append(Line("row", " — ".join(cells)))
+            tds = [c for c in tr.find_all(["td", "th"], recursive=False) if c.get_text(strip=True)]
+            if tds:  # the first cell is what directly follows the text before the row
+                cells = [collapse_ws(c.get_text(" ")) for c in tds]
+                self.lines.append(Line("row", " — ".join(cells), shown=_shown(tds[0].get_text())))
 
 
 def _is_expand_title(tag: Tag) -> bool:
@@ -169,6 +179,11 @@ def _is_expand_title(tag: Tag) -> bool:
 def _anchor_of(tag: Tag) -> str:
     ident = tag.get("id")
     return str(ident) if ident else ""
+
+
+def _shown(text: str) -> str:
+    """Text as a browser renders it: ASCII whitespace runs collapse, no-break spaces stay."""
+    return re.sub(r"[ \t\n\r\f]+", " ", text).strip(" \t\n\r\f\xa0")
 
 
 def text_to_lines(text: str, base_indent: int = 0) -> list[Line]:
@@ -182,17 +197,18 @@ def text_to_lines(text: str, base_indent: int = 0) -> list[Line]:
             blank = True
             continue
         indent = base_indent + len(stripped) - len(body)
+        shown = _shown(raw)
         body = collapse_ws(body)
         if _MACRO_PARAM.match(body):
             continue
         m = _BULLET.match(body)
         n = _NUMBERED.match(body)
         if m:
-            out.append(Line("item", m.group(2), indent=indent, marker="•", blank_before=blank))
+            out.append(Line("item", m.group(2), indent=indent, marker="•", blank_before=blank, shown=shown))
         elif n and (indent > 0 or not _heading_number(body)):
-            out.append(Line("item", n.group(2), indent=indent, marker=n.group(1), blank_before=blank))
+            out.append(Line("item", n.group(2), indent=indent, marker=n.group(1), blank_before=blank, shown=shown))
         else:
-            out.append(Line("para", body, indent=indent, blank_before=blank))
+            out.append(Line("para", body, indent=indent, blank_before=blank, shown=shown))
         blank = False
     return out
 
@@ -303,11 +319,11 @@ def _pair_runs(lines: list[Line]) -> list[Line]:
             if len(run) % 2 == 1:
                 prev = out[-1] if out else None
                 if prev is not None and prev.kind == "para" and prev.indent == 0 and len(prev.text) <= 100:
-                    out[-1] = Line("heading", prev.text, level=98)
+                    out[-1] = replace(prev, kind="heading", level=98)
                 out.append(run[0])
                 start = 1
             for k in range(start, len(run) - 1, 2):
-                out.append(Line("heading", run[k].text, level=98))
+                out.append(replace(run[k], kind="heading", level=98))
                 out.append(run[k + 1])
         else:
             out.extend(run)
@@ -315,8 +331,45 @@ def _pair_runs(lines: list[Line]) -> list[Line]:
     return out
 
 
-def build_outline(lines: list[Line], title: str) -> Section:
+_LONG_WORD = re.compile(r"[^\W\d_]{8,}")  # a word long enough to be two glued words
+_CASE_CHANGE = re.compile(r"(?<=[a-zà-ÿ])(?=[A-ZÀ-Þ])")
+_PART_MIN = 4  # letters of each glued part
+
+
+class _Vocabulary:
+    """The page's words, to split table-header cells an export glued together
+    ('INSTRUÇÃO DE TRABALHODESCRIÇÃO': the cells 'INSTRUÇÃO DE TRABALHO' and 'DESCRIÇÃO')."""
+
+    def __init__(self, lines: list[Line]) -> None:
+        self.counts = Counter(w for ln in lines for w in re.findall(r"[^\W\d_]+", fold(ln.text)))
+
+    def unglue(self, title: str) -> str:
+        return _LONG_WORD.sub(lambda m: self._split(m.group(0)), title)
+
+    def _split(self, token: str) -> str:
+        # A case change inside a word is a boundary the text already shows ("TrabalhoDescrição").
+        camel = [m.start() for m in _CASE_CHANGE.finditer(token)]
+        if not token.isupper() and not camel:
+            return token
+        folded = fold(token)
+        if self.counts[folded] > 1:  # a word the page uses elsewhere: not glued
+            return token
+        cuts = camel or range(_PART_MIN, len(token) - _PART_MIN + 1)
+        for cut in cuts:
+            if self.counts[fold(token[:cut])] and self.counts[fold(token[cut:])]:
+                return f"{token[:cut]} {token[cut:]}"
+        return token
+
+
+def build_outline(lines: list[Line], title: str, page_text: str = "", *, own_page: bool = False) -> Section:
+    """The section tree of ``lines``, each section anchored (see ``ingest.anchors``).
+
+    ``page_text``: the page's whole visible text, to tell repeated headings apart in text
+    directives; ``own_page``: bpa renders the document itself (/d), so sections get ids.
+    """
     lines = _pair_runs(lines)
+    vocabulary = _Vocabulary(lines)
+    headings: dict[int, Heading] = {}
     root = Section(title=title)
     # Stack of (level, section). Level: numbered headings use their depth, h-tags their
     # number; labels, FAQs and table entries sit just below the heading they follow.
@@ -328,6 +381,17 @@ def build_outline(lines: list[Line], title: str) -> Section:
     # in plain-text layout (numbered lines, short standalone lines) apply only without them.
     text_mode = not any(ln.kind == "heading" and ln.level < 10 for ln in lines)
     faq_indent = min((ln.indent for ln in lines if ln.kind == "item" and ln.marker == "•"), default=2)
+
+    def close_entries() -> None:
+        """A heading closes labels, FAQ entries, expand blocks and table entries before it."""
+        while len(stack) > 1 and stack[-1][0] != int(stack[-1][0]):
+            stack.pop()
+
+    def opened(sec: Section, i: int) -> Section:
+        before = lines[i - 1].visible if i > 0 else ""
+        after = lines[i + 1].visible if i + 1 < len(lines) else ""
+        headings[id(sec)] = Heading(lines[i].visible, before, after)
+        return sec
 
     def open_section(level: float, sec: Section) -> None:
         while stack[-1][0] >= level:
@@ -345,35 +409,36 @@ def build_outline(lines: list[Line], title: str) -> Section:
     for i, line in enumerate(lines):
         nxt = lines[i + 1] if i + 1 < len(lines) else None
         if line.kind == "heading" and line.level < 10:
-            # A real heading closes labels, FAQ entries and expand blocks opened before it.
-            while len(stack) > 1 and stack[-1][0] != int(stack[-1][0]):
-                stack.pop()
-            open_section(line.level, Section(_title(line.text), anchor=line.anchor))
+            close_entries()
+            open_section(line.level, opened(Section(_title(line.text), anchor=line.anchor), i))
             continue
         if line.kind == "heading" and line.level == 99:  # expand macro title
-            open_section(heading_level() + 0.5, Section(_title(line.text), anchor=line.anchor))
+            open_section(heading_level() + 0.5, opened(Section(_title(line.text), anchor=line.anchor), i))
             continue
         if line.kind == "heading":  # table entry
-            open_section(heading_level() + 0.7, Section(_title(line.text)))
+            open_section(heading_level() + 0.7, opened(Section(_title(line.text)), i))
             continue
         depth = _heading_number(line.text) if text_mode and line.kind == "para" and line.indent == 0 else 0
         plain = text_mode and _is_plain_heading(line, nxt)
         if depth:
-            open_section(depth, Section(_title(line.text), anchor=line.anchor))
+            # Numbered headings belong to the page's numbering: they end a FAQ item (or a
+            # label) rather than nest under it.
+            close_entries()
+            open_section(depth, opened(Section(_title(line.text), anchor=line.anchor), i))
         elif plain and fold(line.text) != fold(title):
-            open_section(1, Section(_title(line.text)))
+            open_section(1, opened(Section(vocabulary.unglue(_title(line.text))), i))
         elif plain:  # the page title repeated: a top-level reset
-            open_section(1, Section(""))
+            open_section(1, opened(Section(""), i))
         elif _is_label(line):
-            open_section(heading_level() + 0.5, Section(_title(line.text)))
+            open_section(heading_level() + 0.5, opened(Section(_title(line.text)), i))
         elif _is_faq(line, nxt, faq_indent):
-            open_section(heading_level() + 0.6, Section(_title(line.text), anchor=line.anchor))
+            open_section(heading_level() + 0.6, opened(Section(_title(line.text), anchor=line.anchor), i))
         elif _is_step_group(lines, i) or _is_inner_label(lines, i):
             key = line.indent - (0.5 if line.kind == "para" else 0.0)
             while groups and groups[-1][0] >= key:
                 groups.pop()
             parent = groups[-1][1] if groups else stack[-1][1]
-            sec = Section(_title(line.text), anchor=line.anchor)
+            sec = opened(Section(_title(line.text), anchor=line.anchor), i)
             parent.children.append(sec)
             groups.append((key, sec))
         else:
@@ -381,7 +446,7 @@ def build_outline(lines: list[Line], title: str) -> Section:
                 groups.pop()
             target = groups[-1][1] if groups else stack[-1][1]
             target.blocks.append(_block(line))
-    _assign_anchors(root)
+    assign_anchors(root, headings, page_text, own_page=own_page)
     return root
 
 
@@ -390,18 +455,6 @@ def _block(line: Line) -> Block:
         return Block("list_item", f"{line.marker} {line.text}", depth=max(0, line.indent // 2 - 1))
     kinds = {"row": "table_row", "code": "code", "quote": "quote"}
     return Block(kinds.get(line.kind, "paragraph"), line.text, depth=max(0, line.indent // 2))  # type: ignore[arg-type]
-
-
-def _assign_anchors(root: Section) -> None:
-    """Sections without an element id get a text fragment (#:~:text=...) to their title.
-
-    Browsers scroll to and highlight the first occurrence of the text, which makes the
-    deep link work on the real page as well as on bpa's own rendering.
-    """
-    for _, sec in root.walk():
-        if not sec.anchor and sec.title and sec is not root:
-            words = sec.title.split()[:8]
-            sec.anchor = ":~:text=" + quote(" ".join(words), safe="")
 
 
 # ---------------------------------------------------------------------------------------
@@ -418,6 +471,17 @@ def _page_title(soup: BeautifulSoup) -> str | None:
             text = collapse_ws(tag.get_text(" "))
             return re.sub(r"\s*[-|–]\s*(Confluence|TDN|Central de Atendimento).*$", "", text)
     return None
+
+
+def _visible_text(soup: BeautifulSoup) -> str:
+    """The text a browser searches for a text directive: the whole body, table of contents
+    and navigation included (only scripts and styles are never shown)."""
+    hidden = ("script", "style", "noscript", "template")
+    body = soup.body or soup
+    return " ".join(
+        str(s) for s in body.find_all(string=True)
+        if type(s) is NavigableString and s.parent is not None and s.parent.name not in hidden
+    )  # fmt: skip
 
 
 def _breadcrumbs(soup: BeautifulSoup) -> list[str]:
@@ -440,7 +504,8 @@ def parse_document(raw: RawDocument, public_url: str) -> Document:
     lines, _ = html_to_lines(str(head))
     if not lines:
         raise ParseError("nenhum texto encontrado no HTML")
-    root = build_outline(lines, title)
+    # Without a public URL, citations link to bpa's own rendering (/d), which has an id per section.
+    root = build_outline(lines, title, _visible_text(head), own_page=not raw.url)
     doc_id = document_id(raw.source, raw.key)
     url = raw.url or f"{public_url.rstrip('/')}/d/{doc_id}"
     return Document(

@@ -49,6 +49,7 @@ CHANNEL_NOT_ALLOWED = (
     "Não estou habilitado para responder neste canal. Mande a pergunta em uma mensagem direta para mim."
 )
 ABSTAINED = ":mag: Não encontrei na documentação um trecho que responda com segurança a essa pergunta."
+POINTER = "A documentação não responde isso diretamente. O mais próximo:"
 NO_SUGGESTIONS = "Tente reformular com outros termos, por exemplo o nome do módulo, da rotina ou do erro."
 SHARED = ":white_check_mark: Resposta compartilhada no canal."
 SHARE_EXPIRED = (
@@ -125,14 +126,6 @@ def source_label(citation: Citation) -> str:
     return f"{title} › {section}"
 
 
-def confidence_label(confidence: float) -> str:
-    if confidence >= 0.7:
-        return "alta"
-    if confidence >= 0.4:
-        return "média"
-    return "baixa"
-
-
 # --- blocks -------------------------------------------------------------------------
 
 
@@ -180,11 +173,37 @@ def _sources(citations: list[Citation]) -> list[Block]:
 
 
 def _footer(answer: Answer) -> Block:
-    pct = round(answer.confidence * 100)
+    """Confidence in words (a calibrated probability shown as alta/média/baixa, never a
+    percentage); a refusal has none to show."""
+    index = f"índice `{escape(answer.snapshot)}`"
+    if _outcome(answer) == "refusal":
+        return _context(index)
     return _context(
-        f"Confiança {confidence_label(answer.confidence)} ({pct}%) · índice `{escape(answer.snapshot)}` · "
-        "resposta montada só com trechos citados da documentação"
+        f"Confiança {answer.confidence_label} · {index} · resposta montada só com trechos citados da documentação"
     )
+
+
+def _outcome(answer: Answer) -> str:
+    # An Answer built without an outcome (older producers) still says whether it abstained.
+    return "refusal" if answer.abstained and answer.outcome == "answer" else answer.outcome
+
+
+def _lead(answer: Answer, default: str) -> str:
+    """The first line of a pointer's or refusal's text (the server's own wording)."""
+    first = answer.answer.strip().split("\n", 1)[0].strip()
+    return first or default
+
+
+def _answer_lines(answer: Answer) -> str:
+    """One bullet per answer line: lists stay lists. A line pointing to an article links
+    its title; without ``lines``, the answer text's own lines."""
+    if not answer.lines:
+        return "\n".join(f"• {escape(line.strip())}" for line in answer.answer.split("\n") if line.strip())
+    out = []
+    for line in answer.lines:
+        text = _link(line.url, line.text) if line.url else escape(line.text)
+        out.append(f"• {text} [{line.n}]")
+    return "\n".join(out)
 
 
 def answer_message(
@@ -203,15 +222,20 @@ def answer_message(
     blocks: list[Block] = []
     if asked_by:
         blocks.append(_context(f"<@{asked_by}> perguntou: _{escape(_clip(answer.question, 500))}_"))
-    if answer.abstained:
-        blocks.append(_section(ABSTAINED))
+    outcome = _outcome(answer)
+    if outcome == "pointer":
+        # Not an answer: where the documentation comes closest, as links.
+        blocks.append(_section(f":compass: *{escape(_lead(answer, POINTER))}*"))
+        blocks.extend(_sources(answer.suggestions))
+    elif outcome == "refusal":
+        blocks.append(_section(f":mag: {escape(_lead(answer, ABSTAINED.removeprefix(':mag: ')))}"))
         if answer.suggestions:
             blocks.append(_section("*Seções mais próximas que encontrei:*"))
             blocks.extend(_sources(answer.suggestions))
         else:
             blocks.append(_context(NO_SUGGESTIONS))
     else:
-        parts = _split(escape(answer.answer), SECTION_MAX)
+        parts = _split(_answer_lines(answer), SECTION_MAX)
         if len(parts) > MAX_ANSWER_SECTIONS:
             parts = [
                 *parts[: MAX_ANSWER_SECTIONS - 1],
@@ -231,14 +255,18 @@ def answer_message(
 
 def fallback_text(answer: Answer) -> str:
     """Plain-text version of an answer (notifications, clients without blocks)."""
-    if answer.abstained:
-        lines = [ABSTAINED.removeprefix(":mag: ")]
+    outcome = _outcome(answer)
+    if outcome == "pointer":
+        lines = [_lead(answer, POINTER)]
+        refs = answer.suggestions
+    elif outcome == "refusal":
+        lines = [_lead(answer, ABSTAINED.removeprefix(":mag: "))]
         refs = answer.suggestions
     else:
-        lines = [answer.answer]
+        lines = [f"• {line.text} [{line.n}]" for line in answer.lines] or [answer.answer]
         refs = answer.citations
     if refs:
-        lines.append("\nFontes:" if not answer.abstained else "\nSeções mais próximas:")
+        lines.append("\nFontes:" if outcome == "answer" else "\nSeções mais próximas:")
         lines.extend(f"[{c.n}] {source_label(c)}: {c.url}" for c in refs[:MAX_SOURCES])
     return _clip("\n".join(lines), FALLBACK_MAX)
 

@@ -61,6 +61,7 @@ ANSWER_LINES = [
     AnswerLine(text="Faça no máximo duas interações públicas sem contato telefônico.", n=2),
 ]
 ABSTAIN_TEXT = "Não encontrei na documentação um trecho que responda com segurança."
+POINTER_TEXT = "A documentação não responde isso diretamente. O mais próximo:"
 CHECKLIST = ["Registrar o motivo da pendência no ticket.", "Confirmar o próximo contato com o cliente."]
 
 
@@ -130,6 +131,12 @@ class FakeAssistant:
             answer_id = f"ans-{len(self.asks)}"
             self._answer_ids.add(answer_id)
         abstain = "preço" in question.lower()
+        if "0800" in question:  # the topic is documented, the fact asked for is not: a pointer
+            return Answer(
+                answer_id=answer_id, question=question, answer=POINTER_TEXT, abstained=True, confidence=0.41,
+                citations=[], suggestions=list(CITATIONS), snapshot=snapshot, latency_ms=3.5, outcome="pointer",
+                confidence_label="baixa",
+            )  # fmt: skip
         return Answer(
             answer_id=answer_id,
             question=question,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from html import escape
 from pathlib import Path
 from typing import Annotated
@@ -14,6 +15,7 @@ from assistant.errors import NO_INDEX_MESSAGE, NoSnapshotError, UnknownDocument
 from assistant.protocol import AssistantService
 from assistant.types import DocumentSection, DocumentView
 from index.models import PATH_SEP
+from index.textutil import slugify, unique_id
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 
@@ -27,6 +29,11 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
 }
 
+# Block texts as the chunker writes them: "• item", "1. step" (index.models / ingest.parse).
+_BULLET = re.compile(r"^•\s+(.*)$")
+_STEP = re.compile(r"^(\d{1,3})[.)]\s+(.*)$")
+_PLAIN_ID = re.compile(r"[^\s\"'<>&]+")
+
 
 def _heading_level(section: DocumentSection, document_title: str) -> int:
     """h2 for a top section, deeper by path depth (the path may start with the document title)."""
@@ -38,15 +45,56 @@ def _heading_level(section: DocumentSection, document_title: str) -> int:
     return min(6, len(parts) + 1)
 
 
-def _render_section(section: DocumentSection, document_title: str) -> str:
+def section_ids(sections: list[DocumentSection]) -> list[str]:
+    """One element id per section, unique on the page.
+
+    A section's anchor is its id when it is one (bpa's own documents: unique ids given at
+    ingest, which citations link to). Anchors that are text directives (pages bpa does not
+    control: the browser finds the text itself) or empty get a slug of the path instead.
+    """
+    taken: set[str] = set()
+    ids: list[str] = []
+    for s in sections:  # first the real ids, so a generated one never takes a linked id
+        own = bool(_PLAIN_ID.fullmatch(s.anchor)) and not s.anchor.startswith(":~:") and s.anchor not in taken
+        ids.append(s.anchor if own else "")
+        taken.update([s.anchor] if own else [])
+    return [i or unique_id(slugify(s.path or s.title), taken) for i, s in zip(ids, sections, strict=True)]
+
+
+def render_text(text: str) -> str:
+    """A section's text: list items and numbered steps as lists, other lines as paragraphs."""
+    out: list[str] = []
+    open_list = ""
+    for line in (ln.strip() for ln in text.split("\n")):
+        if not line:
+            continue
+        bullet, step = _BULLET.match(line), _STEP.match(line)
+        kind = "ul" if bullet else "ol" if step else ""
+        if kind != open_list:
+            if open_list:
+                out.append(f"</{open_list}>")
+            if kind:
+                out.append(f'<{kind} class="doc-list">')
+            open_list = kind
+        if bullet:
+            out.append(f"<li>{escape(bullet.group(1))}</li>")
+        elif step:
+            out.append(f'<li value="{int(step.group(1))}">{escape(step.group(2))}</li>')
+        else:
+            out.append(f"<p>{escape(line)}</p>")
+    if open_list:
+        out.append(f"</{open_list}>")
+    return "".join(out)
+
+
+def _render_section(section: DocumentSection, element_id: str, document_title: str) -> str:
     level = _heading_level(section, document_title)
-    # Section text, once DocumentSection carries it: citation links may target it (#:~:text=...).
-    text = getattr(section, "text", None)
-    paragraphs = "".join(f"<p>{escape(p)}</p>" for p in str(text).split("\n\n") if p.strip()) if text else ""
+    # The page's opening text (titled like the page, or untitled) has no heading of its own.
+    own_heading = section.title and section.title.strip() != document_title.strip()
+    heading = f"<h{level}>{escape(section.title)}</h{level}>" if own_heading else ""
     return (
-        f'<section id="{escape(section.anchor)}" class="doc-section">'
-        f"<h{level}>{escape(section.title)}</h{level}>"
-        f'<p class="doc-path">{escape(section.path)}</p>{paragraphs}'
+        f'<section id="{escape(element_id)}" class="doc-section">{heading}'
+        f'<p class="doc-path">{escape(section.path)}</p>{render_text(section.text)}'
         "</section>"
     )
 
@@ -69,7 +117,8 @@ def render_document(view: DocumentView) -> str:
         f'<a href="{escape(view.url)}" rel="noopener noreferrer">original</a> · '
         '<a href="/">fazer uma pergunta</a></p>'
     )
-    sections = "".join(_render_section(s, view.title) for s in view.sections)
+    ids = section_ids(view.sections)
+    sections = "".join(_render_section(s, i, view.title) for s, i in zip(view.sections, ids, strict=True))
     return _page(view.title, header + (sections or "<p>Documento sem seções.</p>"))
 
 

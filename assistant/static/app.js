@@ -80,13 +80,19 @@
     status.classList.toggle("error", Boolean(isError));
   }
 
+  var OUTCOME_TITLES = { answer: "Resposta", pointer: "Sem resposta direta", refusal: "Sem resposta" };
+
+  // An answer from a server without `outcome` (older API): abstained means refusal.
+  function outcomeOf(answer) {
+    return answer.outcome || (answer.abstained ? "refusal" : "answer");
+  }
+
   // "texto [1]. mais [2]." -> text nodes with [n] markers linked to citation n.
   function renderAnswerText(container, text, citations) {
     var byNumber = {};
     citations.forEach(function (c) {
       byNumber[c.n] = c;
     });
-    container.textContent = "";
     var pattern = /\[(\d+)\]/g;
     var last = 0;
     var match;
@@ -105,6 +111,36 @@
     container.appendChild(document.createTextNode(text.slice(last)));
   }
 
+  // The answer's lines, one list item each (the server's `lines`; else the text's lines).
+  function answerLines(answer) {
+    if (answer.lines && answer.lines.length) return answer.lines;
+    return String(answer.answer || "")
+      .split("\n")
+      .filter(function (line) {
+        return line.trim();
+      })
+      .map(function (line) {
+        return { text: line, n: null, url: null };
+      });
+  }
+
+  function renderLines(container, answer, citations) {
+    var list = el("ul", "answer-lines");
+    answerLines(answer).forEach(function (line) {
+      var item = el("li", "answer-line");
+      if (line.n === null) {
+        renderAnswerText(item, line.text, citations); // fallback: markers are in the text
+      } else if (line.url) {
+        item.appendChild(link(line.url, line.text, "article-link")); // a linked article, by its title
+        renderAnswerText(item, " [" + line.n + "]", citations);
+      } else {
+        renderAnswerText(item, line.text + " [" + line.n + "]", citations);
+      }
+      list.appendChild(item);
+    });
+    container.appendChild(list);
+  }
+
   function citationItem(citation, numbered) {
     var item = el("li", "citation");
     if (numbered) item.value = citation.n;
@@ -116,24 +152,50 @@
     return item;
   }
 
-  function renderList(listId, titleId, citations, numbered) {
-    var list = byId(listId);
+  function renderCitations(citations) {
+    var list = byId("citations");
     list.textContent = "";
     citations.forEach(function (c) {
-      list.appendChild(citationItem(c, numbered));
+      list.appendChild(citationItem(c, true));
     });
     list.hidden = citations.length === 0;
-    byId(titleId).hidden = citations.length === 0;
+    byId("citations-title").hidden = citations.length === 0;
   }
 
+  // The nearest sections, as links (pointer and refusal).
+  function renderSuggestions(suggestions) {
+    var list = byId("suggestions");
+    list.textContent = "";
+    suggestions.forEach(function (c) {
+      var item = el("li", "suggestion");
+      item.appendChild(link(c.url, c.title + " › " + c.section, "citation-link"));
+      list.appendChild(item);
+    });
+    list.hidden = suggestions.length === 0;
+  }
+
+  // Three outcomes, shown apart: cited lines (answer); a pointer to the nearest sections,
+  // never styled as an answer (pointer); a plain refusal. Confidence in words, no percentage.
   function renderAnswer(answer) {
-    var citations = answer.citations || [];
-    renderAnswerText(byId("answer"), answer.answer || "", citations);
-    byId("abstention").hidden = !answer.abstained;
-    byId("confidence").textContent =
-      "Confiança: " + Math.round((answer.confidence || 0) * 100) + "% · índice " + answer.snapshot;
-    renderList("citations", "citations-title", citations, true);
-    renderList("suggestions", "suggestions-title", answer.abstained ? answer.suggestions || [] : [], false);
+    var outcome = outcomeOf(answer);
+    var citations = outcome === "answer" ? answer.citations || [] : [];
+    var container = byId("answer");
+    container.textContent = "";
+    container.className = "answer outcome-" + outcome;
+    byId("result").dataset.outcome = outcome;
+    byId("result-title").textContent = OUTCOME_TITLES[outcome] || OUTCOME_TITLES.answer;
+    if (outcome === "answer") {
+      renderLines(container, answer, citations);
+    } else {
+      // The lead sentence ("A documentação não responde isso diretamente. O mais próximo:" or
+      // "Não encontrei isso nas Boas Práticas."), then the sections as links.
+      var lead = String(answer.answer || "").split("\n")[0];
+      container.appendChild(el("p", outcome === "pointer" ? "pointer" : "refusal", lead));
+    }
+    renderSuggestions(outcome === "answer" ? [] : answer.suggestions || []);
+    var label = answer.confidence_label ? "Confiança " + answer.confidence_label + " · " : "";
+    byId("confidence").textContent = (outcome === "refusal" ? "" : label) + "índice " + answer.snapshot;
+    renderCitations(citations);
     resetFeedback(answer.answer_id);
     byId("result").hidden = false;
   }

@@ -85,10 +85,25 @@
       });
   }
 
+  // A 320-px sidebar: the section's own title first (the link), its path shortened
+  // below in smaller type, whole on hover.
   function sectionItem(hit) {
     var item = el("li");
-    item.appendChild(link(hit.url, hit.title + " › " + hit.section, "section-link"));
-    item.appendChild(el("p", "snippet", shorten(hit.text)));
+    var parts = String(hit.section || "")
+      .split(" › ")
+      .filter(function (p) {
+        return p.trim();
+      });
+    var own = parts.length ? parts[parts.length - 1] : hit.title;
+    var whole = hit.title + (parts.length ? " › " + parts.join(" › ") : "");
+    var anchor = link(hit.url, own, "section-link");
+    anchor.title = whole;
+    item.appendChild(anchor);
+    var where = parts.slice(0, -1);
+    var path = el("p", "section-path", where.length ? where.join(" › ") : hit.title);
+    path.title = whole;
+    item.appendChild(path);
+    if (hit.text) item.appendChild(el("p", "snippet", shorten(hit.text)));
     return item;
   }
 
@@ -103,9 +118,7 @@
     (result.checklist || []).forEach(function (text) {
       checklist.appendChild(el("li", null, text));
     });
-    var hasChecklist = (result.checklist || []).length > 0;
-    checklist.hidden = !hasChecklist;
-    byId("checklist-title").hidden = !hasChecklist;
+    byId("checklist-block").hidden = (result.checklist || []).length === 0;
     setStatus(
       "status",
       (result.results || []).length ? "" : "Nenhuma seção da documentação se aplica a este ticket.",
@@ -136,7 +149,6 @@
     citations.forEach(function (c) {
       byNumber[c.n] = c;
     });
-    container.textContent = "";
     var pattern = /\[(\d+)\]/g;
     var last = 0;
     var match;
@@ -151,16 +163,55 @@
     container.appendChild(document.createTextNode(text.slice(last)));
   }
 
+  // The answer's lines (the server's `lines`; else the text's lines), one list item each.
+  function answerLines(answer) {
+    if (answer.lines && answer.lines.length) return answer.lines;
+    return String(answer.answer || "")
+      .split("\n")
+      .filter(function (line) {
+        return line.trim();
+      })
+      .map(function (line) {
+        return { text: line, n: null, url: null };
+      });
+  }
+
+  // Three outcomes, shown apart: cited lines (answer); a pointer to the nearest sections,
+  // never styled as an answer (pointer); a plain refusal. Confidence in words only.
   function renderAnswer(answer) {
-    var shown = answer.abstained ? answer.suggestions || [] : answer.citations || [];
-    renderAnswerText(byId("answer"), answer.answer || "", answer.citations || []);
+    var outcome = answer.outcome || (answer.abstained ? "refusal" : "answer");
+    var citations = outcome === "answer" ? answer.citations || [] : [];
+    var container = byId("answer");
+    container.textContent = "";
+    container.className = "answer outcome-" + outcome;
+    byId("answer-block").dataset.outcome = outcome;
+    if (outcome === "answer") {
+      var lines = el("ul", "answer-lines");
+      answerLines(answer).forEach(function (line) {
+        var item = el("li");
+        if (line.n === null) renderAnswerText(item, line.text, citations);
+        else if (line.url) {
+          item.appendChild(link(line.url, line.text, "article-link"));
+          renderAnswerText(item, " [" + line.n + "]", citations);
+        } else renderAnswerText(item, line.text + " [" + line.n + "]", citations);
+        lines.appendChild(item);
+      });
+      container.appendChild(lines);
+    } else {
+      var lead = String(answer.answer || "").split("\n")[0];
+      container.appendChild(el("p", outcome === "pointer" ? "pointer" : "refusal", lead));
+    }
+    var shown = outcome === "answer" ? citations : answer.suggestions || [];
     var list = byId("citations");
     list.textContent = "";
     shown.forEach(function (c) {
-      list.appendChild(sectionItem({ url: c.url, title: c.title, section: c.section, text: c.excerpt }));
+      var excerpt = outcome === "answer" ? c.excerpt : "";
+      list.appendChild(sectionItem({ url: c.url, title: c.title, section: c.section, text: excerpt }));
     });
+    byId("confidence").textContent =
+      outcome !== "refusal" && answer.confidence_label ? "Confiança " + answer.confidence_label : "";
     byId("answer-block").hidden = false;
-    setStatus("ask-status", answer.abstained ? "A documentação não responde com segurança; seções próximas:" : "", false);
+    setStatus("ask-status", "", false);
   }
 
   function ask(event) {

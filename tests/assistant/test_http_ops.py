@@ -202,3 +202,53 @@ def test_document_page_heading_depth_and_section_text(settings: Settings) -> Non
     assert "<h2>Topo</h2>" in text and "<h3>Sub</h3>" in text
     assert "<p>Primeiro parágrafo.</p>" in text
     assert "<p>Segundo &lt;b&gt;parágrafo&lt;/b&gt;.</p>" in text
+
+
+def _document_app(settings: Settings, sections: list) -> TestClient:  # type: ignore[type-arg]
+    from assistant.types import DocumentView
+
+    class WithSections(FakeAssistant):
+        def document(self, document_id: str) -> DocumentView:
+            return DocumentView(
+                document_id="x", title="Guia", url="http://a/d/x", source="local", updated_at=None, sections=sections
+            )
+
+    return TestClient(create_app(settings, WithSections()))
+
+
+def test_document_page_shows_list_items_and_steps_as_lists(settings: Settings) -> None:
+    from assistant.types import DocumentSection
+
+    text = "Considere os itens:\n• Assunto do ticket;\n• Marca TOTVS;\n1. Ler a descrição.\n2. Confirmar.\nFim."
+    page = _document_app(
+        settings, [DocumentSection(title="Revisão", path="Guia › Revisão", anchor="revisao", url="u", text=text)]
+    ).get("/d/x").text
+    assert (
+        "<p>Considere os itens:</p>"
+        '<ul class="doc-list"><li>Assunto do ticket;</li><li>Marca TOTVS;</li></ul>'
+        '<ol class="doc-list"><li value="1">Ler a descrição.</li><li value="2">Confirmar.</li></ol>'
+        "<p>Fim.</p>"
+    ) in page
+
+
+def test_document_page_ids_are_unique_and_keep_linked_ids(settings: Settings) -> None:
+    import re
+
+    from assistant.types import DocumentSection
+
+    def sec(title: str, path: str, anchor: str) -> DocumentSection:
+        return DocumentSection(title=title, path=path, anchor=anchor, url="u", text="x")
+
+    page = _document_app(
+        settings,
+        [
+            sec("Cliente parado", "Guia › Introdução › Cliente parado", ":~:text=Cliente%20parado"),
+            sec("Cliente parado", "Guia › Desenvolvimento › Cliente parado", ":~:text=Cliente%20parado"),
+            sec("Desenvolvimento", "Guia › Desenvolvimento", "guia-desenvolvimento-cliente-parado"),  # a real id
+            sec("Outro", "Guia › Outro", "guia-desenvolvimento-cliente-parado"),  # duplicated real id
+        ],
+    ).get("/d/x").text
+    ids = re.findall(r'<section id="([^"]*)"', page)
+    assert len(ids) == 4 and len(set(ids)) == 4
+    assert ids[2] == "guia-desenvolvimento-cliente-parado"  # the id citations link to is kept
+    assert not any(i.startswith(":~:") for i in ids)

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from fake_assistant import CHECKLIST, CITATIONS, FakeAssistant
+from fake_assistant import ANSWER_LINES, CHECKLIST, CITATIONS, POINTER_TEXT, FakeAssistant
 from fastapi import FastAPI
 from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
@@ -58,7 +58,16 @@ def test_sidebar_lists_matching_sections_and_checklist(browser, live_server, set
     links = browser.find_elements(By.CSS_SELECTOR, "#sections li a")
     assert [a.get_attribute("href") for a in links] == [c.url for c in CITATIONS]
     assert all(a.get_attribute("target") == "_blank" for a in links)
-    assert [a.text for a in links] == [f"{c.title} › {c.section}" for c in CITATIONS]
+    # The section's own title first; the path in smaller type below, whole on hover.
+    assert [a.text for a in links] == [c.section.split(" › ")[-1] for c in CITATIONS]
+    assert [a.get_attribute("title") for a in links] == [f"{c.title} › {c.section}" for c in CITATIONS]
+    paths = browser.find_elements(By.CSS_SELECTOR, "#sections li .section-path")
+    assert [p.get_attribute("title") for p in paths] == [f"{c.title} › {c.section}" for c in CITATIONS]
+    # The checklist is collapsible: closed, then opened by its summary.
+    block = browser.find_element(By.ID, "checklist-block")
+    assert block.tag_name == "details" and block.get_attribute("open") is None
+    assert [li.text for li in browser.find_elements(By.CSS_SELECTOR, "#checklist li")] == ["", ""]
+    browser.find_element(By.ID, "checklist-title").click()
     checklist = [li.text for li in browser.find_elements(By.CSS_SELECTOR, "#checklist li")]
     assert checklist == CHECKLIST
 
@@ -87,10 +96,39 @@ def test_sidebar_ask_box_calls_ask(browser, live_server, settings: Settings) -> 
     WebDriverWait(browser, 10).until(ec.visibility_of_element_located((By.ID, "answer-block")))
     markers = browser.find_elements(By.CSS_SELECTOR, "#answer a.cite-marker")
     assert [m.get_attribute("href") for m in markers] == [c.url for c in CITATIONS]
+    lines = browser.find_elements(By.CSS_SELECTOR, "#answer ul.answer-lines > li")
+    assert [li.text for li in lines] == [f"{line.text} [{line.n}]" for line in ANSWER_LINES]
+    confidence = browser.find_element(By.ID, "confidence").text
+    assert confidence == "Confiança alta" and "%" not in confidence
     cited = browser.find_elements(By.CSS_SELECTOR, "#citations li a")
     assert [a.get_attribute("href") for a in cited] == [c.url for c in CITATIONS]
     assert fake.asks[-1].question == "Quantas interações públicas posso fazer sem ligar?"
     assert fake.asks[-1].channel == "zendesk"
+
+
+def test_sidebar_shows_pointer_and_refusal_apart_from_answers(browser, live_server, settings: Settings) -> None:
+    server = live_server(with_sidebar(create_app(settings, FakeAssistant())))
+    browser.get(server.url + "/zaf/assets/harness.html")
+    WebDriverWait(browser, 10).until(ec.presence_of_element_located((By.CSS_SELECTOR, "#sections li a")))
+
+    browser.find_element(By.ID, "question").send_keys("qual o 0800 do suporte?")
+    browser.find_element(By.ID, "ask-button").click()
+    WebDriverWait(browser, 10).until(ec.visibility_of_element_located((By.CSS_SELECTOR, "#answer .pointer")))
+    assert browser.find_element(By.ID, "answer-block").get_attribute("data-outcome") == "pointer"
+    assert browser.find_element(By.CSS_SELECTOR, "#answer .pointer").text == POINTER_TEXT
+    assert browser.find_elements(By.CSS_SELECTOR, "#answer .answer-lines") == []
+    nearest = browser.find_elements(By.CSS_SELECTOR, "#citations li a.section-link")
+    assert [a.get_attribute("href") for a in nearest] == [c.url for c in CITATIONS]
+    assert browser.find_element(By.ID, "confidence").text == "Confiança baixa"
+
+    box = browser.find_element(By.ID, "question")
+    box.clear()
+    box.send_keys("qual o preço da licença?")
+    browser.find_element(By.ID, "ask-button").click()
+    WebDriverWait(browser, 10).until(ec.visibility_of_element_located((By.CSS_SELECTOR, "#answer .refusal")))
+    assert browser.find_element(By.ID, "answer-block").get_attribute("data-outcome") == "refusal"
+    assert browser.find_elements(By.CSS_SELECTOR, "#answer .pointer") == []
+    assert browser.find_element(By.ID, "confidence").text == ""
 
 
 def test_sidebar_shows_server_errors(browser, live_server, settings: Settings) -> None:

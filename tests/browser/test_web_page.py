@@ -5,12 +5,13 @@ from __future__ import annotations
 import time
 
 import pytest
-from fake_assistant import ABSTAIN_TEXT, CITATIONS, FakeAssistant
+from fake_assistant import ABSTAIN_TEXT, ANSWER_LINES, CITATIONS, POINTER_TEXT, FakeAssistant
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
 from assistant.http import create_app
+from assistant.types import AnswerLine
 from index.settings import Settings
 
 pytestmark = pytest.mark.browser
@@ -40,9 +41,15 @@ def test_ask_shows_cited_answer_and_records_feedback(browser, live_server, setti
     WebDriverWait(browser, 10).until(ec.visibility_of_element_located((By.ID, "result")))
     answer = browser.find_element(By.ID, "answer")
     assert "registre o motivo no ticket" in answer.text
+    # Lists stay lists: one list item per answer line, each ending in its marker.
+    lines = answer.find_elements(By.CSS_SELECTOR, "ul.answer-lines > li")
+    assert [li.text for li in lines] == [f"{line.text} [{line.n}]" for line in ANSWER_LINES]
     markers = answer.find_elements(By.CSS_SELECTOR, "a.cite-marker")
     assert [m.text for m in markers] == ["[1]", "[2]"]
     assert [m.get_attribute("href") for m in markers] == [c.url for c in CITATIONS]
+    confidence = browser.find_element(By.ID, "confidence").text
+    assert confidence.startswith("Confiança alta") and "%" not in confidence
+    assert browser.find_element(By.ID, "result-title").text == "Resposta"
 
     items = browser.find_elements(By.CSS_SELECTOR, "#citations li")
     assert len(items) == 2
@@ -50,7 +57,7 @@ def test_ask_shows_cited_answer_and_records_feedback(browser, live_server, setti
     assert [a.get_attribute("href") for a in links] == [c.url for c in CITATIONS]
     assert [a.text for a in links] == [f"{c.title} › {c.section}" for c in CITATIONS]
     assert items[0].find_element(By.CSS_SELECTOR, ".excerpt").text == CITATIONS[0].excerpt
-    assert not browser.find_element(By.ID, "abstention").is_displayed()
+    assert not browser.find_element(By.ID, "suggestions").is_displayed()
     assert fake.asks[-1].channel == "web"
 
     browser.find_element(By.ID, "feedback-up").click()
@@ -65,11 +72,46 @@ def test_abstention_lists_suggested_sections(browser, live_server, settings: Set
     server = live_server(create_app(settings, FakeAssistant()))
     ask(browser, server.url, "Qual o preço da licença?")
 
-    WebDriverWait(browser, 10).until(ec.visibility_of_element_located((By.ID, "abstention")))
+    WebDriverWait(browser, 10).until(ec.visibility_of_element_located((By.ID, "suggestions")))
     assert browser.find_element(By.ID, "answer").text == ABSTAIN_TEXT
+    assert browser.find_elements(By.CSS_SELECTOR, "#answer .refusal")
+    assert browser.find_element(By.ID, "result").get_attribute("data-outcome") == "refusal"
     assert not browser.find_element(By.ID, "citations").is_displayed()
     suggested = browser.find_elements(By.CSS_SELECTOR, "#suggestions li a.citation-link")
     assert [a.get_attribute("href") for a in suggested] == [c.url for c in CITATIONS]
+    assert "%" not in browser.find_element(By.ID, "confidence").text
+
+
+def test_pointer_is_shown_as_a_pointer_not_an_answer(browser, live_server, settings: Settings) -> None:
+    server = live_server(create_app(settings, FakeAssistant()))
+    ask(browser, server.url, "qual o 0800 do suporte?")
+
+    WebDriverWait(browser, 10).until(ec.visibility_of_element_located((By.ID, "suggestions")))
+    assert browser.find_element(By.ID, "result").get_attribute("data-outcome") == "pointer"
+    assert browser.find_element(By.ID, "result-title").text == "Sem resposta direta"
+    assert browser.find_element(By.CSS_SELECTOR, "#answer .pointer").text == POINTER_TEXT
+    assert browser.find_elements(By.CSS_SELECTOR, "#answer .answer-lines") == []  # never styled as an answer
+    assert not browser.find_element(By.ID, "citations").is_displayed()
+    suggested = browser.find_elements(By.CSS_SELECTOR, "#suggestions li a.citation-link")
+    assert [a.get_attribute("href") for a in suggested] == [c.url for c in CITATIONS]
+    assert [a.text for a in suggested] == [f"{c.title} › {c.section}" for c in CITATIONS]
+    confidence = browser.find_element(By.ID, "confidence").text
+    assert confidence.startswith("Confiança baixa") and "%" not in confidence
+
+
+def test_answer_without_lines_is_listed_line_by_line(browser, live_server, settings: Settings) -> None:
+    class Unlined(FakeAssistant):
+        def ask(self, question, **kwargs):  # type: ignore[override]
+            answer = super().ask(question, **kwargs)
+            text = "\n".join(f"{line.text} [{line.n}]" for line in ANSWER_LINES)
+            return answer.model_copy(update={"lines": [], "answer": text})
+
+    server = live_server(create_app(settings, Unlined()))
+    ask(browser, server.url, "Cliente parado?")
+    WebDriverWait(browser, 10).until(ec.visibility_of_element_located((By.ID, "result")))
+    lines = browser.find_elements(By.CSS_SELECTOR, "#answer ul.answer-lines > li")
+    assert [li.text for li in lines] == [f"{line.text} [{line.n}]" for line in ANSWER_LINES]
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#answer a.cite-marker")) == 2
 
 
 def test_server_error_message_is_shown(browser, live_server, settings: Settings) -> None:
@@ -86,8 +128,9 @@ def test_answer_text_is_not_interpreted_as_html(browser, live_server, settings: 
     class Hostile(FakeAssistant):
         def ask(self, question, **kwargs):  # type: ignore[override]
             answer = super().ask(question, **kwargs)
+            hostile = "<img src=x onerror=\"document.title='pwned'\"> texto"
             return answer.model_copy(
-                update={"answer": "<img src=x onerror=\"document.title='pwned'\"> texto [1]"}
+                update={"answer": f"{hostile} [1]", "lines": [AnswerLine(text=hostile, n=1)]}
             )
 
     server = live_server(create_app(settings, Hostile()))

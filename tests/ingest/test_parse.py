@@ -156,3 +156,73 @@ def test_document_without_url_links_to_bpa_rendering() -> None:
         RawDocument(source="s", key="a.html", url="", html="<h1>T</h1><p>texto</p>"), "http://bpa:8000/"
     )
     assert doc.url == f"http://bpa:8000/d/{doc.id}"
+
+
+def test_seed_numbered_heading_ends_the_faq_item(seed: Document) -> None:
+    paths = {p[-1]: p for p in _paths(seed)}
+    assert paths["1.1.6 - Processo de Suporte Integrado"][-2] != "O que é o ESN?"
+    assert not any("O que é o ESN?" in p[:-1] for p in _paths(seed))
+    assert [b.text for b in _section(seed, "O que é o ESN?").blocks] == ["Executivo de Soluções e Negócios."]
+
+
+def test_numbered_headings_never_nest_under_a_faq_item() -> None:
+    text = (
+        "Guia\n\n"
+        "1 - Atendimento.\n\nTexto do atendimento.\n\n"
+        "  • Quem é o ESN?\n\nO executivo de negócios.\n\n"
+        "1.1 - Processo integrado.\nFluxo do processo integrado.\n"
+    )
+    doc = parse_document(RawDocument(source="t", key="k", url="", html=text, title="Guia"), "http://x")
+    paths = {p[-1]: p for p in _paths(doc)}
+    assert paths["Quem é o ESN?"][-2:] == ("1 - Atendimento", "Quem é o ESN?")
+    assert paths["1.1 - Processo integrado"][-2:] == ("1 - Atendimento", "1.1 - Processo integrado")
+    assert [b.text for b in _section(doc, "Quem é o ESN?").blocks] == ["O executivo de negócios."]
+
+
+def test_seed_glued_table_header_cells_are_separate_words(seed: Document) -> None:
+    titles = [p[-1] for p in _paths(seed)]
+    assert "INSTRUÇÃO DE TRABALHO DESCRIÇÃO" in titles
+    chunks = chunk_document(seed, ChunkingConfig())
+    assert not any("TRABALHODESCRIÇÃO" in c.section for c in chunks)
+    assert any(c.section_path[-2:] == ("INSTRUÇÃO DE TRABALHO DESCRIÇÃO", "Manual Zendesk") for c in chunks)
+
+
+def test_glued_header_is_split_only_where_both_parts_are_words_of_the_page() -> None:
+    text = (
+        "Tabela de artigos sobre o atendimento: cada artigo tem um título e uma descrição.\n\n"
+        "LISTA DE ARTIGOTITULO\n\n"  # 'artigotitulo' is not a word, but 'artigo' and 'titulo' are
+        "LISTA DE ATENDIMENTOPRIORITARIO\n\n"  # 'prioritario' is not a word of the page: left alone
+        "Manual Zendesk.\n\n\nDocumento do Zendesk.\nEC - ZEN - Prazo.\nArtigo sobre prazos.\n"
+        "EC - ZEN - Status.\nArtigo sobre status.\n"
+    )
+    doc = parse_document(RawDocument(source="t", key="k", url="", html=text, title="Artigos"), "http://x")
+    titles = [p[-1] for p in _paths(doc)]
+    assert "LISTA DE ARTIGO TITULO" in titles and "LISTA DE ATENDIMENTOPRIORITARIO" in titles
+
+
+def test_seed_own_rendering_gets_a_unique_id_per_section() -> None:
+    doc = _parse(SEED, title="Boas Práticas do Suporte", url="")
+    sections = [(p, s) for p, s in doc.root.walk() if s is not doc.root]
+    anchors = [s.anchor for _, s in sections]
+    assert all(anchors) and len(set(anchors)) == len(anchors)
+    assert not any(a.startswith(":~:") for a in anchors)
+    parados = [s.anchor for p, s in sections if p[-1] == "Cliente parado"]
+    assert len(parados) == 2 and parados[0] != parados[1]
+    for chunk in chunk_document(doc, ChunkingConfig()):
+        if chunk.anchor:
+            assert chunk.url == f"{doc.url}#{chunk.anchor}"
+
+
+def test_seed_public_page_links_tell_repeated_headings_apart(seed: Document) -> None:
+    from urllib.parse import unquote
+
+    by_parent = {p[-3]: unquote(s.anchor) for p, s in seed.root.walk() if p[-1] == "Cliente parado"}
+    intro, dev = by_parent["Introdução"], by_parent["Desenvolvimento"]
+    assert intro != dev
+    # Each names its own heading and the words that follow it on the page.
+    assert intro.startswith(":~:text=1. Cliente parado:,-") and "Acessar o ticket" in intro
+    assert dev.startswith(":~:text=1. Cliente parado:,-") and "Caso seja pontual" in dev
+    # A heading that occurs once on the page needs no context.
+    assert unquote(_section(seed, "Caso seja final de expediente").anchor) == (
+        ":~:text=2. Caso seja final de expediente:"
+    )

@@ -6,7 +6,7 @@ from typing import Any
 
 from slack_harness import action_ids, block_texts, citation
 
-from assistant.types import Answer
+from assistant.types import Answer, AnswerLine
 from slack_app import blocks
 from slack_app.state import BoundedMap, RateLimiter, SeenKeys
 
@@ -129,3 +129,51 @@ def test_bounded_map_keeps_the_first_value_and_evicts_the_oldest() -> None:
     m.put("t2", "x")
     m.put("t3", "y")
     assert m.get("t1") is None and m.get("t3") == "y"
+
+
+def test_answer_lines_are_one_bullet_each_and_article_lines_link_the_title() -> None:
+    lines = [
+        AnswerLine(text="Ligue para o cliente após 3 interações.", n=1),
+        AnswerLine(text="EC - ZEN - Prazo de SLA", n=2, url="https://kcs.example.com/sla"),
+    ]
+    answer = make_answer(text="ignorado [1]", lines=lines, confidence_label="média")
+    message = blocks.answer_message(answer)
+    texts = all_text_objects(message)
+    bullets = (
+        "• Ligue para o cliente após 3 interações. [1]\n• <https://kcs.example.com/sla|EC - ZEN - Prazo de SLA> [2]"
+    )
+    assert bullets in texts
+    footer = [t for t in texts if t.startswith("Confiança")]
+    assert footer and footer[0].startswith("Confiança média ·") and "%" not in footer[0]
+    assert "• Ligue para o cliente após 3 interações. [1]" in message["text"]
+
+
+def test_answer_without_lines_lists_the_text_lines() -> None:
+    answer = make_answer(text="Primeira linha [1]\nSegunda linha [2]", lines=[])
+    assert "• Primeira linha [1]\n• Segunda linha [2]" in all_text_objects(blocks.answer_message(answer))
+
+
+def test_pointer_is_a_pointer_to_the_nearest_sections_not_an_answer() -> None:
+    answer = make_answer(
+        text="A documentação não responde isso diretamente. O mais próximo:", abstained=True, citations=[],
+        suggestions=[citation(3), citation(4)], outcome="pointer", confidence_label="baixa",
+    )  # fmt: skip
+    message = blocks.answer_message(answer)
+    texts = all_text_objects(message)
+    assert texts[0] == ":compass: *A documentação não responde isso diretamente. O mais próximo:*"
+    assert any("<https://docs.example.com/doc3#secao-3|Documento 3 › Seção 3>" in t for t in texts)
+    assert not any(t.startswith("•") for t in texts) and "*Fontes*" not in texts
+    assert next(t for t in texts if t.startswith("Confiança")).startswith("Confiança baixa ·")
+    assert message["text"].startswith("A documentação não responde isso diretamente.")
+    assert "Seções mais próximas:" in message["text"]
+
+
+def test_refusal_is_plain_and_shows_no_confidence() -> None:
+    answer = make_answer(
+        text="Não encontrei isso nas Boas Práticas.", abstained=True, citations=[], suggestions=[citation(3)],
+        outcome="refusal", confidence_label="baixa",
+    )  # fmt: skip
+    texts = all_text_objects(blocks.answer_message(answer))
+    assert texts[0] == ":mag: Não encontrei isso nas Boas Práticas."
+    assert not any("Confiança" in t for t in texts)
+    assert not any(t.startswith(":compass:") for t in texts)
