@@ -114,6 +114,7 @@ class _Run:
         counts = {"new": 0, "changed": 0, "unchanged": 0, "failed": 0}
         failed_docs: list[str] = []
         seen: set[str] = set()
+        carried_before = len(self.pending)  # _one carries unchanged documents as they come
         try:
             for raw in source_fetch(previous):
                 if raw.key in seen:
@@ -127,7 +128,8 @@ class _Run:
                 if pending:
                     staged.append(pending)
         except SourceError as e:
-            # The listing did not complete: keep everything this source had.
+            # The listing did not complete: keep everything this source had, once.
+            del self.pending[carried_before:]
             for record in old.values():
                 self.carry(record)
             self.report.sources[name] = SourceStatus("failed", len(old), str(e))

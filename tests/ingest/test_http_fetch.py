@@ -33,7 +33,7 @@ def site() -> Iterator[SiteStandin]:
 
 
 def test_get_sends_user_agent_and_auth(site: SiteStandin) -> None:
-    with Fetcher(fast_settings(), auth=bearer_auth("pat-123")) as http:
+    with Fetcher(fast_settings(), auth=bearer_auth("pat-123"), origin=site.url) as http:
         assert http.get(f"{site.url}/ok").text == "<p>ok</p>"
     (req,) = site.requests_to("/ok")
     assert req.headers["user-agent"] == USER_AGENT == "bpa/0.1"
