@@ -299,7 +299,9 @@ class Fetcher:
         accept: Callable[[httpx.Response], bool] | None,
         check: UrlCheck | None,
     ) -> httpx.Response | None:
-        self._vet(url)
+        reason = self._refusal(url)
+        if reason is not None:
+            raise Refused(reason, url=url)
         request = self._client.build_request("GET", url, params=params)
         for _ in range(MAX_REDIRECTS + 1):
             try:
@@ -310,8 +312,7 @@ class Fetcher:
                 if response.next_request is not None:  # a redirect: vet the hop, then take it
                     request = response.next_request
                     hop = str(request.url)
-                    self._vet(hop)
-                    reason = check(hop) if check is not None else None
+                    reason = self._refusal(hop) or (check(hop) if check is not None else None)
                     if reason is not None:
                         raise Refused(f"redirecionamento recusado: {reason}", url=hop)
                     continue
@@ -323,17 +324,18 @@ class Fetcher:
                 response.close()
         raise FetchError(f"redirecionamentos demais (mais de {MAX_REDIRECTS})", url=url)
 
-    def _vet(self, url: str) -> None:
-        """The Fetcher's own rules for any URL it is about to request."""
+    def _refusal(self, url: str) -> str | None:
+        """Why the Fetcher's own rules forbid requesting ``url`` (None: they don't)."""
         if not is_web_url(url):
-            raise Refused("só URLs http e https são acessadas", url=url)
+            return "só URLs http e https são acessadas"
         if self.origin is None:
-            return
+            return None
         if not self.origin:
-            raise Refused("a base_url configurada não é uma URL http(s) válida", url=url)
+            return "a base_url configurada não é uma URL http(s) válida"
         if url_origin(url) != self.origin:
             # Credentials and API traffic never leave the configured origin.
-            raise Refused(f"fora da origem configurada ({self.origin})", url=url)
+            return f"fora da origem configurada ({self.origin})"
+        return None
 
     # --- concurrency -----------------------------------------------------------------
 

@@ -33,7 +33,7 @@ import socket
 import time
 import urllib.robotparser
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import urldefrag, urljoin, urlsplit, urlunsplit
 
@@ -43,7 +43,7 @@ from bs4 import BeautifulSoup, UnicodeDammit
 from index.settings import Settings
 from ingest.sources.base import RawDocument, SourceError
 from ingest.sources.config import WebSourceConfig
-from ingest.sources.http import USER_AGENT, Fetcher, FetchError, Refused, redact_url, url_origin
+from ingest.sources.http import USER_AGENT, Fetcher, FetchError, Refused, UrlCheck, redact_url, url_origin
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ def normalize_url(url: str) -> str:
     return urlunsplit((scheme, netloc, path, parts.query, ""))
 
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+_IP = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 @dataclass(frozen=True)
@@ -88,7 +88,7 @@ class _Prefix:
     def covers(self, url: str) -> bool:
         return url_origin(url) == self.origin and _target(url).startswith(self.path)
 
-    def address(self) -> tuple[IPAddress, int] | None:
+    def address(self) -> tuple[_IP, int] | None:
         """(IP, port) when the entry names an address literally, else None."""
         parts = urlsplit(self.origin)
         try:
@@ -107,19 +107,19 @@ def _port(url: str) -> int:
     return parts.port or (443 if parts.scheme.lower() == "https" else 80)
 
 
-def _unmapped(ip: IPAddress) -> IPAddress:
+def _unmapped(ip: _IP) -> _IP:
     mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
     return mapped or ip
 
 
-def _internal_addresses(url: str) -> set[tuple[IPAddress, int]]:
+def _internal_addresses(url: str) -> set[tuple[_IP, int]]:
     """The non-public addresses ``url``'s host resolves to, with the port (empty if none)."""
     host, port = urlsplit(url).hostname or "", _port(url)
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError):
         return set()  # unresolvable: the request itself will fail
-    found: set[tuple[IPAddress, int]] = set()
+    found: set[tuple[_IP, int]] = set()
     for *_, sockaddr in infos:
         ip = _unmapped(ipaddress.ip_address(str(sockaddr[0]).split("%")[0]))
         if not ip.is_global or ip.is_multicast:
@@ -155,11 +155,14 @@ class _Crawl:
         self.starts = [urldefrag(u)[0] for u in self.cfg.urls]
         self.start_keys = {normalize_url(u) for u in self.starts}
         entries = list(self.cfg.allow) or [o + "/" for o in sorted({url_origin(u) for u in self.starts})]
-        self.allow = [p for p in map(_Prefix.parse, entries) if p is not None]
+        self.allow: list[_Prefix] = []
         for entry in entries:
-            if _Prefix.parse(entry) is None:
+            prefix = _Prefix.parse(entry)
+            if prefix is None:
                 logger.warning("%s: entrada de allow ignorada (não é uma URL http/https): %s",
                                source.label, redact_url(entry))  # fmt: skip
+            else:
+                self.allow.append(prefix)
         # Internal addresses a redirect may reach: only those the allow-list writes down.
         self.named = {a for a in (p.address() for p in self.allow) if a is not None}
         self.robots: dict[str, urllib.robotparser.RobotFileParser] = {}
@@ -323,7 +326,7 @@ class _Crawl:
         return rules
 
 
-def _same_origin_as(url: str) -> Callable[[str], str | None]:
+def _same_origin_as(url: str) -> UrlCheck:
     site = url_origin(url)
     return lambda hop: None if url_origin(hop) == site else "fora do site"
 
