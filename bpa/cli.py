@@ -92,7 +92,7 @@ def _ingest(settings: Settings, *, full: bool = False, source: str | None = None
 
         load_sources(settings.sources)  # fail fast, before loading the model
         embedder = embedder or make_embedder(settings)
-        with _progress() as progress:
+        with _progress() as progress, _ingest_warnings():
             report = run_ingest(settings, embedder, only_source=source, full=full, progress=progress)
     except ConfigError as e:
         raise _fail(str(e), EXIT_CONFIG) from None
@@ -103,6 +103,28 @@ def _ingest(settings: Settings, *, full: bool = False, source: str | None = None
     _print_ingest_report(report)
     if not report.ok:
         raise typer.Exit(EXIT_FAILED)
+
+
+class _ingest_warnings:
+    """Show what the sources log as warnings (a skipped redirect, a replaced link), masked."""
+
+    def __enter__(self) -> None:
+        import logging
+
+        from rich.markup import escape
+
+        from assistant.privacy import mask_pii
+
+        class Show(logging.Handler):
+            def emit(self, record: logging.LogRecord) -> None:
+                err.print(f"[yellow]aviso:[/] {escape(mask_pii(record.getMessage()))}", highlight=False)
+
+        self.logger = logging.getLogger("ingest")
+        self.handler = Show(logging.WARNING)
+        self.logger.addHandler(self.handler)
+
+    def __exit__(self, *exc: object) -> None:
+        self.logger.removeHandler(self.handler)
 
 
 class _progress:
@@ -189,10 +211,14 @@ def index_rollback(
 ) -> None:
     """Volta o snapshot publicado para um anterior."""
     from index.snapshot import SnapshotStore
+    from ingest.pipeline import IngestBusy, ingest_lock
 
     settings = _settings()
     try:
-        sid = SnapshotStore(settings.data_dir, settings.keep_snapshots).rollback(to)
+        with ingest_lock(settings.data_dir):  # an ingest publishing meanwhile would undo it
+            sid = SnapshotStore(settings.data_dir, settings.keep_snapshots).rollback(to)
+    except IngestBusy as e:
+        raise _fail(str(e), EXIT_BUSY) from None
     except BpaError as e:
         raise _fail(str(e), EXIT_FAILED) from None
     out.print(f"snapshot publicado agora: [bold]{sid}[/]")

@@ -11,7 +11,9 @@ Layout (under ``data_dir``)::
     snapshots/.tmp-<id>/         a build in progress (never read; removed by the next build)
 
 A build writes everything into a temp dir, fsyncs, renames it into place and only then
-swaps CURRENT. A build killed at any point leaves the published snapshot untouched.
+swaps CURRENT. A build killed at any point leaves the published snapshot untouched; one
+that cannot write (read-only or full disk, a FAISS write error) raises StorageError
+naming the path, and its caller aborts it, which removes what it wrote.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ import secrets
 import shutil
 import sqlite3
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,7 +34,7 @@ from typing import Any, Literal
 import faiss
 import numpy as np
 
-from index.errors import NoSnapshotError, SnapshotError
+from index.errors import NoSnapshotError, SnapshotError, StorageError
 from index.models import PATH_SEP, Chunk, Document, collapse_path
 from index.units import UNITS_VERSION, split_units
 
@@ -137,6 +141,19 @@ def new_snapshot_id() -> str:
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")[:-3] + "-" + secrets.token_hex(2)
 
 
+@contextmanager
+def _writing(path: Path) -> Iterator[None]:
+    """Turn a failed write under ``path`` into StorageError (naming the file when known).
+
+    RuntimeError is FAISS's way of reporting an I/O error: only wrap code that writes.
+    """
+    try:
+        yield
+    except (OSError, sqlite3.Error, RuntimeError) as e:
+        filename = getattr(e, "filename", None)
+        raise StorageError(filename or path, e) from e
+
+
 def _fsync_path(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -167,6 +184,12 @@ class SnapshotWriter:
     ) -> None:
         """One document: its chunks, their vectors, and per chunk the vectors of its units
         (``index.units.split_units`` order)."""
+        with _writing(self.tmp / "index.sqlite"):
+            self._add(record, chunks, vectors, unit_vectors)
+
+    def _add(
+        self, record: DocumentRecord, chunks: list[Chunk], vectors: np.ndarray, unit_vectors: list[np.ndarray]
+    ) -> None:
         if len(chunks) != len(vectors) or len(chunks) != len(unit_vectors):
             raise SnapshotError(
                 f"{record.id}: {len(chunks)} chunks but {len(vectors)} vectors / {len(unit_vectors)} unit sets"
@@ -208,6 +231,11 @@ class SnapshotWriter:
         self.n_units += expected
 
     def publish(self, sources: dict[str, SourceStatus], parent: str | None) -> Manifest:
+        """Write, fsync and rename the build into place, then make it current."""
+        with _writing(self.tmp):
+            return self._publish(sources, parent)
+
+    def _publish(self, sources: dict[str, SourceStatus], parent: str | None) -> Manifest:
         manifest = Manifest(
             id=self.id, created_at=datetime.now(UTC).isoformat(timespec="seconds"), model_id=self.model_id,
             dim=self.dim, chunking=self.chunking, documents=self.n_docs,
@@ -233,6 +261,8 @@ class SnapshotWriter:
             self.db.close()
         finally:
             shutil.rmtree(self.tmp, ignore_errors=True)
+            if self.store.current_id() != self.id:  # renamed into place, but never published
+                shutil.rmtree(self.store.root / self.id, ignore_errors=True)
 
 
 class Snapshot:
@@ -385,9 +415,10 @@ class SnapshotStore:
         self.keep = keep
 
     def writer(self, model_id: str, dim: int, chunking: dict[str, Any]) -> SnapshotWriter:
-        self.root.mkdir(parents=True, exist_ok=True)
-        self.clean_stale_builds()
-        return SnapshotWriter(self, model_id, dim, chunking)
+        with _writing(self.root):
+            self.root.mkdir(parents=True, exist_ok=True)
+            self.clean_stale_builds()
+            return SnapshotWriter(self, model_id, dim, chunking)
 
     def clean_stale_builds(self) -> None:
         """Remove temp dirs of builds that were killed (callers hold the ingest lock)."""
@@ -397,7 +428,7 @@ class SnapshotStore:
     def current_id(self) -> str | None:
         try:
             value = self.pointer.read_text(encoding="utf-8").strip()
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):  # nothing published (or can be, there)
             return None
         return value or None
 
@@ -405,12 +436,13 @@ class SnapshotStore:
         if not (self.root / snapshot_id / "manifest.json").exists():
             raise SnapshotError(f"snapshot {snapshot_id} não existe")
         tmp = self.data_dir / "CURRENT.tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(snapshot_id + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.pointer)
-        _fsync_path(self.data_dir)
+        with _writing(self.pointer):
+            with open(tmp, "w", encoding="utf-8") as f:
+                f.write(snapshot_id + "\n")
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.pointer)
+            _fsync_path(self.data_dir)
 
     def ids(self) -> list[str]:
         """Published snapshots, oldest first."""

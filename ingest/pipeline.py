@@ -8,6 +8,7 @@ keeps all its previous documents, and the published snapshot is only replaced at
 from __future__ import annotations
 
 import fcntl
+import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -17,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from index.embedding.protocol import Embedder
-from index.errors import BpaError
+from index.errors import BpaError, StorageError
 from index.models import Chunk
 from index.settings import Settings
 from index.snapshot import DocumentRecord, Snapshot, SnapshotStore, SnapshotWriter, SourceState, SourceStatus
@@ -65,8 +66,18 @@ class _Pending:
 
 @contextmanager
 def ingest_lock(data_dir: Path) -> Iterator[None]:
-    data_dir.mkdir(parents=True, exist_ok=True)
-    with open(data_dir / "ingest.lock", "w") as f:
+    """Exclusive use of ``data_dir`` for whatever changes its snapshots (ingest, rollback).
+
+    IngestBusy when another process holds it; StorageError when the directory cannot be
+    written (nothing could be published there anyway).
+    """
+    lock = data_dir / "ingest.lock"
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock, os.O_WRONLY | os.O_CREAT, 0o644)
+    except OSError as e:
+        raise StorageError(e.filename or lock, e) from e
+    with os.fdopen(fd, "w") as f:  # held open, and locked, for the duration of the block
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as e:
@@ -114,6 +125,7 @@ class _Run:
         counts = {"new": 0, "changed": 0, "unchanged": 0, "failed": 0}
         failed_docs: list[str] = []
         seen: set[str] = set()
+        carried_before = len(self.pending)  # _one carries unchanged documents as they come
         try:
             for raw in source_fetch(previous):
                 if raw.key in seen:
@@ -127,7 +139,8 @@ class _Run:
                 if pending:
                     staged.append(pending)
         except SourceError as e:
-            # The listing did not complete: keep everything this source had.
+            # The listing did not complete: keep everything this source had, once.
+            del self.pending[carried_before:]
             for record in old.values():
                 self.carry(record)
             self.report.sources[name] = SourceStatus("failed", len(old), str(e))
@@ -242,7 +255,8 @@ def run_ingest(
 ) -> IngestReport:
     """Run one ingest and publish a snapshot when anything changed.
 
-    Raises ConfigError (invalid sources file: nothing written) and IngestBusy.
+    Raises ConfigError (invalid sources file: nothing written), IngestBusy and StorageError
+    (the data directory cannot be written; the published snapshot is left as it was).
     """
     started = time.monotonic()
     sources_file = load_sources(settings.sources)

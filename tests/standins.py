@@ -300,7 +300,9 @@ class ConfluenceStandin(StandinServer):
     Server/DC. ``max_limit`` caps ``limit`` silently, as Confluence does. ``next_links``
     False omits ``_links.next`` (old servers), so clients must paginate by start/size.
     Listings return every stored item of the subtree or space, whatever its type and
-    status, like a lenient server: sources must filter.
+    status, like a lenient server: sources must filter. ``links_origin`` (e.g. another
+    stand-in's ``url``) makes listings claim that origin in ``_links.base``, and with
+    ``absolute_next`` in absolute ``_links.next`` URLs (a hostile or misconfigured server).
     """
 
     def __init__(
@@ -315,6 +317,8 @@ class ConfluenceStandin(StandinServer):
         self.context = context.rstrip("/")
         self.max_limit = max_limit
         self.next_links = next_links
+        self.links_origin: str | None = None
+        self.absolute_next = False
         self.pages: dict[str, ConfluencePage] = {}
         self._clock = 0
 
@@ -419,10 +423,13 @@ class ConfluenceStandin(StandinServer):
         start, limit = _page_window(request.query, 25, self.max_limit)
         chunk = items[start : start + limit]
         expand = _expand(request)
-        links: dict[str, str] = {"base": self.base_url, "context": self.context, "self": self.base_url + path}
+        base = (self.links_origin + self.context) if self.links_origin else self.base_url
+        links: dict[str, str] = {"base": base, "context": self.context, "self": self.base_url + path}
         if self.next_links and start + limit < len(items):
             query = {k: v[0] for k, v in request.query.items() if k not in ("start", "limit")}
             links["next"] = f"{path}?{urlencode({**query, 'start': start + limit, 'limit': limit})}"
+            if self.absolute_next:
+                links["next"] = base + links["next"]
         return Response.json(
             {
                 "results": [self._content(p, expand, single=False) for p in chunk],
@@ -494,6 +501,7 @@ class ZendeskArticle:
     locale: str = "pt-br"
     created_at: str = "2024-01-01T12:00:00Z"
     updated_at: str = "2024-01-01T12:00:00Z"
+    html_url: str | None = None  # None: the usual {url}/hc/{locale}/articles/{id}-{slug}
 
 
 class ZendeskStandin(StandinServer):
@@ -502,6 +510,7 @@ class ZendeskStandin(StandinServer):
     ``max_page_size`` caps ``page[size]`` silently (Zendesk's own cap is 100). Drafts are
     listed (as for an agent's credentials): sources must skip them. ``honour_labels``
     False ignores ``label_names`` (a server that does not filter on an endpoint).
+    ``next_origin`` (e.g. another stand-in's ``url``) puts ``links.next`` on that origin.
     """
 
     def __init__(
@@ -510,6 +519,7 @@ class ZendeskStandin(StandinServer):
         super().__init__(expected_auth=expected_auth)
         self.max_page_size = max_page_size
         self.honour_labels = honour_labels
+        self.next_origin: str | None = None
         self.articles: dict[int, ZendeskArticle] = {}
         self._next_id = 360_000_000_001
         self._clock = 0
@@ -603,7 +613,8 @@ class ZendeskStandin(StandinServer):
         if has_more:
             cursor = base64.urlsafe_b64encode(str(start + size).encode()).decode()
             query = {k: v[0] for k, v in request.query.items() if k != "page[after]"}
-            next_link = f"{self.url}{request.path}?{urlencode({**query, 'page[after]': cursor})}"
+            origin = self.next_origin or self.url
+            next_link = f"{origin}{request.path}?{urlencode({**query, 'page[after]': cursor})}"
         return Response.json(
             {
                 "articles": [self._article_json(a) for a in chunk],
@@ -617,7 +628,7 @@ class ZendeskStandin(StandinServer):
         return {
             "id": a.id,
             "url": f"{self.url}/api/v2/help_center/{a.locale}/articles/{a.id}.json",
-            "html_url": f"{self.url}/hc/{a.locale}/articles/{a.id}-{slug}",
+            "html_url": a.html_url if a.html_url is not None else f"{self.url}/hc/{a.locale}/articles/{a.id}-{slug}",
             "title": a.title,
             "body": a.body,
             "locale": a.locale,
@@ -654,9 +665,9 @@ class SiteStandin(StandinServer):
         with self._lock:
             self.pages[path] = Response(status, html.encode(), content_type, dict(headers or {}))
 
-    def redirect(self, path: str, to: str) -> None:
+    def redirect(self, path: str, to: str, status: int = 301) -> None:
         with self._lock:
-            self.pages[path] = Response(301, b"", "text/html", {"Location": to})
+            self.pages[path] = Response(status, b"", "text/html", {"Location": to})
 
     def route(self, request: Request) -> Response:
         if request.path == "/robots.txt":

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 from bpa_testing import strip_unit_vectors
 from typer.testing import CliRunner
 
-from bpa.cli import EXIT_CONFIG, EXIT_FAILED, EXIT_NO_INDEX, app
+from bpa.cli import EXIT_BUSY, EXIT_CONFIG, EXIT_FAILED, EXIT_NO_INDEX, app
 
 runner = CliRunner()
 
@@ -130,3 +133,127 @@ def test_run_adds_unit_vectors_to_an_index_from_an_older_version(monkeypatch: py
     result = runner.invoke(app, ["run"])
     assert result.exit_code == 0 and "vetores de frases" in result.output
     assert store.current_id() != old and store.manifest(store.current_id() or "").units > 0
+
+
+# --- the data directory under stress (issue 10, items 4 and 7) ---------------------------
+
+
+def _ingest_versions(tmp_path: Path, *texts: str) -> list[str]:
+    """Publish one snapshot per text of a one-page files source; their ids, oldest first."""
+    page = tmp_path / "p.html"
+    sources = tmp_path / "s.toml"
+    sources.write_text('[[source]]\nname = "p"\ntype = "files"\npath = "p.html"\n')
+    ids = []
+    for text in texts:
+        page.write_text(f"<h1>P</h1><p>{text}</p>")
+        result = runner.invoke(app, ["ingest", "--sources", str(sources)])
+        assert result.exit_code == 0, result.output
+        ids.append(result.output.split("snapshot publicado: ")[1].split()[0])
+    return ids
+
+
+def _files(directory: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(directory)): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+def test_rollback_while_an_ingest_runs_is_refused(tmp_path: Path, data_dir: Path) -> None:
+    from ingest.pipeline import ingest_lock
+
+    ids = _ingest_versions(tmp_path, "primeira versão", "segunda versão")
+    with ingest_lock(data_dir):  # what a running ingest holds
+        result = runner.invoke(app, ["index", "rollback"])
+    assert result.exit_code == EXIT_BUSY and "outra indexação está em andamento" in result.output
+    assert (data_dir / "CURRENT").read_text().strip() == ids[1]
+    assert runner.invoke(app, ["index", "rollback"]).exit_code == 0  # once it is done
+    assert (data_dir / "CURRENT").read_text().strip() == ids[0]
+
+
+def test_unwritable_data_dir_is_a_message_not_a_traceback(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Root ignores permissions, so the data dir sits under a regular file: nothing can be written there."""
+    blocker = tmp_path / "um-arquivo"
+    blocker.write_text("não é um diretório")
+    monkeypatch.setenv("BPA_DATA_DIR", str(blocker / "var"))
+    for args in (["ingest"], ["index", "rollback"]):
+        result = runner.invoke(app, args)
+        assert type(result.exception) is SystemExit and result.exit_code == EXIT_FAILED, (args, result.exception)
+        assert f"{blocker}/var" in result.output and "não é um diretório" in result.output
+    for args, code in ((["index", "info"], EXIT_NO_INDEX), (["index", "list"], 0)):
+        result = runner.invoke(app, args)
+        assert result.exit_code == code and not isinstance(result.exception, OSError), args
+
+
+def _disk_full_on_manifest(monkeypatch: pytest.MonkeyPatch) -> tuple[str, str]:
+    original = Path.write_text
+
+    def write_text(self: Path, *args: Any, **kwargs: Any) -> int:
+        if self.name == "manifest.json":
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", write_text)
+    return "disco cheio", "snapshots/.tmp-"
+
+
+def _faiss_cannot_write(monkeypatch: pytest.MonkeyPatch) -> tuple[str, str]:
+    import faiss
+
+    def write_index(index: Any, path: str) -> None:
+        raise RuntimeError(
+            "Error in faiss::FileIOWriter::FileIOWriter(const char*) at faiss/impl/io.cpp:98: "
+            f"Error: 'f' failed: could not open {path} for writing: Input/output error"
+        )
+
+    monkeypatch.setattr(faiss, "write_index", write_index)
+    return "FAISS", "snapshots/.tmp-"
+
+
+def _current_cannot_be_swapped(monkeypatch: pytest.MonkeyPatch) -> tuple[str, str]:
+    """The build is complete and renamed into place; only the CURRENT swap fails."""
+
+    def replace(src: Any, dst: Any) -> None:
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(dst))
+
+    monkeypatch.setattr(os, "replace", replace)
+    return "somente leitura", "CURRENT"
+
+
+@pytest.mark.parametrize(
+    "inject",
+    [_disk_full_on_manifest, _faiss_cannot_write, _current_cannot_be_swapped],
+    ids=["enospc", "faiss", "current"],
+)
+def test_failed_write_keeps_the_published_snapshot_and_prints_no_traceback(
+    tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch, inject: Any
+) -> None:
+    [published] = _ingest_versions(tmp_path, "primeira versão")
+    before = _files(data_dir / "snapshots")
+    (tmp_path / "p.html").write_text("<h1>P</h1><p>segunda versão</p>")
+    reason, path = inject(monkeypatch)
+
+    result = runner.invoke(app, ["ingest", "--sources", str(tmp_path / "s.toml")])
+
+    assert type(result.exception) is SystemExit and result.exit_code == EXIT_FAILED, result.exception
+    assert f"{data_dir}/{path}" in result.output and reason in result.output
+    assert (data_dir / "CURRENT").read_text().strip() == published
+    assert _files(data_dir / "snapshots") == before  # the failed build left nothing behind
+    hits = json.loads(runner.invoke(app, ["search", "versão", "--json"]).stdout)
+    assert hits and "primeira versão" in hits[0]["text"]
+
+
+def test_ingest_shows_source_warnings_masked(tmp_path: Path) -> None:
+    from standins import SiteStandin
+
+    with SiteStandin() as site, SiteStandin() as other:
+        site.add("/docs/index", '<h1>Início</h1><p>Texto.</p><a href="sai">sai</a>')
+        site.redirect("/docs/sai", f"{other.url}/perfil/ana.souza@totvs.com.br?cpf=52998224725", status=302)
+        sources = tmp_path / "s.toml"
+        sources.write_text(
+            f'[[source]]\nname = "portal"\ntype = "web"\nurls = ["{site.url}/docs/index"]\n'
+            f'allow = ["{site.url}/docs/"]\ndelay = 0\n'
+        )
+        result = runner.invoke(app, ["ingest", "--sources", str(sources)])
+        assert other.requests == []
+        skipped = f"{site.url}/docs/sai"
+    assert result.exit_code == 0, result.output
+    assert "aviso:" in result.output and skipped in result.output and "[EMAIL]" in result.output
+    assert "ana.souza@totvs.com.br" not in result.output and "52998224725" not in result.output

@@ -14,10 +14,16 @@ Protocol decisions:
 * Pagination follows ``_links.next``. Servers cap ``limit`` silently (and some old ones
   omit ``next``), so without a next link a page as full as the *returned* limit is
   followed by ``start + size``; an empty page ends the walk.
+* Every request stays on ``base_url``'s origin (the Fetcher is bound to it), and so must
+  every ``_links`` URL of a listing (``base``, an absolute ``next``): anything else stops
+  the listing with an error naming it, so the token is never sent elsewhere and no
+  citation points elsewhere. A page body whose ``_links`` leave the origin keeps the URL
+  its listing gave it. Citation URLs are built from ``base`` + ``webui`` and checked.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partial
@@ -27,7 +33,18 @@ from urllib.parse import urlsplit
 from index.settings import Settings
 from ingest.sources.base import RawDocument, SourceError
 from ingest.sources.config import ConfluenceSourceConfig
-from ingest.sources.http import Fetcher, FetchError, MalformedResponse, basic_auth, bearer_auth, read_secret
+from ingest.sources.http import (
+    Fetcher,
+    FetchError,
+    MalformedResponse,
+    Refused,
+    basic_auth,
+    bearer_auth,
+    read_secret,
+    url_origin,
+)
+
+logger = logging.getLogger(__name__)
 
 PAGE_LIMIT = 100  # requested; the server may answer with fewer per page
 _MAX_LISTING_PAGES = 100_000  # a guard against a server that paginates forever
@@ -55,7 +72,7 @@ class ConfluenceSource:
         self.label = f"Confluence '{cfg.name}'"
 
     def fetch(self, previous: dict[str, str]) -> Iterator[RawDocument]:
-        with Fetcher(self.settings, auth=self._auth()) as http:
+        with Fetcher(self.settings, auth=self._auth(), origin=self.base_url) as http:
             listed = self._list(http)
             yield from http.map(partial(self._document, http, previous), listed)
 
@@ -110,7 +127,7 @@ class ConfluenceSource:
             seen.add(f"{next_url}{next_params}")
             page = http.get_json(next_url, next_params)
             results, links = _listing_parts(page, next_url)
-            base = str(links.get("base") or self.base_url).rstrip("/")
+            base = self._on_origin(str(links.get("base") or self.base_url), "_links.base").rstrip("/")
             for item in results:
                 yield item, base
             next_url, next_params = self._next(page, links, base, url, params)
@@ -119,7 +136,8 @@ class ConfluenceSource:
         self, page: dict[str, Any], links: dict[str, Any], base: str, url: str, params: dict[str, Any]
     ) -> tuple[str | None, dict[str, Any] | None]:
         if isinstance(links.get("next"), str):
-            return _join_link(base, str(links.get("context") or ""), links["next"]), None
+            link = _join_link(base, str(links.get("context") or ""), links["next"])
+            return self._on_origin(link, "_links.next"), None
         size, start, limit = _int(page.get("size")), _int(page.get("start")), _int(page.get("limit"))
         if size > 0 and limit > 0 and size >= limit:
             # No next link but a full page: the server may just not say; ask for more.
@@ -143,11 +161,18 @@ class ConfluenceSource:
         )
 
     def _web_url(self, item: dict[str, Any], base: str, page_id: str) -> str:
+        """The page's citation URL; Refused when the API would point it off the origin."""
         webui = _path(item, "_links", "webui")
         base = str(_path(item, "_links", "base") or base).rstrip("/")
         if isinstance(webui, str) and webui:
-            return base + webui
-        return f"{base}/pages/viewpage.action?pageId={page_id}"
+            return self._on_origin(base + webui, "_links.webui")
+        return self._on_origin(f"{base}/pages/viewpage.action?pageId={page_id}", "_links.base")
+
+    def _on_origin(self, url: str, what: str) -> str:
+        """``url`` if it is on the configured base URL's origin, else Refused naming ``what``."""
+        if url_origin(url) != url_origin(self.base_url):
+            raise Refused(f"{what} aponta para fora da base_url configurada", url=url)
+        return url
 
     def _listing_error(self, e: FetchError) -> str:
         if e.auth_failed:
@@ -180,7 +205,10 @@ class ConfluenceSource:
         doc.html = html
         doc.title = str(data.get("title") or doc.title or "")
         if isinstance(data.get("_links"), dict):
-            doc.url = self._web_url(data, self.base_url, doc.key)
+            try:
+                doc.url = self._web_url(data, self.base_url, doc.key)
+            except Refused as e:  # keep the listing's URL, which was checked
+                logger.warning("%s: página %s: %s (%s)", self.label, doc.key, e.reason, e.url)
         number = _path(data, "version", "number")
         doc.version = doc.version if number is None else str(number)
         when = _path(data, "version", "when")

@@ -4,6 +4,13 @@ One :class:`Fetcher` per source run: a sync ``httpx.Client`` with bpa's User-Age
 auth header, a timeout, retries with exponential backoff on 429/5xx/timeouts/connection
 errors (honouring ``Retry-After``), and a small bounded thread pool for concurrent
 requests. Failures become :class:`FetchError`, which carries the status and the URL.
+
+Redirects are followed by hand, at most ``MAX_REDIRECTS`` hops, and every hop is checked
+*before* it is requested: never a scheme other than http(s); never off ``origin`` when the
+Fetcher is bound to one (credentials can only be sent there: a Fetcher with ``auth`` must
+be bound); and the caller's ``check`` (the crawler's allow-list) must accept it. A refused
+URL raises :class:`Refused`, naming it by :func:`redact_url` (no query string: what a
+remote server puts in a URL is untrusted and may carry personal data).
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -29,6 +37,8 @@ from ingest.sources.base import SourceError
 
 USER_AGENT = "bpa/0.1"
 MAX_RETRY_AFTER = 60.0  # seconds; a server asking for longer fails this run instead
+MAX_REDIRECTS = 5  # hops per request (RFC 9309 asks crawlers to follow at least five)
+_SCHEMES = ("http", "https")
 _RETRYABLE_STATUS = frozenset({408, 425, 429})
 
 T = TypeVar("T")
@@ -51,6 +61,59 @@ class FetchError(BpaError):
 
 class MalformedResponse(FetchError):
     """The server answered 2xx but the payload is not what the protocol promises."""
+
+
+class Refused(FetchError):
+    """A URL this source may not request: another origin, off the allow-list, not http(s).
+
+    ``url`` is already redacted (:func:`redact_url`): it came from a remote server.
+    """
+
+    def __init__(self, reason: str, *, url: str) -> None:
+        super().__init__(reason, url=redact_url(url))
+
+
+UrlCheck = Callable[[str], str | None]
+"""A policy for redirect hops: None accepts the URL, else the pt-BR reason to refuse it."""
+
+
+def url_origin(url: str) -> str:
+    """``scheme://host[:port]`` in comparable form (lower case, no default port); "" if not http(s)."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return ""
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    if scheme not in _SCHEMES or not host:
+        return ""
+    if ":" in host:
+        host = f"[{host}]"  # IPv6 literal
+    default = port is None or (scheme, port) in (("http", 80), ("https", 443))
+    return f"{scheme}://{host}" if default else f"{scheme}://{host}:{port}"
+
+
+def is_web_url(url: str) -> bool:
+    """Whether ``url`` is an absolute http(s) URL with a host (what may become a link)."""
+    return bool(url_origin(url))
+
+
+def redact_url(url: str) -> str:
+    """``url`` fit for messages and logs: no user info, query string or fragment.
+
+    A URL handed to us by a remote server (a redirect, a pagination link) can carry
+    anything in its query; the origin and path are enough to say which one it was.
+    """
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return "(URL inválida)"
+    site = url_origin(url)
+    if not site:
+        scheme = parts.scheme.lower()
+        return f"{scheme}:…" if scheme else "(URL sem esquema http/https)"
+    return site + (parts.path or "/") + ("?…" if parts.query else "")
 
 
 def basic_auth(credentials: str) -> str:
@@ -115,9 +178,14 @@ class Fetcher:
         settings: Settings,
         *,
         auth: str | None = None,
+        origin: str | None = None,
         sleep: Callable[[float], None] = time.sleep,
         max_retry_after: float = MAX_RETRY_AFTER,
     ) -> None:
+        """``origin``: every request and redirect hop must stay on it (required with ``auth``)."""
+        if auth and not origin:
+            raise ValueError("a Fetcher with credentials must be bound to the origin they belong to")
+        self.origin = url_origin(origin) if origin else None
         self.timeout = settings.http_timeout
         self.retries = settings.http_retries
         self.backoff = settings.http_backoff
@@ -127,11 +195,11 @@ class Fetcher:
         headers = {"User-Agent": USER_AGENT}
         if auth:
             headers["Authorization"] = auth
-        # httpx drops the Authorization header on redirects to another origin.
+        # Redirects are followed in _send, so that each hop is checked before it is requested.
         self._client = httpx.Client(
             timeout=httpx.Timeout(self.timeout),
             headers=headers,
-            follow_redirects=True,
+            follow_redirects=False,
             limits=httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency),
         )
 
@@ -148,15 +216,22 @@ class Fetcher:
 
     # --- requests --------------------------------------------------------------------
 
-    def get(self, url: str, params: dict[str, Any] | None = None) -> httpx.Response:
-        """GET ``url``; a 2xx/3xx response, or FetchError once retries are exhausted."""
-        response = self._with_retries(url, params, accept=None)
+    def get(
+        self, url: str, params: dict[str, Any] | None = None, *, check: UrlCheck | None = None
+    ) -> httpx.Response:
+        """GET ``url``; a 2xx/3xx response, or FetchError once retries are exhausted.
+
+        ``check`` vets every redirect hop on top of the Fetcher's own rules.
+        """
+        response = self._with_retries(url, params, None, check)
         assert response is not None  # without ``accept`` every response is kept
         return response
 
-    def get_if(self, url: str, accept: Callable[[httpx.Response], bool]) -> httpx.Response | None:
+    def get_if(
+        self, url: str, accept: Callable[[httpx.Response], bool], *, check: UrlCheck | None = None
+    ) -> httpx.Response | None:
         """GET ``url`` but read the body only if ``accept(headers-only response)``; else None."""
-        return self._with_retries(url, None, accept=accept)
+        return self._with_retries(url, None, accept, check)
 
     def get_json(self, url: str, params: dict[str, Any] | None = None) -> Any:
         """GET and decode JSON; MalformedResponse when the body is not JSON."""
@@ -169,11 +244,15 @@ class Fetcher:
             ) from e
 
     def _with_retries(
-        self, url: str, params: dict[str, Any] | None, accept: Callable[[httpx.Response], bool] | None
+        self,
+        url: str,
+        params: dict[str, Any] | None,
+        accept: Callable[[httpx.Response], bool] | None,
+        check: UrlCheck | None,
     ) -> httpx.Response | None:
         attempt = 0
         while True:
-            outcome = self._attempt(url, params, accept)
+            outcome = self._attempt(url, params, accept, check)
             if not isinstance(outcome, _Retryable):
                 return outcome
             if attempt >= self.retries:
@@ -182,15 +261,19 @@ class Fetcher:
             attempt += 1
 
     def _attempt(
-        self, url: str, params: dict[str, Any] | None, accept: Callable[[httpx.Response], bool] | None
+        self,
+        url: str,
+        params: dict[str, Any] | None,
+        accept: Callable[[httpx.Response], bool] | None,
+        check: UrlCheck | None,
     ) -> httpx.Response | _Retryable | None:
         """One request: its response, a failure worth retrying, or FetchError for good."""
         try:
-            response = self._send(url, params, accept)
+            response = self._send(url, params, accept, check)
         except httpx.TimeoutException:
             return _Retryable(FetchError(f"tempo esgotado ({self.timeout:g} s)", url=url))
-        except (httpx.UnsupportedProtocol, httpx.InvalidURL, httpx.TooManyRedirects) as e:
-            raise FetchError(f"URL inválida ou redirecionamentos demais: {e}", url=url) from e
+        except (httpx.UnsupportedProtocol, httpx.InvalidURL) as e:
+            raise FetchError(f"URL inválida: {e}", url=url) from e
         except httpx.DecodingError as e:
             raise FetchError(f"resposta com codificação inválida: {e}", url=url) from e
         except httpx.TransportError as e:
@@ -198,7 +281,8 @@ class Fetcher:
         if response is None or response.status_code < 400:
             return response
         status = response.status_code
-        failure = FetchError(f"HTTP {status}", url=str(response.url), status=status)
+        # Named by the URL asked for: a redirect's target is the remote server's choice.
+        failure = FetchError(f"HTTP {status}", url=url, status=status)
         if not _is_retryable(status):
             raise failure
         return _Retryable(failure, retry_after_seconds(response.headers.get("Retry-After")))
@@ -209,13 +293,49 @@ class Fetcher:
         return float(self.backoff * 2**attempt)
 
     def _send(
-        self, url: str, params: dict[str, Any] | None, accept: Callable[[httpx.Response], bool] | None
+        self,
+        url: str,
+        params: dict[str, Any] | None,
+        accept: Callable[[httpx.Response], bool] | None,
+        check: UrlCheck | None,
     ) -> httpx.Response | None:
-        with self._client.stream("GET", url, params=params) as response:
-            if accept is not None and response.status_code < 400 and not accept(response):
-                return None
-            response.read()
-            return response
+        reason = self._refusal(url)
+        if reason is not None:
+            raise Refused(reason, url=url)
+        request = self._client.build_request("GET", url, params=params)
+        for _ in range(MAX_REDIRECTS + 1):
+            try:
+                response = self._client.send(request, stream=True)
+            except httpx.InvalidURL as e:  # httpx could not even build the redirect's URL
+                raise Refused("redireciona para uma URL inválida ou que não é http(s)", url=str(request.url)) from e
+            try:
+                if response.next_request is not None:  # a redirect: vet the hop, then take it
+                    request = response.next_request
+                    hop = str(request.url)
+                    reason = self._refusal(hop) or (check(hop) if check is not None else None)
+                    if reason is not None:
+                        raise Refused(f"redirecionamento recusado: {reason}", url=hop)
+                    continue
+                if accept is not None and response.status_code < 400 and not accept(response):
+                    return None
+                response.read()
+                return response
+            finally:
+                response.close()
+        raise FetchError(f"redirecionamentos demais (mais de {MAX_REDIRECTS})", url=url)
+
+    def _refusal(self, url: str) -> str | None:
+        """Why the Fetcher's own rules forbid requesting ``url`` (None: they don't)."""
+        if not is_web_url(url):
+            return "só URLs http e https são acessadas"
+        if self.origin is None:
+            return None
+        if not self.origin:
+            return "a base_url configurada não é uma URL http(s) válida"
+        if url_origin(url) != self.origin:
+            # Credentials and API traffic never leave the configured origin.
+            return f"fora da origem configurada ({self.origin})"
+        return None
 
     # --- concurrency -----------------------------------------------------------------
 

@@ -3,7 +3,17 @@
 * Breadth-first from ``urls``; a start URL is depth 0 and links are followed while the
   depth stays within ``max_depth``; at most ``max_pages`` documents are yielded.
 * Links are followed only under an ``allow`` prefix; with no ``allow``, only within the
-  start URLs' origins.
+  start URLs' origins. A prefix is compared part by part (scheme, host, port, then the
+  path as a string prefix), so ``http://a.com`` never allows ``http://a.com.evil.net`` or
+  ``http://a.com@evil.net``, and ``http://127.0.0.1:80`` never allows port 8080.
+* Redirects (of start URLs too) are followed hop by hop, each hop checked before it is
+  requested: it must be http(s) and under an ``allow`` prefix, and if its host resolves to
+  a loopback, private, link-local or otherwise non-public address, the allow-list must name
+  that address literally with its port (``http://127.0.0.1:8080/`` allows exactly that; a
+  host *name* does not count, so a public name rebound to an internal address is refused).
+  A linked page redirected elsewhere is skipped with a warning naming both URLs (without
+  their query strings); a start URL redirected elsewhere fails the source. robots.txt may
+  only redirect within its own origin; otherwise it counts as unavailable (no rules).
 * robots.txt per origin, read with the same client (RFC 9309: a 4xx means no rules; a
   5xx or network failure means "disallow everything"); ``Crawl-delay`` raises ``delay``.
 * Keys are canonical URLs: ``<link rel=canonical>`` when it stays on an allowed site,
@@ -17,10 +27,14 @@
 from __future__ import annotations
 
 import email.utils
+import ipaddress
+import logging
+import socket
 import time
 import urllib.robotparser
 from collections import deque
 from collections.abc import Iterator
+from dataclasses import dataclass
 from urllib.parse import urldefrag, urljoin, urlsplit, urlunsplit
 
 import httpx
@@ -29,7 +43,9 @@ from bs4 import BeautifulSoup, UnicodeDammit
 from index.settings import Settings
 from ingest.sources.base import RawDocument, SourceError
 from ingest.sources.config import WebSourceConfig
-from ingest.sources.http import USER_AGENT, Fetcher, FetchError
+from ingest.sources.http import USER_AGENT, Fetcher, FetchError, Refused, UrlCheck, redact_url, url_origin
+
+logger = logging.getLogger(__name__)
 
 MAX_CRAWL_DELAY = 60.0
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
@@ -52,9 +68,63 @@ def normalize_url(url: str) -> str:
     return urlunsplit((scheme, netloc, path, parts.query, ""))
 
 
-def _origin(url: str) -> str:
-    parts = urlsplit(normalize_url(url))
-    return f"{parts.scheme}://{parts.netloc}"
+_IP = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+@dataclass(frozen=True)
+class _Prefix:
+    """One ``allow`` entry: an origin and a path (and query) prefix on it."""
+
+    origin: str
+    path: str
+
+    @classmethod
+    def parse(cls, entry: str) -> _Prefix | None:
+        site = url_origin(entry)
+        if not site:
+            return None
+        return cls(site, _target(entry))
+
+    def covers(self, url: str) -> bool:
+        return url_origin(url) == self.origin and _target(url).startswith(self.path)
+
+    def address(self) -> tuple[_IP, int] | None:
+        """(IP, port) when the entry names an address literally, else None."""
+        parts = urlsplit(self.origin)
+        try:
+            return _unmapped(ipaddress.ip_address(parts.hostname or "")), _port(self.origin)
+        except ValueError:
+            return None
+
+
+def _target(url: str) -> str:
+    parts = urlsplit(urldefrag(url.strip())[0])
+    return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+
+
+def _port(url: str) -> int:
+    parts = urlsplit(url)
+    return parts.port or (443 if parts.scheme.lower() == "https" else 80)
+
+
+def _unmapped(ip: _IP) -> _IP:
+    mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
+    return mapped or ip
+
+
+def _internal_addresses(url: str) -> set[tuple[_IP, int]]:
+    """The non-public addresses ``url``'s host resolves to, with the port (empty if none)."""
+    host, port = urlsplit(url).hostname or "", _port(url)
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return set()  # unresolvable: the request itself will fail
+    found: set[tuple[_IP, int]] = set()
+    for *_, sockaddr in infos:
+        ip = _unmapped(ipaddress.ip_address(str(sockaddr[0]).split("%")[0]))
+        if not ip.is_global or ip.is_multicast:
+            found.add((ip, port))
+    return found
 
 
 def _is_html(response: httpx.Response) -> bool:
@@ -84,7 +154,17 @@ class _Crawl:
         self.http = http
         self.starts = [urldefrag(u)[0] for u in self.cfg.urls]
         self.start_keys = {normalize_url(u) for u in self.starts}
-        self.allow = list(self.cfg.allow) or [o + "/" for o in sorted({_origin(u) for u in self.starts})]
+        entries = list(self.cfg.allow) or [o + "/" for o in sorted({url_origin(u) for u in self.starts})]
+        self.allow: list[_Prefix] = []
+        for entry in entries:
+            prefix = _Prefix.parse(entry)
+            if prefix is None:
+                logger.warning("%s: entrada de allow ignorada (não é uma URL http/https): %s",
+                               source.label, redact_url(entry))  # fmt: skip
+            else:
+                self.allow.append(prefix)
+        # Internal addresses a redirect may reach: only those the allow-list writes down.
+        self.named = {a for a in (p.address() for p in self.allow) if a is not None}
         self.robots: dict[str, urllib.robotparser.RobotFileParser] = {}
         self.last_request: dict[str, float] = {}
         self.queue: deque[tuple[str, int]] = deque((u, 0) for u in self.starts)
@@ -133,6 +213,12 @@ class _Crawl:
             return None
         try:
             response = self._get(url)
+        except Refused as e:
+            if is_start:
+                raise SourceError(f"{self.source.label}: a página inicial {redact_url(url)} não foi indexada: "
+                                  f"{e}") from e  # fmt: skip
+            logger.warning("%s: página %s ignorada: %s", self.source.label, redact_url(url), e)
+            return None
         except FetchError as e:
             if is_start:
                 raise SourceError(f"{self.source.label}: não foi possível baixar a página inicial {url}: "
@@ -150,17 +236,24 @@ class _Crawl:
             if is_start:
                 raise SourceError(f"{self.source.label}: a página inicial {url} não é HTML")
             return None
-        final = str(response.url)
-        if not is_start and not self._allowed(final):
-            return None  # redirected off the allowed sites
-        return final, response
+        return str(response.url), response  # every redirect hop passed _redirect_refusal
 
     def _get(self, url: str, *, html_only: bool = True) -> httpx.Response | None:
         self._wait_turn(url)
         try:
-            return self.http.get_if(url, _is_html) if html_only else self.http.get(url)
+            if html_only:
+                return self.http.get_if(url, _is_html, check=self._redirect_refusal)
+            return self.http.get(url, check=_same_origin_as(url))
         finally:
-            self.last_request[_origin(url)] = time.monotonic()
+            self.last_request[url_origin(url)] = time.monotonic()
+
+    def _redirect_refusal(self, hop: str) -> str | None:
+        """Why a redirect hop may not be requested (None: it may)."""
+        if not self._allowed(hop):
+            return "fora da lista allow"
+        if _internal_addresses(hop) - self.named:
+            return "endereço interno (loopback, privado ou link-local) que a lista allow não nomeia"
+        return None
 
     def _canonical(self, soup: BeautifulSoup, final: str) -> str:
         for link in soup.find_all("link", href=True):
@@ -168,9 +261,7 @@ class _Crawl:
             rels: list[str] = [str(r) for r in rel] if isinstance(rel, list) else str(rel or "").split()
             if "canonical" in [r.lower() for r in rels]:
                 target = urljoin(final, str(link["href"]).strip())
-                if target.startswith(("http://", "https://")) and (
-                    _origin(target) == _origin(final) or self._allowed(target)
-                ):
+                if url_origin(target) and (url_origin(target) == url_origin(final) or self._allowed(target)):
                     return normalize_url(target)
         return normalize_url(final)
 
@@ -179,9 +270,12 @@ class _Crawl:
         base = urljoin(final, str(base_tag["href"])) if base_tag else final
         links = []
         for a in soup.find_all("a", href=True):
-            href = urldefrag(urljoin(base, str(a["href"]).strip()))[0]
-            if not href.startswith(("http://", "https://")):
-                continue  # mailto:, javascript:, ...
+            try:
+                href = urldefrag(urljoin(base, str(a["href"]).strip()))[0]
+            except ValueError:
+                continue  # e.g. a malformed IPv6 host
+            if not url_origin(href):
+                continue  # mailto:, javascript:, a bad port, ...
             if urlsplit(href).path.lower().endswith(_SKIP_EXTENSIONS):
                 continue
             if self._allowed(href):
@@ -189,12 +283,12 @@ class _Crawl:
         return links
 
     def _allowed(self, url: str) -> bool:
-        return url.startswith(tuple(self.allow)) or normalize_url(url).startswith(tuple(self.allow))
+        return any(p.covers(url) for p in self.allow)
 
     # --- politeness ------------------------------------------------------------------
 
     def _wait_turn(self, url: str) -> None:
-        origin = _origin(url)
+        origin = url_origin(url)
         last = self.last_request.get(origin)
         if last is None:
             return
@@ -208,7 +302,7 @@ class _Crawl:
         return max(self.cfg.delay, min(float(crawl_delay or 0), MAX_CRAWL_DELAY))
 
     def _robots_allow(self, url: str) -> bool:
-        origin = _origin(url)
+        origin = url_origin(url)
         if origin not in self.robots:
             self.robots[origin] = self._read_robots(origin)
         return self.robots[origin].can_fetch(USER_AGENT, url)
@@ -218,6 +312,10 @@ class _Crawl:
         try:
             response = self._get(f"{origin}/robots.txt", html_only=False)
             text = response.text if response is not None else ""
+        except Refused as e:
+            # RFC 9309 §2.3.1.2: a robots.txt that cannot be reached by redirects is unavailable.
+            logger.warning("%s: robots.txt de %s ignorado: %s", self.source.label, origin, e)
+            text = ""
         except FetchError as e:
             if e.status is not None and 400 <= e.status < 500:
                 text = ""  # RFC 9309 §2.3.1.3: unavailable, so no rules
@@ -226,6 +324,11 @@ class _Crawl:
                 return rules
         rules.parse(text.splitlines())
         return rules
+
+
+def _same_origin_as(url: str) -> UrlCheck:
+    site = url_origin(url)
+    return lambda hop: None if url_origin(hop) == site else "fora do site"
 
 
 def _decode(response: httpx.Response) -> str:

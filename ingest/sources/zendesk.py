@@ -15,17 +15,38 @@ Protocol decisions:
   an OAuth access token → Bearer; no ``token_env`` → anonymous (public articles only).
 * A listing failure mid-way raises SourceError; documents already yielded are then
   discarded by the pipeline together with the rest of the run of this source.
+* Every request stays on ``base_url``'s origin (the Fetcher is bound to it): a
+  ``links.next`` elsewhere stops the listing with an error naming it, so the token is
+  never sent there.
+* ``html_url`` becomes the citation URL only when it is an http(s) URL; anything else
+  (``javascript:``, ``data:``, relative) is replaced by ``{base_url}/hc/{locale}/articles/{id}``
+  with a warning: the article itself is fine, only its link is not. It may be on another
+  host (a Help Center's own domain), as it is only a link, never requested.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from typing import Any
 
 from index.settings import Settings
 from ingest.sources.base import RawDocument, SourceError
 from ingest.sources.config import ZendeskSourceConfig
-from ingest.sources.http import Fetcher, FetchError, MalformedResponse, basic_auth, bearer_auth, read_secret
+from ingest.sources.http import (
+    Fetcher,
+    FetchError,
+    MalformedResponse,
+    Refused,
+    basic_auth,
+    bearer_auth,
+    is_web_url,
+    read_secret,
+    redact_url,
+    url_origin,
+)
+
+logger = logging.getLogger(__name__)
 
 PAGE_SIZE = 100  # Zendesk's maximum for cursor pagination
 _MAX_LISTING_PAGES = 100_000
@@ -41,7 +62,7 @@ class ZendeskSource:
 
     def fetch(self, previous: dict[str, str]) -> Iterator[RawDocument]:
         seen: set[str] = set()
-        with Fetcher(self.settings, auth=self._auth()) as http:
+        with Fetcher(self.settings, auth=self._auth(), origin=self.base_url) as http:
             for url in self._listing_urls():
                 for article in self._articles(http, url):
                     key = str(article["id"])
@@ -85,6 +106,8 @@ class ZendeskSource:
                 seen.add(next_url)
                 page = http.get_json(next_url, params)
                 articles, next_url = _page_parts(page, next_url)
+                if next_url is not None and url_origin(next_url) != url_origin(self.base_url):
+                    raise Refused("links.next aponta para fora da base_url configurada", url=next_url)
                 params = None  # the next link carries every parameter
                 yield from articles
         except FetchError as e:
@@ -105,7 +128,7 @@ class ZendeskSource:
         doc = RawDocument(
             source=self.name,
             key=key,
-            url=str(article.get("html_url") or f"{self.base_url}/hc/{self.cfg.locale}/articles/{key}"),
+            url=self._citation_url(article, key),
             title=title,
             updated_at=updated,
             version=str(updated) if updated else None,
@@ -118,6 +141,19 @@ class ZendeskSource:
         else:
             doc.error = f"{self.label}: artigo '{title}' ({key}): corpo do artigo ausente ou inválido"
         return doc
+
+    def _citation_url(self, article: dict[str, Any], key: str) -> str:
+        fallback = f"{self.base_url}/hc/{self.cfg.locale}/articles/{key}"
+        html_url = article.get("html_url")
+        if html_url is None or html_url == "":
+            return fallback
+        if isinstance(html_url, str) and is_web_url(html_url):
+            return html_url.strip()
+        logger.warning(
+            "%s: artigo %s: html_url %s não é http(s); o link citado será %s",
+            self.label, key, redact_url(str(html_url)), fallback,
+        )  # fmt: skip
+        return fallback
 
     def _metadata(self, article: dict[str, Any]) -> dict[str, str]:
         meta = {"labels": ",".join(str(x) for x in article.get("label_names") or [])}

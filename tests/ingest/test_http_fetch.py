@@ -13,10 +13,12 @@ import pytest
 from standins import SiteStandin, fast_settings
 
 from ingest.sources.http import (
+    MAX_REDIRECTS,
     USER_AGENT,
     Fetcher,
     FetchError,
     MalformedResponse,
+    Refused,
     basic_auth,
     bearer_auth,
     retry_after_seconds,
@@ -33,7 +35,7 @@ def site() -> Iterator[SiteStandin]:
 
 
 def test_get_sends_user_agent_and_auth(site: SiteStandin) -> None:
-    with Fetcher(fast_settings(), auth=bearer_auth("pat-123")) as http:
+    with Fetcher(fast_settings(), auth=bearer_auth("pat-123"), origin=site.url) as http:
         assert http.get(f"{site.url}/ok").text == "<p>ok</p>"
     (req,) = site.requests_to("/ok")
     assert req.headers["user-agent"] == USER_AGENT == "bpa/0.1"
@@ -150,3 +152,44 @@ def test_map_keeps_order_and_bounds_concurrency(site: SiteStandin) -> None:
         results = list(http.map(lambda i: http.get(f"{site.url}/p{i}").text, range(12)))
     assert results == [str(i) for i in range(12)]
     assert 1 < site.max_in_flight <= 3
+
+
+# --- redirects and origins (issue 10, items 2 and 3) ----------------------------------
+
+
+def test_credentials_never_leave_their_origin(site: SiteStandin) -> None:
+    with SiteStandin() as other:
+        other.add("/x", "<p>outro</p>")
+        site.redirect("/jump", f"{other.url}/x", status=302)
+        with Fetcher(fast_settings(), auth=bearer_auth("pat-123"), origin=site.url) as http:
+            for url in (f"{other.url}/x", f"{site.url}/jump"):  # asked directly, or through a redirect
+                with pytest.raises(Refused, match="origem"):
+                    http.get(url)
+        assert other.requests == []
+    assert site.requests_to("/jump")[0].headers["authorization"] == "Bearer pat-123"
+    with pytest.raises(ValueError):
+        Fetcher(fast_settings(), auth=bearer_auth("pat-123"))  # credentials must be bound to an origin
+
+
+def test_each_redirect_hop_is_checked_before_it_is_requested(site: SiteStandin) -> None:
+    site.redirect("/a", "/b", status=302)
+    site.redirect("/b", "/ok", status=307)
+    seen: list[str] = []
+
+    def check(hop: str) -> str | None:
+        seen.append(hop)
+        return "não pode" if hop.endswith("/ok") else None
+
+    with Fetcher(fast_settings()) as http:
+        with pytest.raises(Refused) as info:
+            http.get(f"{site.url}/a", check=check)
+        assert seen == [f"{site.url}/b", f"{site.url}/ok"]
+        assert site.count("/ok") == 0 and "não pode" in str(info.value)
+        assert http.get(f"{site.url}/a").text == "<p>ok</p>"  # no check: followed to the end
+
+
+def test_redirect_loop_stops(site: SiteStandin) -> None:
+    site.redirect("/loop", "/loop", status=302)
+    with Fetcher(fast_settings()) as http, pytest.raises(FetchError, match="redirecionamentos demais"):
+        http.get(f"{site.url}/loop")
+    assert site.count("/loop") == MAX_REDIRECTS + 1

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from standins import MALFORMED_HTML, ConfluenceStandin, fast_settings
+from standins import MALFORMED_HTML, ConfluenceStandin, SiteStandin, fast_settings
 
 from ingest.sources.base import RawDocument, SourceError
 from ingest.sources.config import ConfluenceSourceConfig
@@ -211,3 +211,37 @@ def test_cloud_uses_wiki_context_and_basic_auth(monkeypatch: pytest.MonkeyPatch)
         assert set(docs) == set(cloud.pages)
         assert docs["10003"].url == f"{cloud.url}/wiki/spaces/KB/pages/10003"
         assert all(r.path.startswith("/wiki/rest/api/") for r in cloud.requests)
+
+
+# --- links from the API are untrusted (issue 10, item 3) --------------------------------
+
+
+@pytest.mark.parametrize("absolute_next", [True, False], ids=["absolute-next", "relative-next-on-base"])
+def test_listing_links_to_another_origin_stop_the_listing_and_get_no_token(
+    cf: ConfluenceStandin, monkeypatch: pytest.MonkeyPatch, absolute_next: bool
+) -> None:
+    cf.expected_auth = "Bearer pat-xyz"
+    monkeypatch.setenv("TDN_TOKEN", "pat-xyz")
+    with SiteStandin() as other:
+        cf.links_origin, cf.absolute_next = other.url, absolute_next
+        with pytest.raises(SourceError) as info:
+            run(make_source(cf, token_env="TDN_TOKEN"))
+        assert other.requests == []  # so no Authorization header went there either
+        other_url = other.url
+    message = str(info.value)
+    assert "Confluence 'tdn'" in message and other_url in message and "_links" in message
+
+
+def test_citation_url_off_the_origin_is_refused(cf: ConfluenceStandin) -> None:
+    cf.add_page("103", "Arroba", parent="100")
+    original = cf._content
+
+    def hostile(page: Any, expand: set[str], *, single: bool) -> dict[str, Any]:
+        data = original(page, expand, single=single)
+        if page.id == "103":  # base + webui would read http://127.0.0.1:PORT@evil.example/x
+            data["_links"]["webui"] = "@evil.example/x"
+        return data
+
+    cf._content = hostile  # type: ignore[method-assign]
+    with pytest.raises(SourceError, match="webui"):
+        run(make_source(cf))

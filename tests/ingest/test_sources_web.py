@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -171,3 +172,84 @@ def test_charset_declared_in_markup_is_honoured() -> None:
         s.pages["/latin"] = Response(200, html.encode("latin-1"), "text/html")
         docs = list(make_source(s, urls=[f"{s.url}/latin"], allow=[]).fetch({}))
     assert docs[0].html is not None and "Configuração" in docs[0].html and "ação" in docs[0].html
+
+
+# --- redirects and the allow-list (issue 10, item 2) -----------------------------------
+
+
+def crawl_from(site: SiteStandin, start: str, caplog: pytest.LogCaptureFixture) -> dict[str, RawDocument]:
+    """Crawl from the path ``start`` under the usual allow-list, capturing the crawler's warnings."""
+    caplog.set_level(logging.WARNING, logger="ingest.sources.web")
+    return run(make_source(site, urls=[f"{site.url}{start}"]))
+
+
+def test_allowed_link_redirecting_to_another_port_is_skipped_with_a_warning(
+    site: SiteStandin, other: SiteStandin, caplog: pytest.LogCaptureFixture
+) -> None:
+    site.add("/docs/hub", page("Hub", "jump", "a"))
+    site.redirect("/docs/jump", f"{other.url}/x?email=ana@totvs.com.br", status=302)
+    docs = crawl_from(site, "/docs/hub", caplog)
+    assert set(docs) == {"docs/hub", "docs/a"}
+    assert other.requests == []  # the hop was refused before it was requested
+    warning = caplog.text
+    assert f"{site.url}/docs/jump" in warning and f"{other.url}/x?…" in warning and "allow" in warning
+    assert "ana@totvs.com.br" not in warning  # the target's query string is not logged
+
+
+def test_two_step_redirect_chain_is_stopped_at_the_hop_that_leaves(
+    site: SiteStandin, other: SiteStandin, caplog: pytest.LogCaptureFixture
+) -> None:
+    site.add("/docs/hub", page("Hub", "step1"))
+    site.redirect("/docs/step1", "/docs/step2", status=302)
+    site.redirect("/docs/step2", f"{other.url}/x", status=302)
+    docs = crawl_from(site, "/docs/hub", caplog)
+    assert set(docs) == {"docs/hub"}
+    assert site.count("^/docs/step2$") == 1  # the allowed first hop was taken
+    assert other.requests == []
+    assert f"{site.url}/docs/step1" in caplog.text
+
+
+def test_start_url_redirecting_off_site_fails_the_source(site: SiteStandin, other: SiteStandin) -> None:
+    site.redirect("/docs/start", f"{other.url}/x", status=302)
+    for allow in ([f"{site.url}/docs/"], []):  # explicit allow-list, and the default one
+        with pytest.raises(SourceError) as info:
+            run(make_source(site, urls=[f"{site.url}/docs/start"], allow=allow))
+        assert f"{site.url}/docs/start" in str(info.value) and f"{other.url}/x" in str(info.value)
+    assert other.requests == []
+
+
+@pytest.mark.parametrize("target", ["file:///etc/passwd", "ftp://127.0.0.1/x", "javascript:alert(1)"])
+def test_redirect_to_another_scheme_is_refused(
+    site: SiteStandin, caplog: pytest.LogCaptureFixture, target: str
+) -> None:
+    site.add("/docs/hub", page("Hub", "odd"))
+    site.redirect("/docs/odd", target, status=302)
+    docs = crawl_from(site, "/docs/hub", caplog)
+    assert set(docs) == {"docs/hub"}  # skipped, not a failed page
+    assert f"{site.url}/docs/odd" in caplog.text and "http" in caplog.text
+
+
+def test_redirect_to_an_internal_address_needs_the_address_in_allow(
+    site: SiteStandin, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A host *name* resolving to loopback is not enough: the allow-list must name the address."""
+    port = int(site.url.rsplit(":", 1)[1])
+    named = f"http://localhost:{port}"
+    site.add("/docs/hub", page("Hub", "old"))  # /docs/old → /docs/b, on the same host
+    caplog.set_level(logging.WARNING, logger="ingest.sources.web")
+    docs = run(make_source(site, urls=[f"{named}/docs/hub"], allow=[f"{named}/docs/"]))
+    assert set(docs) == {"docs/hub"} and site.count("^/docs/b$") == 0
+    assert f"{named}/docs/old" in caplog.text and "endereço interno" in caplog.text
+    addresses = [f"http://127.0.0.1:{port}/", f"http://[::1]:{port}/"]
+    docs = run(make_source(site, urls=[f"{named}/docs/hub"], allow=[f"{named}/docs/", *addresses]))
+    assert set(docs) == {"docs/hub", "docs/b"}
+
+
+def test_allow_prefix_is_compared_by_host_and_port_not_as_a_string(
+    site: SiteStandin, other: SiteStandin
+) -> None:
+    sneaky = f"{site.url}@{other.url.removeprefix('http://')}/x"  # user info, then another host
+    site.add("/docs/hub", page("Hub", sneaky, f"{site.url}0/x"))  # and a port that only starts the same
+    docs = run(make_source(site, urls=[f"{site.url}/docs/hub"], allow=[site.url]))
+    assert set(docs) == {"docs/hub"}
+    assert other.requests == []

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import base64
+import logging
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from standins import MALFORMED_HTML, ZendeskStandin, fast_settings
+from standins import MALFORMED_HTML, SiteStandin, ZendeskStandin, fast_settings
 
 from ingest.sources.base import RawDocument, SourceError
 from ingest.sources.config import ZendeskSourceConfig
@@ -165,3 +166,46 @@ def test_forbidden_raises_source_error_with_hint(zd: ZendeskStandin, monkeypatch
     with pytest.raises(SourceError, match="ZD_TOKEN"):
         run(make_source(zd, token_env="ZD_TOKEN"))
     assert zd.count(r"articles\.json") == 1
+
+
+# --- links from the API are untrusted (issue 10, item 3) --------------------------------
+
+
+def test_next_link_to_another_origin_stops_the_listing_and_gets_no_token(
+    zd: ZendeskStandin, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = "ana@totvs.com.br/token:abc123"
+    zd.expected_auth = "Basic " + base64.b64encode(secret.encode()).decode()
+    monkeypatch.setenv("ZD_TOKEN", secret)
+    with SiteStandin() as other:
+        zd.next_origin = other.url
+        with pytest.raises(SourceError) as info:
+            run(make_source(zd, token_env="ZD_TOKEN"))
+        assert other.requests == []  # so no Authorization header went there either
+        other_url = other.url
+    message = str(info.value)
+    assert "Zendesk 'kcs'" in message and f"{other_url}/api/v2/help_center/pt-br/articles.json?…" in message
+    assert "page[after]" not in message  # the query string a server chose is not repeated
+
+
+@pytest.mark.parametrize(
+    "html_url",
+    ["javascript:alert(document.cookie)", " JavaScript:alert(1)", "data:text/html,<script>x</script>",
+     "vbscript:msgbox", "/hc/pt-br/articles/1", "//evil.example/x", "https://"],
+)  # fmt: skip
+def test_non_http_html_url_never_becomes_the_citation_url(
+    zd: ZendeskStandin, caplog: pytest.LogCaptureFixture, html_url: str
+) -> None:
+    article = zd.add_article("Link estranho")
+    article.html_url = html_url
+    caplog.set_level(logging.WARNING, logger="ingest.sources.zendesk")
+    doc = run(make_source(zd))[str(article.id)]
+    assert doc.url == f"{zd.url}/hc/pt-br/articles/{article.id}"
+    assert doc.html == article.body  # the article itself is indexed
+    assert str(article.id) in caplog.text and "html_url" in caplog.text
+
+
+def test_html_url_on_the_help_center_domain_is_kept(zd: ZendeskStandin) -> None:
+    article = zd.add_article("Domínio próprio")
+    article.html_url = "https://ajuda.totvs.com.br/hc/pt-br/articles/1-dominio"
+    assert run(make_source(zd))[str(article.id)].url == article.html_url
