@@ -23,7 +23,7 @@ from assistant.http.schemas import (
     SuggestResponse,
 )
 from assistant.http.security import request_channel
-from assistant.privacy import mask_pii
+from assistant.privacy import mask_for_log
 from assistant.protocol import AssistantService
 from assistant.types import DocumentView
 from index.settings import Settings
@@ -62,9 +62,8 @@ def checked_text(text: str, field: str, max_chars: int) -> str:
 
 
 def for_log(text: str) -> str:
-    """User text as it may appear in a log line: masked and shortened."""
-    masked = mask_pii(text.replace("\n", " "))
-    return masked if len(masked) <= _LOG_TEXT_CHARS else masked[:_LOG_TEXT_CHARS] + "…"
+    """User text as it may appear in a log line: shortened, then masked."""
+    return mask_for_log(text.replace("\n", " "), _LOG_TEXT_CHARS)
 
 
 def build_api_router(

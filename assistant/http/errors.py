@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from assistant.errors import (
@@ -22,7 +23,7 @@ from assistant.errors import (
     UnknownAnswer,
     UnknownDocument,
 )
-from assistant.privacy import mask_pii
+from assistant.privacy import mask_for_log, mask_pii
 
 logger = logging.getLogger("bpa.http")
 
@@ -191,6 +192,10 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(UnknownDocument, _on_unknown_document)
 
 
+def _log_unexpected(method: object, path: str, trace: str) -> None:
+    logger.error("erro inesperado em %s %s\n%s", method, mask_for_log(path), mask_pii(trace))
+
+
 class UnexpectedErrorMiddleware:
     """Answer any unhandled exception with a generic 500 in the error shape.
 
@@ -216,12 +221,9 @@ class UnexpectedErrorMiddleware:
         try:
             await self.app(scope, receive, tracking_send)
         except Exception:
-            logger.error(
-                "erro inesperado em %s %s\n%s",
-                scope.get("method"),
-                mask_pii(scope.get("path", "")),
-                mask_pii(traceback.format_exc()),
-            )
+            # Masking a traceback (it may quote a whole request) is CPU work: not on the event loop.
+            trace = traceback.format_exc()
+            await run_in_threadpool(_log_unexpected, scope.get("method"), scope.get("path", ""), trace)
             if not started:
                 response = error_response(500, "internal_error", GENERIC_ERROR_MESSAGE)
                 await response(scope, receive, send)
