@@ -187,3 +187,42 @@ def test_document_page_heading_depth_and_section_text(settings: Settings) -> Non
     assert "<h2>Topo</h2>" in text and "<h3>Sub</h3>" in text
     assert "<p>Primeiro parágrafo.</p>" in text
     assert "<p>Segundo &lt;b&gt;parágrafo&lt;/b&gt;.</p>" in text
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "javascript:alert(document.cookie)",
+        " JavaScript:alert(1)",
+        "java\nscript:alert(1)",
+        "data:text/html,<script>alert(1)</script>",
+        "vbscript:msgbox(1)",
+    ],
+)
+def test_document_page_never_links_a_script_url(settings: Settings, url: str) -> None:
+    from assistant.types import DocumentView
+
+    class Crafted(FakeAssistant):
+        def document(self, document_id: str) -> DocumentView:
+            return DocumentView(
+                document_id="x", title="Documento", url=url, source="zendesk", updated_at=None, sections=[]
+            )
+
+    text = TestClient(create_app(settings, Crafted())).get("/d/x").text
+    assert "script:" not in text.lower() and "data:" not in text
+    assert ">original</a>" not in text  # no link at all rather than a neutered one
+    assert '<a href="/">fazer uma pergunta</a>' in text
+
+
+@pytest.mark.parametrize("url", ["https://tdn.totvs.com/x?a=1&b=2", "http://a/d/x#s", "/d/x"])
+def test_document_page_links_http_and_relative_urls(settings: Settings, url: str) -> None:
+    from assistant.types import DocumentView
+
+    class Linked(FakeAssistant):
+        def document(self, document_id: str) -> DocumentView:
+            return DocumentView(
+                document_id="x", title="Documento", url=url, source="local", updated_at=None, sections=[]
+            )
+
+    text = TestClient(create_app(settings, Linked())).get("/d/x").text
+    assert f'<a href="{url.replace("&", "&amp;")}" rel="noopener noreferrer">original</a>' in text
