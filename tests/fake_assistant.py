@@ -20,7 +20,16 @@ from assistant.errors import (
     UnknownAnswer,
     UnknownDocument,
 )
-from assistant.types import Answer, AnswerLine, Citation, DocumentSection, DocumentView, SearchHit, Suggestion
+from assistant.types import (
+    Answer,
+    AnswerLine,
+    Citation,
+    DocumentSection,
+    DocumentView,
+    SearchHit,
+    StateHealth,
+    Suggestion,
+)
 
 SNAPSHOT_ID = "snap-20250101-000000"
 DOCUMENT_ID = "boas-praticas-do-suporte"
@@ -99,6 +108,7 @@ class FakeAssistant:
     asks: list[AskCall] = field(default_factory=list)
     feedbacks: list[FeedbackCall] = field(default_factory=list)
     suggests: list[tuple[str, str, list[str]]] = field(default_factory=list)
+    state_health: StateHealth = field(default_factory=StateHealth)
     _answer_ids: set[str] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 

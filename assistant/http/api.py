@@ -115,7 +115,11 @@ def build_api_router(
         "/feedback",
         status_code=201,
         response_model=FeedbackResponse,
-        responses={**BODY_ERRORS, 404: _error("answer_id desconhecido.")},
+        responses={
+            **BODY_ERRORS,
+            404: _error("answer_id desconhecido."),
+            503: _error("Nenhum índice publicado, ou o registro de avaliações está indisponível."),
+        },
         summary="Registra 👍/👎 sobre uma resposta",
     )
     def feedback(body: FeedbackRequest, request: Request) -> FeedbackResponse:

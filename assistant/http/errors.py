@@ -18,8 +18,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from assistant.errors import (
     NO_INDEX_MESSAGE,
+    STATE_UNAVAILABLE_MESSAGE,
     InvalidQuestion,
     NoSnapshotError,
+    StateUnavailable,
     UnknownAnswer,
     UnknownDocument,
 )
@@ -169,6 +171,11 @@ async def _on_no_snapshot(request: Request, exc: Exception) -> JSONResponse:
     return error_response(503, "no_snapshot", NO_INDEX_MESSAGE, headers={"Retry-After": "30"})
 
 
+async def _on_state_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    # Already logged (masked) and counted where it happened.
+    return error_response(503, "state_unavailable", STATE_UNAVAILABLE_MESSAGE, headers={"Retry-After": "60"})
+
+
 async def _on_unknown_answer(request: Request, exc: Exception) -> JSONResponse:
     return error_response(
         404,
@@ -188,6 +195,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _on_http_exception)
     app.add_exception_handler(InvalidQuestion, _on_invalid_question)
     app.add_exception_handler(NoSnapshotError, _on_no_snapshot)
+    app.add_exception_handler(StateUnavailable, _on_state_unavailable)
     app.add_exception_handler(UnknownAnswer, _on_unknown_answer)
     app.add_exception_handler(UnknownDocument, _on_unknown_document)
 
