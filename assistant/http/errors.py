@@ -167,7 +167,7 @@ async def _on_invalid_question(request: Request, exc: Exception) -> JSONResponse
 
 
 async def _on_no_snapshot(request: Request, exc: Exception) -> JSONResponse:
-    logger.warning("requisição em %s sem índice publicado", request.url.path)
+    logger.warning("requisição em %s sem índice publicado", mask_for_log(request.url.path))
     return error_response(503, "no_snapshot", NO_INDEX_MESSAGE, headers={"Retry-After": "30"})
 
 

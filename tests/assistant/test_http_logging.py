@@ -104,3 +104,11 @@ def test_a_huge_url_is_logged_capped_and_masked(caplog: pytest.LogCaptureFixture
         access.info('%s - "%s %s HTTP/%s" %d', "127.0.0.1:5000", "GET", url, "1.1", 200)
     assert "/v1/search?q=cpf [CPF] aaa" in caplog.text and "529" not in caplog.text
     assert f"truncado: {len(url)} caracteres" in caplog.text and len(caplog.text) < 5_000
+
+
+def test_a_path_is_logged_masked_when_there_is_no_index(settings: Settings, caplog: pytest.LogCaptureFixture) -> None:
+    client = TestClient(create_app(settings, FakeAssistant(snapshot_id=None)))
+    with caplog.at_level(logging.DEBUG):
+        assert client.get(f"/v1/documents/cpf {CPF}").status_code == 503
+    logged = server_log(caplog)
+    assert "sem índice publicado" in logged and "[CPF]" in logged and CPF not in logged
