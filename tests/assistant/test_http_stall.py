@@ -87,7 +87,7 @@ def test_healthz_answers_while_huge_requests_are_rejected(server: tuple[str, Pat
     statuses: list[bytes] = []
 
     def attacker() -> None:
-        for _ in range(20):  # bounded: about 20 s on a server that stalls, a blink on one that doesn't
+        for _ in range(1_000):  # until the probes are done (bounded all the same)
             if stop.is_set():
                 return
             statuses.append(reject_one_mb(port, LONG_TARGET))
