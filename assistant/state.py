@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from assistant.errors import StateUnavailable, UnknownAnswer
-from assistant.privacy import mask_pii
+from assistant.privacy import mask_for_log, mask_pii
 from assistant.types import StateHealth
 
 log = logging.getLogger("bpa.state")
@@ -185,7 +185,7 @@ class GuardedState:
             first = not self._degraded
             self._degraded = True
         # Once per outage at ERROR (the counter tells how many followed), then quieter.
-        log.log(logging.ERROR if first else logging.DEBUG, "%s: %s", what, mask_pii(str(error)))
+        log.log(logging.ERROR if first else logging.DEBUG, "%s", mask_for_log(f"{what}: {error}"))
 
     def _succeeded(self) -> None:
         with self._status_lock:

@@ -47,11 +47,12 @@ def test_a_failed_write_is_counted_and_reported_never_raised(
     with caplog.at_level(logging.DEBUG, logger="bpa.state"):
         assert state.record_question("a1", "api", f"cpf {CPF}", False, 0.9, "snap", [], 1.0) is False
         assert state.record_question("a2", "api", "outra", False, 0.9, "snap", [], 1.0) is False
-    assert state.health().model_dump() == {"degraded": True, "errors": 2}
-    assert "a1 respondida mas não registrada" in caplog.text and "not-a-directory" in caplog.text
-    with pytest.raises(StateUnavailable):
-        state.record_feedback("a1", True, None, "api")
+        assert state.health().model_dump() == {"degraded": True, "errors": 2}
+        with pytest.raises(StateUnavailable):
+            state.record_feedback(f"cpf {CPF}", True, None, "api")  # an id is client text too
     assert state.health().errors == 3
+    assert "a1 respondida mas não registrada" in caplog.text and "not-a-directory" in caplog.text
+    assert "avaliação de cpf [CPF] não registrada" in caplog.text and CPF not in caplog.text
 
 
 def test_the_store_recovers_when_the_directory_does(tmp_path: Path) -> None:
