@@ -8,6 +8,7 @@ from assistant.errors import (
     NO_INDEX_MESSAGE,
     InvalidQuestion,
     NoSnapshotError,
+    StateUnavailable,
     UnknownAnswer,
     UnknownDocument,
 )
@@ -28,6 +29,7 @@ __all__ = [
     "NoSnapshotError",
     "SearchHit",
     "Settings",
+    "StateUnavailable",
     "Suggestion",
     "UnknownAnswer",
     "UnknownDocument",

@@ -26,7 +26,7 @@ from assistant.glossary import Glossary
 from assistant.privacy import mask_pii
 from assistant.rerank import Reranked, Reranker, build_reranker
 from assistant.retrieval import FusionConfig, LoadedSnapshot, Query, Retriever, Scored
-from assistant.state import StateStore
+from assistant.state import GuardedState, StateStore
 from assistant.suggest import CHECKLIST_SECTION_HINT, clean_ticket_text
 from assistant.types import (
     Answer,
@@ -35,6 +35,7 @@ from assistant.types import (
     DocumentSection,
     DocumentView,
     SearchHit,
+    StateHealth,
     Suggestion,
     confidence_label,
 )
@@ -116,23 +117,21 @@ class Assistant:
         self.abstaining = abstaining or load_calibration(settings.calibration)
         self.glossary = glossary if glossary is not None else Glossary.load(settings.glossary)
         self.store = SnapshotStore(settings.data_dir, settings.keep_snapshots)
-        self._state = state
+        self._state = GuardedState(settings.state_db, state)
         self._loaded: _Loaded | None = None
         self._checked = 0.0
         self._lock = threading.Lock()
-        self._state_lock = threading.Lock()
         self._loading: str | None = None  # snapshot id being loaded in the background
 
     # --- snapshot -------------------------------------------------------------------------
     @property
     def state(self) -> StateStore:
-        # Opened on first use, which is often several requests at once: two connections
-        # switching the new database to WAL together fail with "database is locked".
-        if self._state is None:
-            with self._state_lock:
-                if self._state is None:
-                    self._state = StateStore(self.settings.state_db)
-        return self._state
+        """The state store, opened on first use; raises StateUnavailable when it cannot be."""
+        return self._state.store()
+
+    @property
+    def state_health(self) -> StateHealth:
+        return self._state.health()
 
     @property
     def snapshot_id(self) -> str | None:
@@ -339,7 +338,8 @@ class Assistant:
         )  # fmt: skip
 
     def _record(self, answer: Answer, channel: str, sig: Signals) -> None:
-        self.state.record_question(
+        # Never raises: an answer is given even when the data directory is read-only or full.
+        self._state.record_question(
             answer.answer_id, channel, answer.question, answer.abstained, answer.confidence, answer.snapshot,
             [c.chunk_id for c in answer.citations], answer.latency_ms,
         )  # fmt: skip
@@ -350,7 +350,7 @@ class Assistant:
 
     # --- the rest of the interface -------------------------------------------------------------
     def feedback(self, answer_id: str, helpful: bool, comment: str | None = None, channel: str = "api") -> None:
-        self.state.record_feedback(answer_id, helpful, comment, channel)
+        self._state.record_feedback(answer_id, helpful, comment, channel)
 
     def suggest(self, subject: str, description: str, tags: list[str]) -> Suggestion:
         text = clean_ticket_text(subject, description, tags)

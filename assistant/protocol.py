@@ -8,13 +8,18 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from assistant.types import Answer, DocumentView, SearchHit, Suggestion
+from assistant.types import Answer, DocumentView, SearchHit, StateHealth, Suggestion
 
 
 class AssistantService(Protocol):
     @property
     def snapshot_id(self) -> str | None:
         """Id of the snapshot being served, None when no index is published."""
+        ...
+
+    @property
+    def state_health(self) -> StateHealth:
+        """Whether questions and feedback are being recorded (answers never depend on it)."""
         ...
 
     def ask(
@@ -29,7 +34,8 @@ class AssistantService(Protocol):
         """Answer a question (``context``: an earlier question of the same thread).
 
         Raises InvalidQuestion for unusable input and NoSnapshotError with no index.
-        Records the (masked) question so feedback can reference ``answer_id``.
+        Records the (masked) question so feedback can reference ``answer_id``; a failure to
+        record never fails the answer (see state_health).
         """
         ...
 
@@ -40,7 +46,8 @@ class AssistantService(Protocol):
     def feedback(
         self, answer_id: str, helpful: bool, comment: str | None = None, channel: str = "api"
     ) -> None:
-        """Store feedback; raises UnknownAnswer for an id never given."""
+        """Store feedback; raises UnknownAnswer for an id never given, StateUnavailable when
+        feedback cannot be recorded (read-only or full data directory)."""
         ...
 
     def document(self, document_id: str) -> DocumentView: ...

@@ -86,6 +86,13 @@ class DocumentView(BaseModel):
     sections: list[DocumentSection]
 
 
+class StateHealth(BaseModel):
+    """How recording questions and feedback goes (for /readyz and /metrics)."""
+
+    degraded: bool = Field(default=False, description="True while the last attempt to record failed.")
+    errors: int = Field(default=0, description="Failed attempts to record since the process started.")
+
+
 class Suggestion(BaseModel):
     results: list[SearchHit]
     checklist: list[str] = Field(

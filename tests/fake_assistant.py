@@ -23,7 +23,16 @@ from assistant.errors import (
     UnknownDocument,
 )
 from assistant.protocol import AssistantService
-from assistant.types import Answer, AnswerLine, Citation, DocumentSection, DocumentView, SearchHit, Suggestion
+from assistant.types import (
+    Answer,
+    AnswerLine,
+    Citation,
+    DocumentSection,
+    DocumentView,
+    SearchHit,
+    StateHealth,
+    Suggestion,
+)
 
 SNAPSHOT_ID = "snap-20250101-000000"
 DOCUMENT_ID = "boas-praticas-do-suporte"
@@ -104,6 +113,7 @@ class FakeAssistant:
     feedbacks: list[FeedbackCall] = field(default_factory=list)
     suggests: list[tuple[str, str, list[str]]] = field(default_factory=list)
     ask_error: Exception | None = None
+    state_health: StateHealth = field(default_factory=StateHealth)
     _answer_ids: set[str] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 

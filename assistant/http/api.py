@@ -29,7 +29,7 @@ from assistant.http.schemas import (
     question_field,
 )
 from assistant.http.security import request_channel
-from assistant.privacy import mask_pii
+from assistant.privacy import mask_for_log
 from assistant.protocol import AssistantService
 from assistant.types import DocumentView
 from index.settings import Settings
@@ -53,9 +53,8 @@ BODY_ERRORS: dict[int | str, dict[str, object]] = {**COMMON_ERRORS, 400: _error(
 
 
 def for_log(text: str) -> str:
-    """User text as it may appear in a log line: masked and shortened."""
-    masked = mask_pii(text.replace("\n", " "))
-    return masked if len(masked) <= _LOG_TEXT_CHARS else masked[:_LOG_TEXT_CHARS] + "…"
+    """User text as it may appear in a log line: shortened, then masked."""
+    return mask_for_log(text.replace("\n", " "), _LOG_TEXT_CHARS)
 
 
 def build_api_router(
@@ -107,7 +106,11 @@ def build_api_router(
         "/feedback",
         status_code=201,
         response_model=FeedbackResponse,
-        responses={**BODY_ERRORS, 404: _error("answer_id desconhecido.")},
+        responses={
+            **BODY_ERRORS,
+            404: _error("answer_id desconhecido."),
+            503: _error("Nenhum índice publicado, ou o registro de avaliações está indisponível."),
+        },
         summary="Registra 👍/👎 sobre uma resposta",
     )
     def feedback(body: FeedbackRequest, request: Request) -> FeedbackResponse:

@@ -13,16 +13,19 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from assistant.errors import (
     NO_INDEX_MESSAGE,
+    STATE_UNAVAILABLE_MESSAGE,
     InvalidQuestion,
     NoSnapshotError,
+    StateUnavailable,
     UnknownAnswer,
     UnknownDocument,
 )
-from assistant.privacy import mask_pii
+from assistant.privacy import mask_for_log, mask_pii
 
 logger = logging.getLogger("bpa.http")
 
@@ -191,8 +194,13 @@ async def _on_invalid_question(request: Request, exc: Exception) -> JSONResponse
 
 
 async def _on_no_snapshot(request: Request, exc: Exception) -> JSONResponse:
-    logger.warning("requisição em %s sem índice publicado", request.url.path)
+    logger.warning("requisição em %s sem índice publicado", mask_for_log(request.url.path))
     return error_response(503, "no_snapshot", NO_INDEX_MESSAGE, headers={"Retry-After": "30"})
+
+
+async def _on_state_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    # Already logged (masked) and counted where it happened.
+    return error_response(503, "state_unavailable", STATE_UNAVAILABLE_MESSAGE, headers={"Retry-After": "60"})
 
 
 async def _on_unknown_answer(request: Request, exc: Exception) -> JSONResponse:
@@ -214,8 +222,13 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _on_http_exception)
     app.add_exception_handler(InvalidQuestion, _on_invalid_question)
     app.add_exception_handler(NoSnapshotError, _on_no_snapshot)
+    app.add_exception_handler(StateUnavailable, _on_state_unavailable)
     app.add_exception_handler(UnknownAnswer, _on_unknown_answer)
     app.add_exception_handler(UnknownDocument, _on_unknown_document)
+
+
+def _log_unexpected(method: object, path: str, trace: str) -> None:
+    logger.error("erro inesperado em %s %s\n%s", method, mask_for_log(path), mask_pii(trace))
 
 
 class UnexpectedErrorMiddleware:
@@ -243,12 +256,9 @@ class UnexpectedErrorMiddleware:
         try:
             await self.app(scope, receive, tracking_send)
         except Exception:
-            logger.error(
-                "erro inesperado em %s %s\n%s",
-                scope.get("method"),
-                mask_pii(scope.get("path", "")),
-                mask_pii(traceback.format_exc()),
-            )
+            # Masking a traceback (it may quote a whole request) is CPU work: not on the event loop.
+            trace = traceback.format_exc()
+            await run_in_threadpool(_log_unexpected, scope.get("method"), scope.get("path", ""), trace)
             if not started:
                 response = error_response(500, "internal_error", GENERIC_ERROR_MESSAGE)
                 await response(scope, receive, send)

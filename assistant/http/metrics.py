@@ -3,13 +3,34 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, Info, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.registry import Collector
+
+from assistant.types import StateHealth
 
 UNMATCHED_ROUTE = "<unmatched>"
+
+
+class _StateCollector(Collector):
+    """The state store's health as the service last reported it (the service does the counting)."""
+
+    def __init__(self) -> None:
+        self.health = StateHealth()
+
+    def collect(self) -> Iterable[Metric]:
+        yield CounterMetricFamily(
+            "bpa_state_errors",
+            "Failed attempts to record questions or feedback (the answers were still given).",
+            value=self.health.errors,
+        )
+        yield GaugeMetricFamily(
+            "bpa_state_degraded", "1 while questions and feedback cannot be recorded.", value=int(self.health.degraded)
+        )
 
 
 class Metrics:
@@ -39,6 +60,8 @@ class Metrics:
             registry=self.registry,
         )
         self.snapshot = Info("bpa_snapshot", "Snapshot being served.", registry=self.registry)
+        self._state = _StateCollector()
+        self.registry.register(self._state)
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         self.requests.labels(method=method, route=route, status=str(status)).inc()
@@ -49,8 +72,9 @@ class Metrics:
         if abstained:
             self.abstained.inc()
 
-    def render(self, snapshot_id: str | None) -> bytes:
+    def render(self, snapshot_id: str | None, state: StateHealth) -> bytes:
         self.snapshot.info({"snapshot_id": snapshot_id or ""})
+        self._state.health = state
         return generate_latest(self.registry)
 
 

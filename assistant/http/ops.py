@@ -29,7 +29,9 @@ def build_ops_router(service: AssistantService, metrics: Metrics) -> APIRouter:
         snapshot = service.snapshot_id
         if snapshot is None:
             return error_response(503, "no_snapshot", NO_INDEX_MESSAGE)
-        return ReadyResponse(snapshot=snapshot)
+        # Still 200 when the state store is degraded: every answer is still given, and taking
+        # every instance that shares the data directory out of rotation would stop them all.
+        return ReadyResponse(snapshot=snapshot, state="degraded" if service.state_health.degraded else "ok")
 
     # HEAD too, for load balancers' probes: same status and headers, and (HTTP says so) no body.
     for path, endpoint in (("/healthz", healthz), ("/readyz", readyz)):
@@ -45,6 +47,6 @@ def build_ops_router(service: AssistantService, metrics: Metrics) -> APIRouter:
 
     @router.get("/metrics", summary="Métricas Prometheus", response_class=Response)
     def prometheus_metrics() -> Response:
-        return Response(metrics.render(service.snapshot_id), media_type=metrics.content_type)
+        return Response(metrics.render(service.snapshot_id, service.state_health), media_type=metrics.content_type)
 
     return router

@@ -6,6 +6,7 @@ import re
 from html import escape
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter
 from fastapi import Path as PathParam
@@ -33,6 +34,26 @@ SECURITY_HEADERS = {
 _BULLET = re.compile(r"^•\s+(.*)$")
 _STEP = re.compile(r"^(\d{1,3})[.)]\s+(.*)$")
 _PLAIN_ID = re.compile(r"[^\s\"'<>&]+")
+
+# Browsers ignore control characters and spaces inside a URL ("java\tscript:"), so a URL with
+# any of them is never a link, whatever its scheme looks like.
+_URL_NOISE = re.compile(r"[\x00-\x20\x7f]")
+_LINK_SCHEMES = frozenset({"http", "https"})
+
+
+def safe_href(url: str) -> str | None:
+    """``url`` when it may be a link: http(s) or relative; None for javascript:, data: and the rest.
+
+    Document URLs come from the sources (Zendesk, Confluence, crawled pages): untrusted, as
+    the web page and the sidebar already treat them.
+    """
+    if not url or _URL_NOISE.search(url):
+        return None
+    try:
+        scheme = urlsplit(url).scheme.lower()
+    except ValueError:  # e.g. an invalid IPv6 host
+        return None
+    return url if scheme in _LINK_SCHEMES or not scheme else None
 
 
 def _heading_level(section: DocumentSection, document_title: str) -> int:
@@ -111,10 +132,11 @@ def _page(title: str, body: str) -> str:
 
 def render_document(view: DocumentView) -> str:
     updated = f" · atualizado em {escape(view.updated_at)}" if view.updated_at else ""
+    href = safe_href(view.url)
+    original = f'<a href="{escape(href)}" rel="noopener noreferrer">original</a> · ' if href else ""
     header = (
         f"<h1>{escape(view.title)}</h1>"
-        f'<p class="doc-meta">Fonte: {escape(view.source)}{updated} · '
-        f'<a href="{escape(view.url)}" rel="noopener noreferrer">original</a> · '
+        f'<p class="doc-meta">Fonte: {escape(view.source)}{updated} · {original}'
         '<a href="/">fazer uma pergunta</a></p>'
     )
     ids = section_ids(view.sections)

@@ -168,6 +168,11 @@ class HealthResponse(BaseModel):
 class ReadyResponse(BaseModel):
     status: Literal["ready"] = "ready"
     snapshot: str
+    state: Literal["ok", "degraded"] = Field(
+        default="ok",
+        description="degraded: perguntas e avaliações não estão sendo registradas (diretório de dados "
+        "somente leitura ou cheio); as respostas continuam, /v1/feedback responde 503.",
+    )
 
 
 class ReindexAccepted(BaseModel):

@@ -12,7 +12,6 @@ import time
 from collections import deque
 from collections.abc import Callable
 from typing import Annotated, NoReturn
-from urllib.parse import unquote_plus
 
 from fastapi import Depends, FastAPI, Request, Security
 from fastapi.middleware.cors import CORSMiddleware
@@ -24,7 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from assistant.http.errors import ApiError, error_response
-from assistant.privacy import mask_pii
+from assistant.privacy import mask_for_log
 from index.settings import Settings
 
 API_KEY_HEADER = "X-API-Key"
@@ -267,12 +266,15 @@ def warn_if_exposed(settings: Settings, logger: logging.Logger) -> bool:
 def _mask_log_arg(value: object) -> object:
     if not isinstance(value, str):
         return value
-    # A URL's query string is percent-encoded ("%40" for "@"): decode it so the masks match.
-    return mask_pii(unquote_plus(value) if value.startswith("/") else value)
+    return mask_for_log(value, url=value.startswith("/"))
 
 
 class MaskingFilter(logging.Filter):
-    """Mask personal data in a record's string arguments (e.g. the access log's URL)."""
+    """Mask personal data in a record's string arguments (e.g. the access log's URL).
+
+    It runs inside the server's logging, on the event loop: each argument is capped before
+    it is masked (mask_for_log), so a huge URL costs no more than a short one.
+    """
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple):

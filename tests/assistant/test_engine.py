@@ -13,6 +13,7 @@ import pytest
 from bpa_testing import strip_unit_vectors
 
 import assistant.engine as engine
+import assistant.state as state_module
 from assistant.compose import score_units
 from assistant.confidence import ConfidenceConfig
 from assistant.engine import ABSTAIN_TEXT, Assistant
@@ -232,7 +233,7 @@ def test_concurrent_first_requests_open_the_state_store_once(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     opened: list[object] = []
-    real = engine.StateStore
+    real = state_module.StateStore
 
     def slow_store(path: Path) -> Any:
         time.sleep(0.05)  # widen the window in which a second thread could also open it
@@ -240,7 +241,7 @@ def test_concurrent_first_requests_open_the_state_store_once(
         opened.append(store)
         return store
 
-    monkeypatch.setattr(engine, "StateStore", slow_store)
+    monkeypatch.setattr(state_module, "StateStore", slow_store)
     a = Assistant(settings, FakeEmbedder())
     barrier = threading.Barrier(8)
     seen: list[object] = []

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+from urllib.parse import quote_plus, urlencode
 
 import pytest
 from fake_assistant import FakeAssistant
+from pii_cases import PII_CASES
 from starlette.testclient import TestClient
 
 from assistant.http import create_app
@@ -74,3 +76,39 @@ def test_app_startup_masks_the_uvicorn_access_log(settings: Settings) -> None:
     access.filters = [f for f in access.filters if not isinstance(f, MaskingFilter)]
     with TestClient(create_app(settings, FakeAssistant())):
         assert any(isinstance(f, MaskingFilter) for f in access.filters)
+
+
+@pytest.mark.parametrize(("written", "placeholder"), PII_CASES)
+def test_every_format_is_masked_in_the_server_log(
+    settings: Settings, caplog: pytest.LogCaptureFixture, written: str, placeholder: str
+) -> None:
+    client = TestClient(create_app(settings, FakeAssistant()))
+    access = logging.getLogger("test.access.formats")
+    access.addFilter(MaskingFilter())
+    text = f"cliente {written} está parado"
+    with caplog.at_level(logging.DEBUG):
+        assert client.post("/v1/ask", json={"question": text}).status_code == 200
+        # The access log line uvicorn writes, with the query string as the client sent it.
+        url = "/v1/search?" + urlencode({"q": text})
+        access.info('%s - "%s %s HTTP/%s" %d', "127.0.0.1:5000", "GET", url, "1.1", 200)
+    logged = server_log(caplog)
+    assert logged.count(placeholder) >= 2
+    assert written not in logged and quote_plus(written) not in logged
+
+
+def test_a_huge_url_is_logged_capped_and_masked(caplog: pytest.LogCaptureFixture) -> None:
+    access = logging.getLogger("test.access.huge")
+    access.addFilter(MaskingFilter())
+    url = "/v1/search?q=" + quote_plus("cpf 529 982 247 25 ") + "a" * 100_000
+    with caplog.at_level(logging.INFO, logger="test.access.huge"):
+        access.info('%s - "%s %s HTTP/%s" %d', "127.0.0.1:5000", "GET", url, "1.1", 200)
+    assert "/v1/search?q=cpf [CPF] aaa" in caplog.text and "529" not in caplog.text
+    assert f"truncado: {len(url)} caracteres" in caplog.text and len(caplog.text) < 5_000
+
+
+def test_a_path_is_logged_masked_when_there_is_no_index(settings: Settings, caplog: pytest.LogCaptureFixture) -> None:
+    client = TestClient(create_app(settings, FakeAssistant(snapshot_id=None)))
+    with caplog.at_level(logging.DEBUG):
+        assert client.get(f"/v1/documents/cpf {CPF}").status_code == 503
+    logged = server_log(caplog)
+    assert "sem índice publicado" in logged and "[CPF]" in logged and CPF not in logged

@@ -34,7 +34,7 @@ def test_healthz(client: TestClient) -> None:
 
 
 def test_readyz_follows_the_snapshot(client: TestClient, fake: FakeAssistant) -> None:
-    assert client.get("/readyz").json() == {"status": "ready", "snapshot": SNAPSHOT_ID}
+    assert client.get("/readyz").json() == {"status": "ready", "snapshot": SNAPSHOT_ID, "state": "ok"}
     fake.snapshot_id = None
     response = client.get("/readyz")
     assert response.status_code == 503
@@ -252,3 +252,42 @@ def test_document_page_ids_are_unique_and_keep_linked_ids(settings: Settings) ->
     assert len(ids) == 4 and len(set(ids)) == 4
     assert ids[2] == "guia-desenvolvimento-cliente-parado"  # the id citations link to is kept
     assert not any(i.startswith(":~:") for i in ids)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "javascript:alert(document.cookie)",
+        " JavaScript:alert(1)",
+        "java\nscript:alert(1)",
+        "data:text/html,<script>alert(1)</script>",
+        "vbscript:msgbox(1)",
+    ],
+)
+def test_document_page_never_links_a_script_url(settings: Settings, url: str) -> None:
+    from assistant.types import DocumentView
+
+    class Crafted(FakeAssistant):
+        def document(self, document_id: str) -> DocumentView:
+            return DocumentView(
+                document_id="x", title="Documento", url=url, source="zendesk", updated_at=None, sections=[]
+            )
+
+    text = TestClient(create_app(settings, Crafted())).get("/d/x").text
+    assert "script:" not in text.lower() and "data:" not in text
+    assert ">original</a>" not in text  # no link at all rather than a neutered one
+    assert '<a href="/">fazer uma pergunta</a>' in text
+
+
+@pytest.mark.parametrize("url", ["https://tdn.totvs.com/x?a=1&b=2", "http://a/d/x#s", "/d/x"])
+def test_document_page_links_http_and_relative_urls(settings: Settings, url: str) -> None:
+    from assistant.types import DocumentView
+
+    class Linked(FakeAssistant):
+        def document(self, document_id: str) -> DocumentView:
+            return DocumentView(
+                document_id="x", title="Documento", url=url, source="local", updated_at=None, sections=[]
+            )
+
+    text = TestClient(create_app(settings, Linked())).get("/d/x").text
+    assert f'<a href="{url.replace("&", "&amp;")}" rel="noopener noreferrer">original</a>' in text
