@@ -307,8 +307,8 @@ def ask(
     for c in answer.citations or answer.suggestions:
         print_wrapped(out, f"[{c.n}] {c.title} › {c.section}", hang="    ", style="bold")
         print_url(out, c.url, indent="    ")
-    if not answer.abstained:
-        out.print(f"\n[dim]confiança {answer.confidence:.2f} · snapshot {answer.snapshot}[/]")
+    if not answer.abstained:  # words, not a percentage: the number is a probability, not a grade
+        out.print(f"\n[dim]confiança {answer.confidence_label} · snapshot {answer.snapshot}[/]")
 
 
 @app.command("eval")

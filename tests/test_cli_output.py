@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -54,7 +55,9 @@ def assert_urls_whole(output: str, urls: list[str]) -> None:
         assert url in lines, f"URL not whole on one line: {url}\n{output}"
 
 
-def test_ask_and_search_print_every_url_whole_at_80_columns() -> None:
+def test_ask_and_search_print_every_url_whole_at_80_columns(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A deployment's public address is often long: citation URLs then pass 80 columns.
+    monkeypatch.setenv("BPA_PUBLIC_URL", "https://assistente-de-boas-praticas.suporte.empresa-exemplo.com.br")
     bpa("ingest")
     question = "Cliente parado, o que faço?"
     answer = json.loads(bpa("ask", question, "--json"))
@@ -63,6 +66,9 @@ def test_ask_and_search_print_every_url_whole_at_80_columns() -> None:
     text = bpa("ask", question)
     assert_urls_whole(text, urls)
     assert_fits(text, urls=tuple(urls))
+    if not answer["abstained"]:  # confidence in words, never a number
+        assert f"confiança {answer['confidence_label']} ·" in text
+        assert re.search(r"confiança \d", text) is None
 
     hits = json.loads(bpa("search", "data controle no ticket", "--json"))
     hit_urls = [h["url"] for h in hits]

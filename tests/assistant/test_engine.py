@@ -256,3 +256,12 @@ def test_concurrent_first_requests_open_the_state_store_once(
     for t in threads:
         t.join()
     assert len(opened) == 1 and all(s is opened[0] for s in seen) and len(seen) == 8
+
+
+def test_document_view_shows_each_sections_text_once(assistant: Assistant) -> None:
+    # The page's opening text and a section titled like the page share a path: text is
+    # grouped by path and anchor, or the opening text shows up under both.
+    doc_id = assistant.search("cliente parado", k=1)[0].document_id
+    view = assistant.document(doc_id)
+    texts = [s.text for s in view.sections if s.text]
+    assert texts and len(texts) == len(set(texts))
