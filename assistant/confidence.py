@@ -46,9 +46,9 @@ class ConfidenceConfig:
     a deployment with its own model or corpus refits them (corpus/calibration.toml)."""
 
     weights: tuple[tuple[str, float], ...] = (
-        ("hub", 60.0), ("agreement", 0.5), ("lead", 2.0), ("fact_missing", -3.0),
+        ("hub", 31.498239), ("agreement", 0.601775), ("lead", 1.034808), ("fact_missing", -4.023429),
     )  # fmt: skip
-    bias: float = 1.0
+    bias: float = 0.781012
     threshold: float = 0.5  # answer at or above this probability
 
     def __post_init__(self) -> None:

@@ -29,6 +29,7 @@ from assistant.retrieval import FusionConfig, LoadedSnapshot, Query, Retriever, 
 from assistant.state import GuardedState, StateStore
 from assistant.suggest import CHECKLIST_SECTION_HINT, clean_ticket_text
 from assistant.types import (
+    WORD_PATTERN,
     Answer,
     AnswerLine,
     Citation,
@@ -68,7 +69,7 @@ class Trace:
     signals: Signals
     decision: Decision  # decide
     composed: Composed  # compose (always built; shown only when the decision is to answer)
-_LETTER = re.compile(r"[^\W\d_]", re.UNICODE)
+_LETTER = re.compile(WORD_PATTERN)
 
 
 def _unit_cosines(loaded: LoadedSnapshot, results: list[Scored], query: Query) -> dict[int, np.ndarray] | None:
@@ -111,10 +112,12 @@ class Assistant:
     ) -> None:
         self.settings = settings
         self.embedder = embedder
-        self.retriever = Retriever(embedder, fusion, cache_size=settings.query_cache_size)
+        # Tuned constants come from the calibration file unless a caller (a test, a bench) passes its own.
+        calibration = load_calibration(settings.calibration)
+        self.retriever = Retriever(embedder, fusion or calibration.fusion, cache_size=settings.query_cache_size)
         self.reranker = reranker or build_reranker(settings)
-        self.composing = composing or ComposeConfig()
-        self.abstaining = abstaining or load_calibration(settings.calibration)
+        self.composing = composing or calibration.compose
+        self.abstaining = abstaining or calibration.confidence
         self.glossary = glossary if glossary is not None else Glossary.load(settings.glossary)
         self.store = SnapshotStore(settings.data_dir, settings.keep_snapshots)
         self._state = GuardedState(settings.state_db, state)

@@ -10,6 +10,9 @@ from pydantic import BaseModel, Field
 # "pointer": the documentation does not answer it directly, but the nearest sections are on
 # its topic (shown as a pointer, never as an answer). "refusal": nothing relevant.
 Outcome = Literal["answer", "pointer", "refusal"]
+# A question (or ticket text) must hold at least one letter: the one definition shared by the
+# HTTP schema (so clients can read it) and the engine (so every other edge gets the same rule).
+WORD_PATTERN = r"[^\W\d_]"
 ConfidenceLabel = Literal["alta", "média", "baixa"]
 
 

@@ -21,13 +21,14 @@ which the assistant reads at start (setting BPA_CALIBRATION).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 from pathlib import Path
 
 import numpy as np
 from scipy.optimize import minimize
 
-from assistant.calibration import write_calibration
+from assistant.calibration import load_calibration, write_calibration
 from assistant.confidence import FEATURES, ConfidenceConfig, Decision, decide
 from assistant.engine import Assistant
 from assistant.evaluation import calibration, composed_hit, load_questions
@@ -146,7 +147,8 @@ def main() -> None:
     print("\nteto (resposta composta contém o gold, sem recusar nada):",
           {n: round(upper[n] / max(1, sum(r["answerable"] for r in rows if r["set"] == n)), 3) for n in names})
     if args.write:
-        write_calibration(settings.calibration, pooled)
+        current_file = load_calibration(settings.calibration)  # keep any [fusion] / [compose] overrides
+        write_calibration(settings.calibration, dataclasses.replace(current_file, confidence=pooled))
         print(f"gravado em {settings.calibration}")
     if math.isnan(pooled.bias):
         raise SystemExit("ajuste falhou")

@@ -15,7 +15,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_valida
 from pydantic_core import PydanticCustomError
 
 from assistant.suggest import MAX_DESCRIPTION_CHARS
-from assistant.types import AnswerLine, Citation, ConfidenceLabel, Outcome, SearchHit
+from assistant.types import WORD_PATTERN, AnswerLine, Citation, ConfidenceLabel, Outcome, SearchHit
 
 MAX_SUBJECT_CHARS = 1_000
 MAX_COMMENT_CHARS = 2_000
@@ -27,7 +27,7 @@ DEFAULT_MAX_QUESTION_CHARS = 2_000
 
 # "Has at least one word": a letter (Python's \w minus digits and "_"), the engine's own test
 # for a question. Python's semantics are the ones enforced (regex_engine="python-re").
-HAS_WORD = r"[^\W\d_]"
+HAS_WORD = WORD_PATTERN
 
 ShortText = Annotated[str, Field(max_length=MAX_ITEM_CHARS)]
 

@@ -38,9 +38,8 @@ from ingest.sources.http import (
     FetchError,
     MalformedResponse,
     Refused,
-    basic_auth,
-    bearer_auth,
-    read_secret,
+    authorization,
+    listing_error,
     url_origin,
 )
 
@@ -72,15 +71,9 @@ class ConfluenceSource:
         self.label = f"Confluence '{cfg.name}'"
 
     def fetch(self, previous: dict[str, str]) -> Iterator[RawDocument]:
-        with Fetcher(self.settings, auth=self._auth(), origin=self.base_url) as http:
+        with Fetcher(self.settings, auth=authorization(self.cfg.token_env, self.label), origin=self.base_url) as http:
             listed = self._list(http)
             yield from http.map(partial(self._document, http, previous), listed)
-
-    def _auth(self) -> str | None:
-        token = read_secret(self.cfg.token_env, self.label)
-        if token is None:
-            return None
-        return basic_auth(token) if ":" in token else bearer_auth(token)
 
     # --- listing ---------------------------------------------------------------------
 
@@ -98,7 +91,7 @@ class ConfluenceSource:
                 for item, base in self._paginate(http, f"{self.api}/content/search", params):
                     self._add(found, item, base)
         except FetchError as e:
-            raise SourceError(self._listing_error(e)) from e
+            raise SourceError(listing_error(self.label, self.cfg.token_env, e, "as páginas")) from e
         return list(found.values())
 
     def _root(self, http: Fetcher, root_id: str) -> dict[str, Any]:
@@ -109,14 +102,10 @@ class ConfluenceSource:
                 raise SourceError(f"{self.label}: a página raiz {root_id} não existe (HTTP 404)") from e
             raise
         if not isinstance(data, dict):
-            raise MalformedResponse(
-                "resposta inesperada para a página raiz", url=f"{self.api}/content/{root_id}"
-            )
+            raise MalformedResponse("resposta inesperada para a página raiz", url=f"{self.api}/content/{root_id}")
         return data
 
-    def _paginate(
-        self, http: Fetcher, url: str, params: dict[str, Any]
-    ) -> Iterator[tuple[dict[str, Any], str]]:
+    def _paginate(self, http: Fetcher, url: str, params: dict[str, Any]) -> Iterator[tuple[dict[str, Any], str]]:
         """Yield (item, links base) over every listing page."""
         next_url: str | None = url
         next_params: dict[str, Any] | None = {**params, "start": 0, "limit": PAGE_LIMIT}
@@ -173,12 +162,6 @@ class ConfluenceSource:
         if url_origin(url) != url_origin(self.base_url):
             raise Refused(f"{what} aponta para fora da base_url configurada", url=url)
         return url
-
-    def _listing_error(self, e: FetchError) -> str:
-        if e.auth_failed:
-            hint = f"verifique o token em {self.cfg.token_env}" if self.cfg.token_env else "defina token_env"
-            return f"{self.label}: acesso negado (HTTP {e.status}) ao listar as páginas; {hint}"
-        return f"{self.label}: não foi possível completar a listagem das páginas: {e}"
 
     # --- bodies ----------------------------------------------------------------------
 

@@ -136,6 +136,23 @@ def read_secret(env_var: str | None, source_label: str) -> str | None:
     return value
 
 
+def authorization(env_var: str | None, source_label: str) -> str | None:
+    """The Authorization header for an API source's token: "email:token" or "email/token:secret"
+    is Basic (Confluence Cloud, Zendesk), anything else a Bearer token (Confluence PAT)."""
+    token = read_secret(env_var, source_label)
+    if token is None:
+        return None
+    return basic_auth(token) if ":" in token else bearer_auth(token)
+
+
+def listing_error(source_label: str, env_var: str | None, e: FetchError, items: str) -> str:
+    """The pt-BR message for a listing that failed; ``items``: what was being listed."""
+    if e.auth_failed:
+        hint = f"verifique o token em {env_var}" if env_var else "defina token_env"
+        return f"{source_label}: acesso negado (HTTP {e.status}) ao listar {items}; {hint}"
+    return f"{source_label}: não foi possível listar {items} até o fim: {e}"
+
+
 def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
     """Parse ``Retry-After`` (delta seconds or an HTTP date); None when absent or invalid."""
     if not value:
@@ -216,9 +233,7 @@ class Fetcher:
 
     # --- requests --------------------------------------------------------------------
 
-    def get(
-        self, url: str, params: dict[str, Any] | None = None, *, check: UrlCheck | None = None
-    ) -> httpx.Response:
+    def get(self, url: str, params: dict[str, Any] | None = None, *, check: UrlCheck | None = None) -> httpx.Response:
         """GET ``url``; a 2xx/3xx response, or FetchError once retries are exhausted.
 
         ``check`` vets every redirect hop on top of the Fetcher's own rules.

@@ -38,10 +38,9 @@ from ingest.sources.http import (
     FetchError,
     MalformedResponse,
     Refused,
-    basic_auth,
-    bearer_auth,
+    authorization,
     is_web_url,
-    read_secret,
+    listing_error,
     redact_url,
     url_origin,
 )
@@ -62,7 +61,7 @@ class ZendeskSource:
 
     def fetch(self, previous: dict[str, str]) -> Iterator[RawDocument]:
         seen: set[str] = set()
-        with Fetcher(self.settings, auth=self._auth(), origin=self.base_url) as http:
+        with Fetcher(self.settings, auth=authorization(self.cfg.token_env, self.label), origin=self.base_url) as http:
             for url in self._listing_urls():
                 for article in self._articles(http, url):
                     key = str(article["id"])
@@ -70,12 +69,6 @@ class ZendeskSource:
                         continue
                     seen.add(key)
                     yield self._document(article, previous)
-
-    def _auth(self) -> str | None:
-        token = read_secret(self.cfg.token_env, self.label)
-        if token is None:
-            return None
-        return basic_auth(token) if ":" in token else bearer_auth(token)
 
     def _listing_urls(self) -> list[str]:
         root = f"{self.base_url}/api/v2/help_center/{self.cfg.locale}"
@@ -100,9 +93,7 @@ class ZendeskSource:
         try:
             while next_url is not None:
                 if len(seen) >= _MAX_LISTING_PAGES or next_url in seen:
-                    raise MalformedResponse(
-                        "paginação sem fim (o servidor repete a mesma página)", url=next_url
-                    )
+                    raise MalformedResponse("paginação sem fim (o servidor repete a mesma página)", url=next_url)
                 seen.add(next_url)
                 page = http.get_json(next_url, params)
                 articles, next_url = _page_parts(page, next_url)
@@ -111,13 +102,7 @@ class ZendeskSource:
                 params = None  # the next link carries every parameter
                 yield from articles
         except FetchError as e:
-            raise SourceError(self._listing_error(e)) from e
-
-    def _listing_error(self, e: FetchError) -> str:
-        if e.auth_failed:
-            hint = f"verifique o token em {self.cfg.token_env}" if self.cfg.token_env else "defina token_env"
-            return f"{self.label}: acesso negado (HTTP {e.status}) ao listar os artigos; {hint}"
-        return f"{self.label}: não foi possível completar a listagem dos artigos: {e}"
+            raise SourceError(listing_error(self.label, self.cfg.token_env, e, "os artigos")) from e
 
     # --- documents -------------------------------------------------------------------
 

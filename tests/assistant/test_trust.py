@@ -7,13 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from assistant.calibration import CalibrationError, load_calibration, write_calibration
+from assistant.calibration import Calibration, CalibrationError, load_calibration, write_calibration
+from assistant.compose import ComposeConfig
 from assistant.confidence import ConfidenceConfig, Signals, decide
 from assistant.engine import POINTER_TEXT, Assistant
 from assistant.evaluation import calibration
 from assistant.evidence import FactKind, asked, asked_kinds, holds
 from assistant.rerank import Reranked
-from assistant.retrieval import Scored
+from assistant.retrieval import FusionConfig, Scored
 from index.embedding.fake import FakeEmbedder
 from index.settings import Settings
 from ingest.pipeline import run_ingest
@@ -118,13 +119,19 @@ def test_three_outcomes() -> None:
 
 def test_calibration_file_round_trip_and_errors(tmp_path: Path) -> None:
     path = tmp_path / "calibration.toml"
-    assert load_calibration(path) == ConfidenceConfig()  # missing: the built-in defaults
-    cfg = ConfidenceConfig(weights=(("hub", 33.5), ("agreement", 0.25)), bias=-1.5, threshold=0.6)
+    assert load_calibration(path) == Calibration()  # missing: the built-in defaults
+    cfg = Calibration(
+        ConfidenceConfig(weights=(("hub", 33.5), ("agreement", 0.25)), bias=-1.5, threshold=0.6),
+        FusionConfig(lexical_weight=0.3),
+        ComposeConfig(max_lines=4),
+    )
     write_calibration(path, cfg)
     assert load_calibration(path) == cfg
-    path.write_text("[confidence]\nbias = 'x'\n", encoding="utf-8")
-    with pytest.raises(CalibrationError, match=r"calibration\.toml"):
-        load_calibration(path)
+    assert "length_prior" not in path.read_text(encoding="utf-8")  # only what differs from the defaults
+    for bad in ("[confidence]\nbias = 'x'\n", "[fusion]\nlexical_wieght = 0.3\n"):
+        path.write_text(bad, encoding="utf-8")
+        with pytest.raises(CalibrationError, match=r"calibration\.toml"):
+            load_calibration(path)
     with pytest.raises(ValueError, match="unknown confidence features"):
         ConfidenceConfig(weights=(("nonsense", 1.0),))
 
@@ -155,3 +162,11 @@ def test_the_pipeline_reads_passages_in_the_rerankers_order(tmp_path: Path, sett
     assert [r.rowid for r in trace.ranked] == [r.rowid for r in reversed(plain.retrieved)]
     assert [r.score for r in trace.reranked] == [float(i) for i in range(len(trace.ranked))]
     assert trace.evidence.passages[0].rowid == trace.ranked[0].rowid
+
+
+def test_the_assistant_reads_its_constants_from_the_calibration_file(tmp_path: Path, settings: Settings) -> None:
+    path = tmp_path / "calibration.toml"
+    path.write_text("[fusion]\nlexical_weight = 0.9\n\n[compose]\nmax_lines = 2\n", encoding="utf-8")
+    a = Assistant(settings.model_copy(update={"calibration": path}), FakeEmbedder())
+    assert a.retriever.config.lexical_weight == 0.9 and a.composing.max_lines == 2
+    assert a.abstaining == ConfidenceConfig()  # no [confidence] table: the built-in model
