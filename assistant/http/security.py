@@ -215,7 +215,7 @@ class _ErrorShapeCORSMiddleware(CORSMiddleware):
         return error_response(
             400,
             "cors_refused",
-            f"Requisição de outra origem recusada pela política de CORS ({names} não permitido).",
+            f"Requisição de outra origem recusada pela política de CORS (não permitido: {names}).",
             headers=headers,
         )
 
