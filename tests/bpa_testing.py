@@ -3,7 +3,16 @@
 from __future__ import annotations
 
 import json
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
+
+import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -18,3 +27,43 @@ def strip_unit_vectors(snapshot_dir: Path) -> None:
         manifest.pop(key)
     (snapshot_dir / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     (snapshot_dir / "units.faiss").unlink()
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def running(
+    args: list[str],
+    port: int,
+    env: dict[str, str],
+    *,
+    ready: str = "/healthz",
+    ok: int = 200,
+    cwd: Path = ROOT,
+    out: IO[bytes] | int = subprocess.DEVNULL,
+    timeout: float = 60.0,
+) -> Iterator[str]:
+    """Run a server process (``python`` + ``args``) and yield its base URL once ``ready`` answers
+    ``ok``; the process is stopped on exit. Bounded: fails after ``timeout`` seconds."""
+    proc = subprocess.Popen([sys.executable, *args], env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if httpx.get(f"{base}{ready}", timeout=1).status_code == ok:
+                    break
+            except httpx.TransportError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"the server did not start ({' '.join(args)})")
+            time.sleep(0.1)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

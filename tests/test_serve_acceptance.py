@@ -6,11 +6,8 @@ answer path and the Slack HTTP mode against a local Slack Web API stand-in.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -18,53 +15,24 @@ from pathlib import Path
 
 import httpx
 import pytest
-from bpa_testing import ROOT
-from slack_mock import MockSlackServer
+from bpa_testing import ROOT, free_port, running
+from slack_mock import MockSlackServer, signature_headers
 
 SECRET = "test-signing-secret"
-
-
-def signature_headers(secret: str, body: str) -> dict[str, str]:
-    """Slack's v0 signature: HMAC-SHA256 of "v0:<timestamp>:<body>"."""
-    ts = str(int(time.time()))
-    digest = hmac.new(secret.encode(), f"v0:{ts}:{body}".encode(), hashlib.sha256).hexdigest()
-    return {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": f"v0={digest}"}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
 def server(data_dir: Path):  # type: ignore[no-untyped-def]
     with MockSlackServer() as slack:
-        port = _free_port()
+        port = free_port()
         env = {
             **os.environ, "BPA_DATA_DIR": str(data_dir), "BPA_EMBEDDER": "fake", "PYTHONPATH": str(ROOT),
             "SLACK_BOT_TOKEN": "xoxb-test", "SLACK_SIGNING_SECRET": SECRET, "BPA_SLACK_API_URL": slack.api_url,
         }  # fmt: skip
         subprocess.run([sys.executable, "-m", "bpa", "ingest"], env=env, cwd=ROOT, check=True,
                        capture_output=True, timeout=120)  # fmt: skip
-        proc = subprocess.Popen([sys.executable, "-m", "bpa", "serve", "--port", str(port)], env=env, cwd=ROOT,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:
-                try:
-                    if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                time.sleep(0.2)
-            else:
-                raise AssertionError("bpa serve did not become ready")
+        with running(["-m", "bpa", "serve", "--port", str(port)], port, env, ready="/readyz") as base:
             yield base, slack
-        finally:
-            proc.terminate()
-            proc.wait(timeout=10)
 
 
 def test_serve_answers_http_and_slack(server) -> None:  # type: ignore[no-untyped-def]
@@ -81,7 +49,7 @@ def test_serve_answers_http_and_slack(server) -> None:  # type: ignore[no-untype
                   "ts": "1700000000.000100", "channel": "C123", "event_ts": "1700000000.000100"},
     }  # fmt: skip
     raw = json.dumps(event)
-    headers = {**signature_headers(SECRET, raw), "Content-Type": "application/json"}
+    headers = {**signature_headers(raw, SECRET), "Content-Type": "application/json"}
     r = httpx.post(f"{base}/slack/events", content=raw, headers=headers, timeout=30)
     assert r.status_code == 200
     [post] = slack.wait_for("chat.postMessage", timeout=20)

@@ -7,48 +7,22 @@ fresh rate-limit bucket. Through the real server, as started by the CLI.
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
-from bpa_testing import ROOT
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from bpa_testing import ROOT, free_port, running
 
 
 @contextmanager
 def serving(data_dir: Path, **env_overrides: str) -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "BPA_DATA_DIR": str(data_dir), "BPA_EMBEDDER": "fake", "PYTHONPATH": str(ROOT),
            "BPA_RATE_LIMIT_PER_MINUTE": "2", **env_overrides}  # fmt: skip
     env.pop("FORWARDED_ALLOW_IPS", None)
-    proc = subprocess.Popen([sys.executable, "-m", "bpa", "serve", "--port", str(port)], env=env, cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        else:
-            raise AssertionError("bpa serve did not start")
+    with running(["-m", "bpa", "serve", "--port", str(port)], port, env) as base:
         yield base
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def _statuses(base: str, forwarded: list[str]) -> list[int]:

@@ -3,25 +3,19 @@ and no request in flight fails."""
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from pathlib import Path
 
 import httpx
 import uvicorn
+from bpa_testing import free_port
 
 from assistant.engine import Assistant
 from assistant.http.app import create_app
 from index.embedding.fake import FakeEmbedder
 from index.settings import Settings
 from ingest.pipeline import run_ingest
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_snapshot_swap_under_concurrent_queries(tmp_path: Path, data_dir: Path) -> None:
@@ -34,7 +28,7 @@ def test_snapshot_swap_under_concurrent_queries(tmp_path: Path, data_dir: Path) 
                         rate_limit_per_minute=100_000)  # fmt: skip
     embedder = FakeEmbedder()
     first = run_ingest(settings, embedder).snapshot_id
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(settings, Assistant(settings, embedder)), host="127.0.0.1",
                                            port=port, log_level="warning"))  # fmt: skip
     thread = threading.Thread(target=server.run, daemon=True)

@@ -9,8 +9,6 @@ from __future__ import annotations
 import os
 import socket
 import statistics
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -18,7 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from bpa_testing import ROOT
+from bpa_testing import ROOT, free_port, running
 
 SERVER = """
 import sys
@@ -35,37 +33,14 @@ LONG_TARGET = "/v1/ask?q=" + "1" * 15_000
 ONE_MB = 1 << 20
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """A real uvicorn (access log on, as `bpa serve` runs it) on 127.0.0.1; yields its URL and log."""
     port = free_port()
     log = tmp_path / "server.log"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")])}
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-c", SERVER, str(port)], stdout=out, stderr=subprocess.STDOUT, env=env, cwd=tmp_path
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx.get(f"{base}/healthz", timeout=1)
-                break
-            except httpx.TransportError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"the server did not start:\n{log.read_text()}")
-                time.sleep(0.1)
+    with log.open("wb") as out, running(["-c", SERVER, str(port)], port, env, cwd=tmp_path, out=out) as base:
         yield base, log
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def reject_one_mb(port: int, target: str) -> bytes:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import socket
 import tempfile
 import threading
 import time
@@ -13,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import uvicorn
+from bpa_testing import free_port
 from fastapi import FastAPI
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -28,12 +28,6 @@ CHROMIUM_FLAGS = (
     "--no-first-run",
     "--window-size=1200,900",
 )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class LiveServer:

@@ -4,8 +4,6 @@ of Slack events and Block Kit assertions."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import time
 from typing import Any
@@ -13,7 +11,7 @@ from urllib.parse import urlencode
 
 from fake_assistant import FakeAssistant
 from slack_bolt import App
-from slack_mock import MockSlackServer
+from slack_mock import MockSlackServer, signature_headers
 from starlette.testclient import TestClient
 
 from assistant.http.app import create_app
@@ -21,7 +19,7 @@ from assistant.types import Citation
 from index.settings import Settings
 from slack_app import mount
 
-SIGNING_SECRET = "test-signing-secret"
+SIGNING_SECRET = "test-signing-secret"  # slack_mock.signature_headers signs with it by default
 BOT_TOKEN = "xoxb-test-token"
 # How the Slack blocks link fake_assistant.CITATIONS (and its abstention's suggestions).
 SOURCE_1 = (
@@ -47,16 +45,6 @@ def citation(n: int, **overrides: Any) -> Citation:
     }
     values.update(overrides)
     return Citation(**values)
-
-
-def signature_headers(
-    body: str | bytes, secret: str = SIGNING_SECRET, timestamp: int | None = None
-) -> dict[str, str]:
-    """Slack's v0 request signature: HMAC-SHA256 of "v0:<timestamp>:<body>"."""
-    ts = str(int(time.time()) if timestamp is None else timestamp)
-    raw = body.encode() if isinstance(body, str) else body
-    digest = hmac.new(secret.encode(), f"v0:{ts}:".encode() + raw, hashlib.sha256).hexdigest()
-    return {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": f"v0={digest}"}
 
 
 class SlackHarness:
