@@ -69,6 +69,8 @@ class Trace:
     signals: Signals
     decision: Decision  # decide
     composed: Composed  # compose (always built; shown only when the decision is to answer)
+
+
 _LETTER = re.compile(WORD_PATTERN)
 
 
@@ -328,11 +330,12 @@ class Assistant:
         suggestions = [self._citation(loaded, i + 1, r, r.chunk.text[:300]) for i, r in enumerate(nearest)]
         outcome = trace.decision.outcome
         names = "; ".join(s.section.split(PATH_SEP)[-1] for s in suggestions)
+        # The lead sentence on its own line: surfaces show it and then the sections as links.
         if outcome == "pointer" and suggestions:
-            text = f"{POINTER_TEXT} {names}."
+            text = f"{POINTER_TEXT}\n{names}."
         else:
             outcome = "refusal"
-            text = ABSTAIN_TEXT + (f" Seções mais próximas: {names}." if suggestions else "")
+            text = ABSTAIN_TEXT + (f"\nSeções mais próximas: {names}." if suggestions else "")
         p = trace.decision.probability
         return Answer(
             answer_id=answer_id, question=mask_pii(trace.question), answer=text, abstained=True,
