@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from pydantic import BaseModel, Field
 
+from assistant.errors import InvalidQuestion
 from assistant.privacy import mask_pii
 from index.errors import BpaError
 from index.models import PATH_SEP, Chunk
@@ -329,7 +330,10 @@ class GapReporter:
         searched again on the served snapshot)."""
         offered: Counter[tuple[str, str]] = Counter()
         for i in members[:NEAREST_PROBES]:
-            hits = self.assistant.search(texts[i], k=5)
+            try:
+                hits = self.assistant.search(texts[i], k=5)
+            except InvalidQuestion:  # masking can push a question past the length limit
+                continue
             offered.update(sections.of(h.chunk_id for h in hits)[:EXAMPLES])
         return [sections.ref(k, n) for k, n in offered.most_common(EXAMPLES)]
 
