@@ -170,7 +170,7 @@ def render_html(report: GapReport) -> str:
                 f"<p>Seções mais próximas oferecidas:</p>{nearest}</div>"
             )
     else:
-        parts.append('<p class="note">Todas as perguntas do período foram respondidas.</p>')
+        parts.append('<p class="note">Nenhuma pergunta sem resposta no período.</p>')
     parts.append("<h2>Respostas marcadas 👎</h2>")
     parts.append(
         _table(

@@ -42,7 +42,7 @@ def render_markdown(report: GapReport) -> str:
             lines.append("Seções mais próximas oferecidas: " + "; ".join(_ref(s, True) for s in g.nearest))
         lines.append("")
     if not report.gaps:
-        lines += ["Todas as perguntas do período foram respondidas.", ""]
+        lines += ["Nenhuma pergunta sem resposta no período.", ""]
     lines += ["## Respostas marcadas 👎", ""]
     if report.unhelpful:
         lines += ["| quando | canal | pergunta | seções citadas | comentário |", "|---|---|---|---|---|"]

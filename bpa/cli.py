@@ -19,7 +19,7 @@ from rich.markup import escape
 from rich.text import Text
 
 from bpa.output import print_manifest, print_records, print_url, print_wrapped, source_line, when
-from index.errors import BpaError, NoSnapshotError
+from index.errors import BpaError, NoSnapshotError, StorageError
 from index.settings import Settings
 
 # Model weights come from installed packages, never from a hub.
@@ -382,7 +382,7 @@ def report(
     try:
         out_file.write_text(text, encoding="utf-8")
     except OSError as e:
-        raise _fail(f"não foi possível gravar {out_file}: {e.strerror or e}", EXIT_FAILED) from None
+        raise _fail(str(StorageError(out_file, e)), EXIT_FAILED) from None
     err.print(f"relatório gravado em {escape(str(out_file))}", soft_wrap=True)
 
 

@@ -25,7 +25,7 @@ from typer.testing import CliRunner
 from assistant.engine import Assistant
 from assistant.http.app import create_app
 from assistant.report import GapReporter
-from bpa.cli import EXIT_CONFIG, app
+from bpa.cli import EXIT_CONFIG, EXIT_FAILED, app
 from index.embedding.registry import make_embedder
 from index.settings import Settings
 from index.textutil import fold
@@ -230,6 +230,9 @@ def test_report_to_a_file(loop: Loop, tmp_path: Any) -> None:
     assert result.exit_code == 0, result.output
     text = target.read_text(encoding="utf-8")
     assert text.startswith("# Relatório de lacunas") and BOLETO[0] in text
+    unwritable = CliRunner().invoke(app, ["report", "--out", str(tmp_path / "falta" / "r.html")])
+    assert unwritable.exit_code == EXIT_FAILED
+    assert "o diretório não existe" in unwritable.output and "Traceback" not in unwritable.output
 
 
 def test_glossary_suggest_output_is_valid_toml_the_glossary_loads(tmp_path: Any) -> None:
