@@ -313,7 +313,10 @@ class GapReporter:
         if not unanswered:
             return []
         texts = [q.question for q in unanswered]
-        vectors = np.asarray(self.assistant.embedder.embed(texts, "query"), dtype=np.float32)
+        size = self.settings.embed_batch_size
+        vectors = np.concatenate(
+            [self.assistant.embedder.embed(texts[i : i + size], "query") for i in range(0, len(texts), size)]
+        ).astype(np.float32)
         groups = []
         for members in group_by_topic(vectors, self.settings.report_group_distance):
             centre = vectors[members].mean(axis=0)
