@@ -96,12 +96,12 @@ class Settings(BaseSettings):
         365, ge=1, description="Days without an upstream update after which `bpa report` lists a document as stale."
     )
     report_group_distance: float = Field(
-        0.13,
+        0.10,
         gt=0,
         le=2,
         description=(
             "Cosine distance under which `bpa report` puts unanswered questions in the same topic group "
-            "(average linkage). Depends on the embedder: 0.13 suits e5, whose cosines are compressed; "
+            "(average linkage). Depends on the embedder: 0.10 suits e5, whose cosines are compressed; "
             "bag-of-words embedders need a larger value."
         ),
     )

@@ -35,7 +35,7 @@ from slack_app import blocks
 TOKEN = "segredo-admin"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 # Cosine distance that groups questions sharing their topic words under the fake embedder
-# (its vectors are far apart; 0.13 is e5's value).
+# (its vectors are far apart; 0.10 is e5's value).
 FAKE_GROUP_DISTANCE = "0.8"
 BOLETO = ["como emitir boleto pix no faturamento?", "boleto pix do faturamento foi rejeitado"]
 BOLETO_SLACK = "boleto pix faturamento duplicado"
