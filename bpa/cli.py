@@ -19,7 +19,7 @@ from rich.markup import escape
 from rich.text import Text
 
 from bpa.output import print_manifest, print_records, print_url, print_wrapped, source_line, when
-from index.errors import BpaError, NoSnapshotError
+from index.errors import BpaError, NoSnapshotError, StorageError
 from index.settings import Settings
 
 # Model weights come from installed packages, never from a hub.
@@ -35,8 +35,10 @@ EXIT_BUSY = 4
 app = typer.Typer(help="bpa — Boas Práticas Assistant", no_args_is_help=True, add_completion=False)
 index_app = typer.Typer(help="Snapshots do índice: info, lista, rollback.", no_args_is_help=True)
 sources_app = typer.Typer(help="Arquivo de fontes.", no_args_is_help=True)
+glossary_app = typer.Typer(help="Glossário de expansão de consultas.", no_args_is_help=True)
 app.add_typer(index_app, name="index")
 app.add_typer(sources_app, name="sources")
+app.add_typer(glossary_app, name="glossary")
 out = Console()
 err = Console(stderr=True, soft_wrap=True)
 
@@ -335,6 +337,67 @@ def evaluate(
 
 
 # --------------------------------------------------------------------------------------
+# maintenance
+
+
+def _gap_report(period: str) -> Any:
+    """The gap report of ``period`` (assistant.report), domain errors turned into exits."""
+    from assistant.report import GapReporter, ReportError
+
+    settings = _settings()
+    try:
+        return GapReporter(settings, _assistant(settings))(period)
+    except ReportError as e:
+        raise _fail(str(e), EXIT_CONFIG) from None
+    except NoSnapshotError as e:
+        raise _fail(str(e), EXIT_NO_INDEX) from None
+    except BpaError as e:
+        raise _fail(str(e), EXIT_FAILED) from None
+
+
+@app.command()
+def report(
+    since: Annotated[str, typer.Option(help="Período: número + h, d ou w (ex.: 7d, 24h, 4w).")] = "7d",
+    fmt: Annotated[str, typer.Option("--format", help="html, md ou json.")] = "html",
+    out_file: Annotated[Path | None, typer.Option("--out", help="Grava neste arquivo (padrão: a saída).")] = None,
+) -> None:
+    """Relatório de lacunas: perguntas sem resposta por assunto, 👎, seções, glossário."""
+    renderers = {"html", "md", "json"}
+    if fmt not in renderers:
+        raise _fail(f"formato inválido {fmt!r}: use html, md ou json", EXIT_CONFIG)
+    gaps = _gap_report(since)
+    if fmt == "json":
+        text = gaps.model_dump_json(indent=2) + "\n"
+    elif fmt == "md":
+        from assistant.report_text import render_markdown
+
+        text = render_markdown(gaps)
+    else:
+        from assistant.report_html import render_html
+
+        text = render_html(gaps)
+    if out_file is None:
+        sys.stdout.write(text)
+        return
+    try:
+        out_file.write_text(text, encoding="utf-8")
+    except OSError as e:
+        raise _fail(str(StorageError(out_file, e)), EXIT_FAILED) from None
+    err.print(f"relatório gravado em {escape(str(out_file))}", soft_wrap=True)
+
+
+@glossary_app.command("suggest")
+def glossary_suggest(
+    since: Annotated[str, typer.Option(help="Período: número + h, d ou w (ex.: 30d).")] = "30d",
+) -> None:
+    """Imprime candidatos ao glossário (sintaxe de corpus/glossary.toml) para revisão; não altera nada."""
+    from assistant.report_text import glossary_toml
+
+    gaps = _gap_report(since)
+    sys.stdout.write(glossary_toml(gaps.glossary, gaps.period))
+
+
+# --------------------------------------------------------------------------------------
 # serving
 
 
@@ -356,10 +419,15 @@ def _serve(settings: Settings, embedder: Any = None) -> None:
 
     from assistant.http.admin import SubprocessReindexer
     from assistant.http.app import create_app, warn_if_exposed
+    from assistant.report import GapReporter
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     assistant = _assistant(settings, embedder)
-    web = create_app(settings, assistant, SubprocessReindexer(settings) if settings.admin_token else None)
+    admin = bool(settings.admin_token)
+    web = create_app(
+        settings, assistant, SubprocessReindexer(settings) if admin else None,
+        GapReporter(settings, assistant) if admin else None,
+    )  # fmt: skip
     try:
         from slack_app import mount
 

@@ -52,6 +52,8 @@ def _storage_reason(cause: BaseException) -> str:
             errno.ENOTDIR: "parte do caminho não é um diretório",
             errno.EEXIST: "já existe um arquivo com esse nome no caminho",
             errno.EIO: "erro de entrada/saída do disco",
+            errno.ENOENT: "o diretório não existe",
+            errno.EISDIR: "o caminho é um diretório",
         }
         return reasons.get(cause.errno, cause.strerror or str(cause))
     text = str(cause).lower()

@@ -91,6 +91,21 @@ class Settings(BaseSettings):
     )
     reload_interval: float = Field(1.0, gt=0, description="Seconds between checks for a new snapshot.")
 
+    # --- maintainers' report --------------------------------------------------------
+    stale_after_days: int = Field(
+        365, ge=1, description="Days without an upstream update after which `bpa report` lists a document as stale."
+    )
+    report_group_distance: float = Field(
+        0.10,
+        gt=0,
+        le=2,
+        description=(
+            "Cosine distance under which `bpa report` puts unanswered questions in the same topic group "
+            "(average linkage). Depends on the embedder: 0.10 suits e5, whose cosines are compressed; "
+            "bag-of-words embedders need a larger value."
+        ),
+    )
+
     # --- Slack ---------------------------------------------------------------------
     slack_bot_token: str | None = Field(
         None, validation_alias=AliasChoices("SLACK_BOT_TOKEN", "BPA_SLACK_BOT_TOKEN")

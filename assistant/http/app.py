@@ -15,6 +15,7 @@ from assistant.http.errors import UnexpectedErrorMiddleware, install_error_handl
 from assistant.http.metrics import Metrics, MetricsMiddleware
 from assistant.http.ops import build_ops_router
 from assistant.http.pages import STATIC_DIR, build_pages_router
+from assistant.http.report import Reporter, build_report_router
 from assistant.http.security import (
     BodySizeLimitMiddleware,
     SlidingWindowLimiter,
@@ -44,9 +45,15 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     yield
 
 
-def create_app(settings: Settings, service: AssistantService, reindexer: Reindexer | None = None) -> FastAPI:
+def create_app(
+    settings: Settings,
+    service: AssistantService,
+    reindexer: Reindexer | None = None,
+    reporter: Reporter | None = None,
+) -> FastAPI:
     """Build the app. ``reindexer`` backs /v1/admin/reindex (enabled only when
-    settings.admin_token is set); pass SubprocessReindexer(settings) in production."""
+    settings.admin_token is set); pass SubprocessReindexer(settings) in production.
+    ``reporter`` backs /v1/admin/report (assistant.report.GapReporter; without it, no route)."""
     # /docs and /redoc load Swagger UI and ReDoc from this server (assets shipped in the
     # fastapi-offline package), not from a CDN: they work on an offline network.
     app = FastAPIOffline(
@@ -65,7 +72,10 @@ def create_app(settings: Settings, service: AssistantService, reindexer: Reindex
     app.include_router(build_api_router(settings, service, metrics, guard))
     if settings.admin_token:
         jobs = ReindexJobs(reindexer or SubprocessReindexer(settings))
-        app.include_router(build_admin_router(jobs, make_admin_guard(settings, limiter)))
+        admin_guard = make_admin_guard(settings, limiter)
+        app.include_router(build_admin_router(jobs, admin_guard))
+        if reporter is not None:
+            app.include_router(build_report_router(reporter, admin_guard))
     app.include_router(build_pages_router(service))
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
