@@ -54,9 +54,15 @@ def _succeeded() -> ReindexResult:
 def _load_schema() -> schemathesis.BaseSchema:
     """The schema as served (settings shape it: admin routes, question limit); no data is read."""
     config = schemathesis.Config()
+    # ASCII strings: schemathesis reads the schema's "has a letter" pattern with ASCII rules while
+    # the app (rightly) counts any Unicode letter, so a question whose only letter is, say, CJK is
+    # "invalid" to the fuzzer and accepted by the app. Which example hits that depends on the
+    # literals Hypothesis collects from every loaded module: the test would flip with unrelated
+    # changes. Non-ASCII input is covered by targeted tests (masking table, Slack hardening).
     config.projects.default.generation.update(
-        modes=list(schemathesis.GenerationMode), max_examples=EXAMPLES_PER_OPERATION, deterministic=True
-    )
+        modes=list(schemathesis.GenerationMode), max_examples=EXAMPLES_PER_OPERATION, deterministic=True,
+        codec="ascii",
+    )  # fmt: skip
     app = create_app(_settings(Path("nao-usado")), FakeAssistant(), reindexer=_succeeded)
     return schemathesis.openapi.from_asgi("/openapi.json", app, config=config)
 
