@@ -19,9 +19,14 @@ _SPACE = r"[^\S\r\n]"
 _SEP = rf"(?>{_SPACE}{{0,2}}[./-]?{_SPACE}{{0,2}})"
 
 _EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]++@[\w-]++(?:\.[\w-]++)++")
-# CNPJ before CPF: a CNPJ's digits would otherwise half-match a CPF.
-_CNPJ = re.compile(rf"(?<!\d)\d{{2}}{_SEP}\d{{3}}{_SEP}\d{{3}}{_SEP}\d{{4}}{_SEP}\d{{2}}(?!\d)")
-_CPF = re.compile(rf"(?<!\d)\d{{3}}{_SEP}\d{{3}}{_SEP}\d{{3}}{_SEP}\d{{2}}(?!\d)")
+# CNPJ before CPF: a CNPJ's digits would otherwise half-match a CPF. Neither starts or ends
+# inside a word ("20261128T062905721-18ab", a snapshot id, is not a CPF).
+_NOT_IN_WORD_BEFORE = r"(?<![^\W_])"
+_NOT_IN_WORD_AFTER = r"(?![^\W_])"
+_CNPJ = re.compile(
+    rf"{_NOT_IN_WORD_BEFORE}\d{{2}}{_SEP}\d{{3}}{_SEP}\d{{3}}{_SEP}\d{{4}}{_SEP}\d{{2}}{_NOT_IN_WORD_AFTER}"
+)
+_CPF = re.compile(rf"{_NOT_IN_WORD_BEFORE}\d{{3}}{_SEP}\d{{3}}{_SEP}\d{{3}}{_SEP}\d{{2}}{_NOT_IN_WORD_AFTER}")
 # Brazilian phones: with a DDD (10-11 digits, optional +55 and separators, the mobile 9 may
 # stand apart), or a bare number written with a separator. A bare 8-digit run is left alone:
 # ticket numbers look so.

@@ -104,3 +104,11 @@ def test_a_cut_never_leaves_a_fragment_of_personal_data(written: str, placeholde
 def test_short_text_is_masked_without_a_cut() -> None:
     assert mask_for_log("cpf 529 982 247 25") == "cpf [CPF]"
     assert mask_for_log("/v1/search?q=cpf+529+982+247+25+de+a%40b.com", url=True) == "/v1/search?q=cpf [CPF] de [EMAIL]"
+
+
+def test_identifiers_with_long_digit_runs_are_not_personal_data() -> None:
+    # A snapshot id's time part ("062905721-18") has a CPF's shape inside a word; masking it
+    # broke the admin job summaries ("snapshot publicado: 20261128T[CPF]ab").
+    for text in ("snapshot publicado: 20261128T062905721-18ab", "job 20261128T111222333-44cd ok"):
+        assert mask_pii(text) == text
+    assert mask_pii("cpf 529.982.247-25 e 20261128T062905721-18ab") == "cpf [CPF] e 20261128T062905721-18ab"
