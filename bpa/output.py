@@ -18,7 +18,7 @@ from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
-from index.snapshot import Manifest, SourceState, SourceStatus
+from index.snapshot import GateRecord, Manifest, SourceState, SourceStatus
 
 # pt-BR words for the source states a manifest records.
 SOURCE_STATE_LABELS: dict[SourceState, str] = {
@@ -110,6 +110,26 @@ def source_line(status: SourceStatus) -> str:
     return text
 
 
+def gate_line(gate: GateRecord) -> str:
+    """'aprovado — recall@5 0.900 (publicado 0.900) · acerto 0.700 (publicado 0.750)'."""
+
+    def figure(figures: dict[str, float | None] | None, key: str) -> str:
+        value = figures.get(key) if figures else None
+        return "—" if value is None else f"{value:.3f}"
+
+    verdict = "aprovado" if gate.passed else ("recusado, publicado com --force" if gate.forced else "recusado")
+    parts = []
+    for key, label in (("recall@5", "recall@5"), ("answer_hit", "acerto")):
+        served = f" (publicado {figure(gate.served, key)})" if gate.served is not None else ""
+        parts.append(f"{label} {figure(gate.candidate, key)}{served}")
+    text = f"{verdict} — {' · '.join(parts)} em {gate.questions} perguntas"
+    if gate.served is None:
+        text += ", sem snapshot comparável"
+    if gate.broken:
+        text += f"; quebraram: {', '.join(gate.broken)}"
+    return text
+
+
 def print_manifest(console: Console, manifest: Manifest, *, current: bool) -> None:
     """The readable summary of `bpa index info`."""
     heading = "Snapshot publicado" if current else "Snapshot"
@@ -127,8 +147,11 @@ def print_manifest(console: Console, manifest: Manifest, *, current: bool) -> No
             ("chunks", chunks),
             ("frases", str(manifest.units)),
             ("anterior", manifest.parent or "—"),
+            ("portão de avaliação", gate_line(manifest.gate) if manifest.gate else "— (publicado sem portão)"),
         ],
     )
+    if manifest.gate and manifest.gate.reasons:
+        print_fields(console, [("motivos", "; ".join(manifest.gate.reasons))])
     if manifest.sources:
         console.print(Text("Fontes", style="bold"))
         print_fields(console, [(name, source_line(s)) for name, s in manifest.sources.items()])
