@@ -401,7 +401,8 @@ def _serve(settings: Settings, embedder: Any = None) -> None:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     assistant = _assistant(settings, embedder)
-    web = create_app(settings, assistant, SubprocessReindexer(settings) if settings.admin_token else None)
+    reindexer = SubprocessReindexer(settings) if settings.admin_token or settings.reindex_schedule else None
+    web = create_app(settings, assistant, reindexer)
     try:
         from slack_app import mount
 
@@ -410,6 +411,9 @@ def _serve(settings: Settings, embedder: Any = None) -> None:
     except ImportError:
         pass
     warn_if_exposed(settings, logging.getLogger("bpa"))
+    schedule = web.state.reindex_schedule
+    if schedule is not None:
+        out.print(f"Reindexação agendada: {schedule.expression} (UTC; próxima: {when(schedule.next_run.isoformat())})")
     out.print(f"bpa servindo em [bold]http://{settings.host}:{settings.port}/[/] (API em /docs)", soft_wrap=True)
     # proxy_headers=False: uvicorn would trust X-Forwarded-For from 127.0.0.1 by default; the app
     # honours it only from BPA_TRUSTED_PROXIES.

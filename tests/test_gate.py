@@ -91,7 +91,7 @@ def test_gate_refuses_a_build_that_lost_a_needed_section_and_force_publishes_it(
     assert rejected not in store.ids()  # kept aside: neither served nor a rollback target
     gate = store.rejected_manifest(rejected).gate
     assert gate is not None and not gate.passed and gate.served_id == served
-    assert gate.candidate["recall@5"] == 0.9 and gate.served == {"recall@5": 1.0, "answer_hit": gate.served["answer_hit"]}
+    assert gate.served is not None and (gate.candidate["recall@5"], gate.served["recall@5"]) == (0.9, 1.0)
     assert {"g-06", "g-18"} <= set(gate.broken)
     listing = " ".join(runner.invoke(app, ["index", "list"], env={"COLUMNS": "300"}).output.split())
     assert "rejeitado" in listing and rejected in listing and "recusado — recall@5 0.900 (publicado 1.000)" in listing
@@ -111,7 +111,7 @@ def test_a_must_question_that_stops_being_answered_refuses_the_build(
 ) -> None:
     # Alone, losing this one question is a drop of 1/20 = max_drop: allowed unless it is a must.
     lines = GOLDEN.read_text(encoding="utf-8").splitlines()
-    replay = [json.loads(line) for line in lines if '"g-10"' in line][0]
+    replay = next(json.loads(line) for line in lines if '"g-10"' in line)
     assert replay.get("must") is not True
     golden = tmp_path / "golden.jsonl"
     for must in (False, True):

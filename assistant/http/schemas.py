@@ -168,6 +168,10 @@ class HealthResponse(BaseModel):
 class ReadyResponse(BaseModel):
     status: Literal["ready"] = "ready"
     snapshot: str
+    last_reindex: ReindexStatus | None = Field(
+        default=None,
+        description="A última reindexação terminada (agendada ou pela API admin) desde o início; null: nenhuma.",
+    )
 
 
 class ReindexAccepted(BaseModel):
