@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.text import Text
 
-from bpa.output import gate_line, print_manifest, print_records, print_url, print_wrapped, source_line, when
+from bpa.output import gate_cell, gate_line, print_manifest, print_records, print_url, print_wrapped, source_line, when
 from index.errors import BpaError, NoSnapshotError
 from index.settings import Settings
 
@@ -193,7 +193,7 @@ def _print_ingest_report(report: Any) -> None:
     for e in report.errors:
         err.print(Text.assemble(("falha:", "red"), f" {e}"))
     if report.gate is not None:
-        out.print(Text(f"portão de avaliação: {gate_line(report.gate)}"), soft_wrap=True)
+        print_wrapped(out, f"portão de avaliação: {gate_line(report.gate)}", hang="  ")
     if report.published:
         out.print(f"snapshot publicado: [bold]{report.snapshot_id}[/]")
     elif report.rejected_id is not None:
@@ -235,14 +235,14 @@ def index_list() -> None:
     for sid in reversed(store.ids()):
         m = store.manifest(sid)
         rows.append(["*" if sid == current else "", sid, when(m.created_at), m.model_id, str(m.documents),
-                     str(m.chunks), gate_line(m.gate) if m.gate else "—"])  # fmt: skip
+                     str(m.chunks), gate_cell(m.gate)])  # fmt: skip
     # Ids are typed back into `rollback --to`: never cut (print_records falls back to one block per snapshot).
-    columns = ("", "id", "criado em (UTC)", "modelo", "docs", "chunks", "portão de avaliação")
+    columns = ("", "id", "criado em (UTC)", "modelo", "docs", "chunks", "portão r@5/acerto")
     print_records(out, "Snapshots (* = publicado)", columns, rows, keys=2, numeric=("docs", "chunks"))
     rejected = [store.rejected_manifest(sid) for sid in reversed(store.rejected_ids())]
     if rejected:
         rows = [["rejeitado", m.id, when(m.created_at), m.model_id, str(m.documents), str(m.chunks),
-                 gate_line(m.gate) if m.gate else "—"] for m in rejected]  # fmt: skip
+                 gate_cell(m.gate)] for m in rejected]  # fmt: skip
         print_records(out, "Snapshots rejeitados pelo portão (não publicados)", columns, rows, keys=2,
                       numeric=("docs", "chunks"))  # fmt: skip
 

@@ -495,7 +495,7 @@ class SnapshotStore:
         with _writing(path):
             tmp.write_text(manifest.to_json(), encoding="utf-8")
             _fsync_path(tmp)
-            os.replace(tmp, path)
+            os.rename(tmp, path)  # atomic on POSIX, like the build's own rename into place
             _fsync_path(path.parent)
         return manifest
 
