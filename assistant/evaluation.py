@@ -37,6 +37,7 @@ class Question:
     question: str
     gold: tuple[str, ...]
     kind: str
+    must: bool = False  # the evaluation gate refuses a snapshot that stops answering it from its gold
 
     @property
     def answerable(self) -> bool:
@@ -60,6 +61,7 @@ def load_questions(path: Path) -> list[Question]:
                     str(obj["question"]),
                     tuple(obj.get("gold") or ()),
                     str(obj.get("kind", "")),
+                    obj.get("must") is True,
                 )
             )
         except (json.JSONDecodeError, KeyError, TypeError) as e:

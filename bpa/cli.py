@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.text import Text
 
-from bpa.output import print_manifest, print_records, print_url, print_wrapped, source_line, when
+from bpa.output import gate_cell, gate_line, print_manifest, print_records, print_url, print_wrapped, source_line, when
 from index.errors import BpaError, NoSnapshotError, StorageError
 from index.settings import Settings
 
@@ -78,13 +78,19 @@ def ingest(
     sources: Annotated[Path | None, typer.Option(help="Arquivo de fontes (padrão: BPA_SOURCES).")] = None,
     full: Annotated[bool, typer.Option(help="Reprocessa e reembeda tudo.")] = False,
     source: Annotated[str | None, typer.Option(help="Reindexa só esta fonte.")] = None,
+    force: Annotated[
+        bool, typer.Option(help="Publica mesmo que o portão de avaliação (BPA_GOLDEN) recuse o snapshot.")
+    ] = False,
 ) -> None:
-    """Indexa as fontes e publica um novo snapshot (incremental)."""
-    _ingest(_settings(sources), full=full, source=source)
+    """Indexa as fontes e publica um novo snapshot (incremental), se passar no portão de avaliação."""
+    _ingest(_settings(sources), full=full, source=source, force=force)
 
 
-def _ingest(settings: Settings, *, full: bool = False, source: str | None = None, embedder: Any = None) -> None:
+def _ingest(
+    settings: Settings, *, full: bool = False, source: str | None = None, embedder: Any = None, force: bool = False
+) -> None:
     """Run an ingest; ``embedder`` is the model already loaded by the caller, if any."""
+    from assistant.evaluation import EvalError, load_questions
     from index.embedding.registry import make_embedder
     from ingest.pipeline import IngestBusy, run_ingest
     from ingest.sources import ConfigError
@@ -93,18 +99,44 @@ def _ingest(settings: Settings, *, full: bool = False, source: str | None = None
         from ingest.sources import load_sources
 
         load_sources(settings.sources)  # fail fast, before loading the model
+        golden = load_questions(settings.golden) if settings.golden.exists() else None
+        if golden is None:
+            err.print(f"[yellow]aviso:[/] portão de avaliação desligado: {escape(str(settings.golden))} não existe")
         embedder = embedder or make_embedder(settings)
+        gate = _gate(settings, embedder, golden, force) if golden is not None else None
         with _progress() as progress, _ingest_warnings():
-            report = run_ingest(settings, embedder, only_source=source, full=full, progress=progress)
-    except ConfigError as e:
+            report = run_ingest(settings, embedder, only_source=source, full=full, progress=progress, gate=gate)
+    except (ConfigError, EvalError) as e:
         raise _fail(str(e), EXIT_CONFIG) from None
     except IngestBusy as e:
         raise _fail(str(e), EXIT_BUSY) from None
     except BpaError as e:
         raise _fail(str(e), EXIT_FAILED) from None
     _print_ingest_report(report)
+    if report.rejected_id is not None:
+        raise _fail(_rejection(report, golden or []), EXIT_FAILED)
     if not report.ok:
         raise typer.Exit(EXIT_FAILED)
+
+
+def _gate(settings: Settings, embedder: Any, golden: list[Any], force: bool) -> Any:
+    from assistant.gate import EvaluationGate
+
+    return EvaluationGate(settings, embedder, golden, force=force)
+
+
+def _rejection(report: Any, golden: list[Any]) -> str:
+    """The pt-BR refusal: why, which questions broke, what is served, how to override."""
+    gate = report.gate
+    asked = {q.id: q.question for q in golden}
+    broken = "; ".join(f"{qid} ({asked.get(qid, '?')})" for qid in gate.broken) or "nenhuma pergunta isolada"
+    served = f"o snapshot {report.snapshot_id} continua publicado" if report.snapshot_id else "nada foi publicado"
+    return (
+        f"o portão de avaliação recusou o snapshot {report.rejected_id}: {'; '.join(gate.reasons)}. "
+        f"Perguntas que quebraram: {escape(broken)}. {served[0].upper()}{served[1:]}; o recusado aparece em "
+        f"`bpa index list`. Corrija a documentação (ou {escape(gate.golden)}) ou publique mesmo assim com "
+        "`bpa ingest --force`."
+    )
 
 
 class _ingest_warnings:
@@ -162,8 +194,12 @@ def _print_ingest_report(report: Any) -> None:
         out.print(Text(f"fonte {name}: {source_line(status)}", style="red" if status.error else ""), soft_wrap=True)
     for e in report.errors:
         err.print(Text.assemble(("falha:", "red"), f" {e}"))
+    if report.gate is not None:
+        print_wrapped(out, f"portão de avaliação: {gate_line(report.gate)}", hang="  ")
     if report.published:
         out.print(f"snapshot publicado: [bold]{report.snapshot_id}[/]")
+    elif report.rejected_id is not None:
+        out.print(f"snapshot recusado (não publicado): [bold]{report.rejected_id}[/]")
     elif report.snapshot_id:
         out.print(f"nada mudou (0 embeddings); snapshot {report.snapshot_id} continua publicado")
 
@@ -201,10 +237,16 @@ def index_list() -> None:
     for sid in reversed(store.ids()):
         m = store.manifest(sid)
         rows.append(["*" if sid == current else "", sid, when(m.created_at), m.model_id, str(m.documents),
-                     str(m.chunks)])  # fmt: skip
+                     str(m.chunks), gate_cell(m.gate)])  # fmt: skip
     # Ids are typed back into `rollback --to`: never cut (print_records falls back to one block per snapshot).
-    columns = ("", "id", "criado em (UTC)", "modelo", "docs", "chunks")
+    columns = ("", "id", "criado em (UTC)", "modelo", "docs", "chunks", "portão r@5/acerto")
     print_records(out, "Snapshots (* = publicado)", columns, rows, keys=2, numeric=("docs", "chunks"))
+    rejected = [store.rejected_manifest(sid) for sid in reversed(store.rejected_ids())]
+    if rejected:
+        rows = [["rejeitado", m.id, when(m.created_at), m.model_id, str(m.documents), str(m.chunks),
+                 gate_cell(m.gate)] for m in rejected]  # fmt: skip
+        print_records(out, "Snapshots rejeitados pelo portão (não publicados)", columns, rows, keys=2,
+                      numeric=("docs", "chunks"))  # fmt: skip
 
 
 @index_app.command("rollback")
@@ -424,10 +466,8 @@ def _serve(settings: Settings, embedder: Any = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     assistant = _assistant(settings, embedder)
     admin = bool(settings.admin_token)
-    web = create_app(
-        settings, assistant, SubprocessReindexer(settings) if admin else None,
-        GapReporter(settings, assistant) if admin else None,
-    )  # fmt: skip
+    reindexer = SubprocessReindexer(settings) if admin or settings.reindex_schedule else None
+    web = create_app(settings, assistant, reindexer, GapReporter(settings, assistant) if admin else None)
     try:
         from slack_app import mount
 
@@ -436,6 +476,9 @@ def _serve(settings: Settings, embedder: Any = None) -> None:
     except ImportError:
         pass
     warn_if_exposed(settings, logging.getLogger("bpa"))
+    schedule = web.state.reindex_schedule
+    if schedule is not None:
+        out.print(f"Reindexação agendada: {schedule.expression} (UTC; próxima: {when(schedule.next_run.isoformat())})")
     out.print(f"bpa servindo em [bold]http://{settings.host}:{settings.port}/[/] (API em /docs)", soft_wrap=True)
     # proxy_headers=False: uvicorn would trust X-Forwarded-For from 127.0.0.1 by default; the app
     # honours it only from BPA_TRUSTED_PROXIES.

@@ -18,7 +18,7 @@ from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
-from index.snapshot import Manifest, SourceState, SourceStatus
+from index.snapshot import GateRecord, Manifest, SourceState, SourceStatus
 
 # pt-BR words for the source states a manifest records.
 SOURCE_STATE_LABELS: dict[SourceState, str] = {
@@ -110,6 +110,63 @@ def source_line(status: SourceStatus) -> str:
     return text
 
 
+def _figure(figures: dict[str, float | None] | None, key: str) -> str:
+    value = figures.get(key) if figures else None
+    return "—" if value is None else f"{value:.3f}"
+
+
+def gate_verdict(gate: GateRecord) -> str:
+    return "aprovado" if gate.passed else ("recusado, publicado com --force" if gate.forced else "recusado")
+
+
+def gate_figures(gate: GateRecord, key: str) -> str:
+    """'0.900 (publicado 1.000)': the build's figure beside the served snapshot's."""
+    served = f" (publicado {_figure(gate.served, key)})" if gate.served is not None else ""
+    return _figure(gate.candidate, key) + served
+
+
+def gate_line(gate: GateRecord) -> str:
+    """One sentence for the ingest summary (printed wrapped)."""
+    text = (
+        f"{gate_verdict(gate)} — recall@5 {gate_figures(gate, 'recall@5')} · acerto "
+        f"{gate_figures(gate, 'answer_hit')} em {gate.questions} perguntas"
+    )
+    if gate.served is None:
+        text += ", sem snapshot comparável"
+    if gate.broken:
+        text += f"; quebraram: {', '.join(gate.broken)}"
+    return text
+
+
+def gate_cell(gate: GateRecord | None) -> str:
+    """The `bpa index list` cell: verdict, recall@5/answer-hit."""
+    if gate is None:
+        return "—"
+    verdict = {"aprovado": "ok", "recusado": "recusado"}.get(gate_verdict(gate), "forçado")
+    return f"{verdict} {_figure(gate.candidate, 'recall@5')}/{_figure(gate.candidate, 'answer_hit')}"
+
+
+def print_gate(console: Console, gate: GateRecord | None) -> None:
+    """The gate's figures in `bpa index info`."""
+    console.print(Text("Portão de avaliação", style="bold"))
+    if gate is None:
+        print_fields(console, [("resultado", "— (publicado sem portão)")])
+        return
+    print_fields(
+        console,
+        [
+            ("resultado", gate_verdict(gate)),
+            ("perguntas", str(gate.questions)),
+            ("recall@5", gate_figures(gate, "recall@5")),
+            ("acerto", gate_figures(gate, "answer_hit")),
+            ("comparado com", gate.served_id or "— (nenhum snapshot comparável)"),
+        ],
+    )
+    for label, items in (("quebraram", ", ".join(gate.broken)), ("motivos", "; ".join(gate.reasons))):
+        if items:
+            print_wrapped(console, f"{label}: {items}", indent="  ", hang="  ")
+
+
 def print_manifest(console: Console, manifest: Manifest, *, current: bool) -> None:
     """The readable summary of `bpa index info`."""
     heading = "Snapshot publicado" if current else "Snapshot"
@@ -132,3 +189,4 @@ def print_manifest(console: Console, manifest: Manifest, *, current: bool) -> No
     if manifest.sources:
         console.print(Text("Fontes", style="bold"))
         print_fields(console, [(name, source_line(s)) for name, s in manifest.sources.items()])
+    print_gate(console, manifest.gate)

@@ -105,6 +105,27 @@ class Settings(BaseSettings):
             "bag-of-words embedders need a larger value."
         ),
     )
+    # --- maintenance: evaluation gate, scheduled re-indexing ----------------------------
+    golden: Path = Field(
+        Path("corpus/golden.jsonl"),
+        description=(
+            "Maintainers' golden questions (the `bpa eval` format, plus \"must\": true). Every ingest "
+            "is evaluated on them before it is published; a missing file turns the gate off."
+        ),
+    )
+    gate_max_drop: float = Field(
+        0.05,
+        ge=0,
+        le=1,
+        description="Largest fall of recall@5 or answer-hit, against the served snapshot, the gate lets through.",
+    )
+    reindex_schedule: str | None = Field(
+        None,
+        description=(
+            "Cron expression (e.g. '0 */6 * * *', UTC; an optional 6th field is seconds) on which "
+            "`bpa serve` re-indexes, as POST /v1/admin/reindex does. Unset: never."
+        ),
+    )
 
     # --- Slack ---------------------------------------------------------------------
     slack_bot_token: str | None = Field(
@@ -128,6 +149,20 @@ class Settings(BaseSettings):
     @classmethod
     def _registered_embedder(cls, name: str) -> str:
         return embedders.check_name(name)
+
+    @field_validator("reindex_schedule")
+    @classmethod
+    def _cron_expression(cls, value: str | None) -> str | None:
+        from croniter import croniter
+
+        if value is None or not value.strip():
+            return None
+        if not croniter.is_valid(value.strip()):
+            raise ValueError(
+                f"expressão cron inválida {value.strip()!r}; use 5 campos (minuto hora dia mês dia-da-semana), "
+                "ex.: '0 */6 * * *'"
+            )
+        return value.strip()
 
     @field_validator("trusted_proxies")
     @classmethod

@@ -9,6 +9,7 @@ Layout (under ``data_dir``)::
     snapshots/<id>/vectors.faiss exact inner product over normalized vectors, ids = chunk rowids
     snapshots/<id>/units.faiss   the same for answer units (index.units), ids = unit rowids
     snapshots/.tmp-<id>/         a build in progress (never read; removed by the next build)
+    rejected/<id>/               a build the evaluation gate refused (kept aside, never served)
 
 A build writes everything into a temp dir, fsyncs, renames it into place and only then
 swaps CURRENT. A build killed at any point leaves the published snapshot untouched; one
@@ -76,6 +77,31 @@ class SourceStatus:
 
 
 @dataclass
+class GateRecord:
+    """What the evaluation gate measured before publishing (``assistant.gate``).
+
+    ``candidate`` and ``served`` hold recall@5 and answer_hit on the golden set; ``served``
+    is None when there was nothing comparable to measure against. ``broken`` lists the
+    golden questions that made it fail; ``forced`` says it was published anyway.
+    """
+
+    passed: bool
+    golden: str
+    questions: int
+    max_drop: float
+    candidate: dict[str, float | None]
+    served: dict[str, float | None] | None = None
+    served_id: str | None = None
+    broken: list[str] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)
+    forced: bool = False
+
+    @property
+    def publish(self) -> bool:
+        return self.passed or self.forced
+
+
+@dataclass
 class Manifest:
     id: str
     created_at: str
@@ -89,6 +115,8 @@ class Manifest:
     # Answer-unit vectors (absent in snapshots written before they existed: None).
     units: int = 0
     units_version: str | None = None
+    # The evaluation gate's figures (None: published without a golden set, or before the gate existed).
+    gate: GateRecord | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False, indent=2)
@@ -99,6 +127,8 @@ class Manifest:
         for key in _RETIRED_MANIFEST_KEYS:
             data.pop(key, None)
         data["sources"] = {k: SourceStatus(**v) for k, v in data.get("sources", {}).items()}
+        if data.get("gate") is not None:
+            data["gate"] = GateRecord(**data["gate"])
         return cls(**data)
 
 
@@ -163,7 +193,8 @@ def _fsync_path(path: Path) -> None:
 
 
 class SnapshotWriter:
-    """Builds one snapshot in a temp dir. Call ``publish`` to make it current."""
+    """Builds one snapshot in a temp dir. Call ``publish`` to make it current, or ``seal``
+    to put it in place unpublished (for a check before ``SnapshotStore.publish``)."""
 
     def __init__(self, store: SnapshotStore, model_id: str, dim: int, chunking: dict[str, Any]) -> None:
         self.store = store
@@ -232,10 +263,16 @@ class SnapshotWriter:
 
     def publish(self, sources: dict[str, SourceStatus], parent: str | None) -> Manifest:
         """Write, fsync and rename the build into place, then make it current."""
-        with _writing(self.tmp):
-            return self._publish(sources, parent)
+        manifest = self.seal(sources, parent)
+        self.store.publish(manifest.id)
+        return manifest
 
-    def _publish(self, sources: dict[str, SourceStatus], parent: str | None) -> Manifest:
+    def seal(self, sources: dict[str, SourceStatus], parent: str | None) -> Manifest:
+        """Write, fsync and rename the build into place, without making it current."""
+        with _writing(self.tmp):
+            return self._seal(sources, parent)
+
+    def _seal(self, sources: dict[str, SourceStatus], parent: str | None) -> Manifest:
         manifest = Manifest(
             id=self.id, created_at=datetime.now(UTC).isoformat(timespec="seconds"), model_id=self.model_id,
             dim=self.dim, chunking=self.chunking, documents=self.n_docs,
@@ -252,8 +289,6 @@ class SnapshotWriter:
         final = self.store.root / self.id
         os.rename(self.tmp, final)
         _fsync_path(self.store.root)
-        self.store.set_current(self.id)
-        self.store.prune()
         return manifest
 
     def abort(self) -> None:
@@ -411,6 +446,8 @@ class SnapshotStore:
     def __init__(self, data_dir: Path, keep: int = 3) -> None:
         self.data_dir = data_dir
         self.root = data_dir / "snapshots"
+        # Outside ``root``: rejected builds are neither rollback targets nor counted by ``prune``.
+        self.rejected_root = data_dir / "rejected"
         self.pointer = data_dir / "CURRENT"
         self.keep = keep
 
@@ -443,6 +480,47 @@ class SnapshotStore:
                 os.fsync(f.fileno())
             os.replace(tmp, self.pointer)
             _fsync_path(self.data_dir)
+
+    def publish(self, snapshot_id: str) -> None:
+        """Make a sealed snapshot current and apply retention."""
+        self.set_current(snapshot_id)
+        self.prune()
+
+    def record_gate(self, snapshot_id: str, gate: GateRecord) -> Manifest:
+        """Add the gate's figures to a sealed, not yet published snapshot's manifest."""
+        path = self.root / snapshot_id / "manifest.json"
+        manifest = self.manifest(snapshot_id)
+        manifest.gate = gate
+        tmp = path.with_name("manifest.json.tmp")
+        with _writing(path):
+            tmp.write_text(manifest.to_json(), encoding="utf-8")
+            _fsync_path(tmp)
+            os.rename(tmp, path)  # atomic on POSIX, like the build's own rename into place
+            _fsync_path(path.parent)
+        return manifest
+
+    def reject(self, snapshot_id: str) -> None:
+        """Move a sealed snapshot the gate refused aside; keep the newest ``keep`` of them."""
+        with _writing(self.rejected_root):
+            self.rejected_root.mkdir(parents=True, exist_ok=True)
+            os.rename(self.root / snapshot_id, self.rejected_root / snapshot_id)
+            _fsync_path(self.rejected_root)
+            _fsync_path(self.root)
+        for old in self.rejected_ids()[: -self.keep]:
+            shutil.rmtree(self.rejected_root / old, ignore_errors=True)
+
+    def rejected_ids(self) -> list[str]:
+        """Snapshots the gate refused, oldest first."""
+        if not self.rejected_root.exists():
+            return []
+        return sorted(p.name for p in self.rejected_root.iterdir() if p.is_dir())
+
+    def rejected_manifest(self, snapshot_id: str) -> Manifest:
+        try:
+            text = (self.rejected_root / snapshot_id / "manifest.json").read_text(encoding="utf-8")
+            return Manifest.from_json(text)
+        except (OSError, ValueError) as e:
+            raise SnapshotError(f"snapshot rejeitado {snapshot_id}: manifest ilegível ({e})") from e
 
     def ids(self) -> list[str]:
         """Published snapshots, oldest first."""

@@ -3,6 +3,9 @@ carry everything else over from the current snapshot, publish a new snapshot ato
 
 Nothing is ever lost: a page that fails keeps its previous chunks, a source that fails
 keeps all its previous documents, and the published snapshot is only replaced at the end.
+With a ``gate`` (built by the edge: this layer cannot evaluate answers), the new snapshot
+is put in place unpublished, checked, and published only when the gate lets it through;
+otherwise it is kept aside (``SnapshotStore.reject``) and the served one stays.
 """
 
 from __future__ import annotations
@@ -21,7 +24,15 @@ from index.embedding.protocol import Embedder
 from index.errors import BpaError, StorageError
 from index.models import Chunk
 from index.settings import Settings
-from index.snapshot import DocumentRecord, Snapshot, SnapshotStore, SnapshotWriter, SourceState, SourceStatus
+from index.snapshot import (
+    DocumentRecord,
+    GateRecord,
+    Snapshot,
+    SnapshotStore,
+    SnapshotWriter,
+    SourceState,
+    SourceStatus,
+)
 from index.units import UNITS_VERSION, unit_embed_texts
 from ingest.chunk import ChunkingConfig, chunk_document
 from ingest.parse import ParseError, parse_document
@@ -29,6 +40,8 @@ from ingest.sources import SourceError, build_source, load_sources
 from ingest.sources.base import RawDocument
 
 Progress = Callable[[str, int, int], None]
+# (the build, unpublished; the snapshot being served or None) -> the verdict and its figures.
+Gate = Callable[[Snapshot, Snapshot | None], GateRecord]
 
 
 class IngestBusy(BpaError):
@@ -50,6 +63,8 @@ class IngestReport:
     seconds: float = 0.0
     sources: dict[str, SourceStatus] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    gate: GateRecord | None = None  # the gate's verdict, when one ran
+    rejected_id: str | None = None  # the build the gate kept aside (snapshot_id stays the served one)
 
     @property
     def ok(self) -> bool:
@@ -252,8 +267,10 @@ def run_ingest(
     only_source: str | None = None,
     full: bool = False,
     progress: Progress | None = None,
+    gate: Gate | None = None,
 ) -> IngestReport:
-    """Run one ingest and publish a snapshot when anything changed.
+    """Run one ingest and publish a snapshot when anything changed (and ``gate``, if
+    given, lets it through).
 
     Raises ConfigError (invalid sources file: nothing written), IngestBusy and StorageError
     (the data directory cannot be written; the published snapshot is left as it was).
@@ -280,7 +297,7 @@ def run_ingest(
             run.report.removed += len(gone)
         run.progress("fetch", len(sources_file.sources), len(sources_file.sources))
         if full or run.changed_anything():
-            _publish(run)
+            _publish(run, gate)
         else:
             run.report.snapshot_id = run.prev.id if run.prev else None
             run.report.chunks = sum(len(p.chunks) for p in run.pending)
@@ -288,7 +305,7 @@ def run_ingest(
     return run.report
 
 
-def _publish(run: _Run) -> None:
+def _publish(run: _Run, gate: Gate | None) -> None:
     chunking = {
         "max_tokens": run.cfg.max_tokens,
         "overlap_tokens": run.cfg.overlap_tokens,
@@ -297,7 +314,21 @@ def _publish(run: _Run) -> None:
     writer = run.store.writer(run.embedder.model_id, run.embedder.dim, chunking)
     try:
         run.write(writer)
-        manifest = writer.publish(run.report.sources, parent=run.prev.id if run.prev else None)
+        manifest = writer.seal(run.report.sources, parent=run.prev.id if run.prev else None)
+        if gate is not None:
+            built = run.store.open(manifest.id)
+            try:
+                verdict = gate(built, run.prev)
+            finally:
+                built.close()
+            run.report.gate = verdict
+            run.store.record_gate(manifest.id, verdict)
+            if not verdict.publish:
+                run.store.reject(manifest.id)
+                run.report.rejected_id = manifest.id
+                run.report.snapshot_id = run.prev.id if run.prev else None
+                return
+        run.store.publish(manifest.id)
     except BaseException:
         writer.abort()
         raise

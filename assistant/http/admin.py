@@ -1,4 +1,5 @@
-"""Reindex jobs: POST /v1/admin/reindex runs a Reindexer in a background thread.
+"""Reindex jobs: POST /v1/admin/reindex (and BPA_REINDEX_SCHEDULE, assistant.http.schedule)
+run a Reindexer in a background thread.
 
 The server does not reload anything itself: the service picks up a newly published
 snapshot on its own.
@@ -41,7 +42,12 @@ _INGEST_SETTINGS = (
     "embed_batch_size",
     "chunk_max_tokens",
     "chunk_overlap_tokens",
+    "golden",
+    "gate_max_drop",
 )
+# `bpa ingest`'s exit code when another process holds the ingest lock (bpa.cli.EXIT_BUSY,
+# which this layer cannot import): another replica is re-indexing, which is not a failure.
+INGEST_BUSY_EXIT = 4
 
 
 @dataclass(frozen=True)
@@ -112,14 +118,29 @@ class JobAlreadyRunning(Exception):
 
 
 class ReindexJobs:
-    """At most one job at a time; keeps the last ``history`` jobs for status queries."""
+    """At most one job at a time; keeps the last ``history`` jobs for status queries.
 
-    def __init__(self, reindexer: Reindexer, history: int = 20) -> None:
+    ``on_finish`` is told about every finished job (metrics)."""
+
+    def __init__(
+        self,
+        reindexer: Reindexer,
+        history: int = 20,
+        on_finish: Callable[[ReindexStatus], None] | None = None,
+    ) -> None:
         self._reindexer = reindexer
         self._history = history
+        self._on_finish = on_finish
         self._jobs: OrderedDict[str, ReindexStatus] = OrderedDict()
         self._running: str | None = None
+        self._last: ReindexStatus | None = None
         self._lock = threading.Lock()
+
+    @property
+    def last_finished(self) -> ReindexStatus | None:
+        """The most recently finished job, whoever started it (None: none since start)."""
+        with self._lock:
+            return self._last
 
     def start(self) -> ReindexStatus:
         with self._lock:
@@ -161,7 +182,10 @@ class ReindexJobs:
             )
             self._remember(job)
             self._running = None
+            self._last = job
         logger.info("reindexação %s terminou: %s (código %s)", job_id, status, result.exit_code)
+        if self._on_finish is not None:
+            self._on_finish(job)
 
 
 def build_admin_router(jobs: ReindexJobs, guard: Callable[..., None]) -> APIRouter:

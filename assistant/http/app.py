@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 
-from assistant.http.admin import Reindexer, ReindexJobs, SubprocessReindexer, build_admin_router
+from assistant.http.admin import (
+    INGEST_BUSY_EXIT,
+    Reindexer,
+    ReindexJobs,
+    SubprocessReindexer,
+    build_admin_router,
+)
 from assistant.http.api import build_api_router
 from assistant.http.errors import UnexpectedErrorMiddleware, install_error_handlers
 from assistant.http.metrics import Metrics, MetricsMiddleware
 from assistant.http.ops import build_ops_router
 from assistant.http.pages import STATIC_DIR, build_pages_router
 from assistant.http.report import Reporter, build_report_router
+from assistant.http.schedule import ReindexSchedule
+from assistant.http.schemas import ReindexStatus
 from assistant.http.security import (
     BodySizeLimitMiddleware,
     SlidingWindowLimiter,
@@ -39,10 +47,19 @@ da documentação de boas práticas. Erros seguem sempre o formato
 `{"error": {"code": "...", "message": "..."}}`, com mensagens em pt-BR."""
 
 
-@asynccontextmanager
-async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    install_access_log_masking()  # after the server has configured its loggers
-    yield
+def _lifespan(schedule: ReindexSchedule | None) -> Callable[[FastAPI], AsyncIterator[None]]:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        install_access_log_masking()  # after the server has configured its loggers
+        if schedule is not None:
+            schedule.start()
+        try:
+            yield
+        finally:
+            if schedule is not None:
+                schedule.stop()
+
+    return lifespan  # type: ignore[return-value]
 
 
 def create_app(
@@ -52,26 +69,35 @@ def create_app(
     reporter: Reporter | None = None,
 ) -> FastAPI:
     """Build the app. ``reindexer`` backs /v1/admin/reindex (enabled only when
-    settings.admin_token is set); pass SubprocessReindexer(settings) in production.
+    settings.admin_token is set) and BPA_REINDEX_SCHEDULE (started with the app's
+    lifespan); pass SubprocessReindexer(settings) in production.
     ``reporter`` backs /v1/admin/report (assistant.report.GapReporter; without it, no route)."""
+    metrics = Metrics()
+    jobs: ReindexJobs | None = None
+    if settings.admin_token or settings.reindex_schedule:
+
+        def observe(job: ReindexStatus) -> None:
+            if job.exit_code != INGEST_BUSY_EXIT:  # another replica holds the lock and runs it
+                metrics.observe_reindex(job.status == "succeeded")
+
+        jobs = ReindexJobs(reindexer or SubprocessReindexer(settings), on_finish=observe)
+    schedule = ReindexSchedule(settings.reindex_schedule, jobs) if settings.reindex_schedule and jobs else None
     # /docs and /redoc load Swagger UI and ReDoc from this server (assets shipped in the
     # fastapi-offline package), not from a CDN: they work on an offline network.
     app = FastAPIOffline(
         title="bpa — Boas Práticas Assistant",
         version="1",
         description=DESCRIPTION,
-        lifespan=_lifespan,
+        lifespan=_lifespan(schedule),
         static_url="/docs/assets",
     )
-    metrics = Metrics()
     limiter = SlidingWindowLimiter(settings.rate_limit_per_minute)
     guard = make_client_guard(settings, limiter)
 
     install_error_handlers(app)
-    app.include_router(build_ops_router(service, metrics))
+    app.include_router(build_ops_router(service, metrics, jobs))
     app.include_router(build_api_router(settings, service, metrics, guard))
-    if settings.admin_token:
-        jobs = ReindexJobs(reindexer or SubprocessReindexer(settings))
+    if settings.admin_token and jobs is not None:
         admin_guard = make_admin_guard(settings, limiter)
         app.include_router(build_admin_router(jobs, admin_guard))
         if reporter is not None:
@@ -87,5 +113,6 @@ def create_app(
     install_cors(app, settings)
     install_trusted_proxies(app, settings)  # outermost: every layer sees the real client
     app.state.metrics = metrics
+    app.state.reindex_schedule = schedule
     app.state.rate_limiter = limiter
     return app

@@ -6,7 +6,7 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, Info, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
@@ -62,6 +62,16 @@ class Metrics:
         self.snapshot = Info("bpa_snapshot", "Snapshot being served.", registry=self.registry)
         self._state = _StateCollector()
         self.registry.register(self._state)
+        self.reindex_last_success = Gauge(
+            "bpa_reindex_last_success_timestamp",
+            "Unix time the last successful re-index (scheduled or admin API) finished; 0: none since start.",
+            registry=self.registry,
+        )
+        self.reindex_failures = Counter(
+            "bpa_reindex_failures",  # exposed as bpa_reindex_failures_total
+            "Re-indexes (scheduled or admin API) that failed, the evaluation gate's refusals included.",
+            registry=self.registry,
+        )
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         self.requests.labels(method=method, route=route, status=str(status)).inc()
@@ -71,6 +81,12 @@ class Metrics:
         self.answers.inc()
         if abstained:
             self.abstained.inc()
+
+    def observe_reindex(self, succeeded: bool) -> None:
+        if succeeded:
+            self.reindex_last_success.set_to_current_time()
+        else:
+            self.reindex_failures.inc()
 
     def render(self, snapshot_id: str | None, state: StateHealth) -> bytes:
         self.snapshot.info({"snapshot_id": snapshot_id or ""})

@@ -6,13 +6,15 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 
 from assistant.errors import NO_INDEX_MESSAGE
+from assistant.http.admin import ReindexJobs
 from assistant.http.errors import error_response
 from assistant.http.metrics import Metrics
 from assistant.http.schemas import ErrorResponse, HealthResponse, ReadyResponse
 from assistant.protocol import AssistantService
 
 
-def build_ops_router(service: AssistantService, metrics: Metrics) -> APIRouter:
+def build_ops_router(service: AssistantService, metrics: Metrics, jobs: ReindexJobs | None = None) -> APIRouter:
+    """``jobs``: the reindex jobs (admin API, schedule) whose last result /readyz shows."""
     router = APIRouter(tags=["operação"])
 
     @router.get("/healthz", response_model=HealthResponse, summary="O processo está no ar")
@@ -31,7 +33,11 @@ def build_ops_router(service: AssistantService, metrics: Metrics) -> APIRouter:
             return error_response(503, "no_snapshot", NO_INDEX_MESSAGE)
         # Still 200 when the state store is degraded: every answer is still given, and taking
         # every instance that shares the data directory out of rotation would stop them all.
-        return ReadyResponse(snapshot=snapshot, state="degraded" if service.state_health.degraded else "ok")
+        return ReadyResponse(
+            snapshot=snapshot,
+            state="degraded" if service.state_health.degraded else "ok",
+            last_reindex=jobs.last_finished if jobs else None,
+        )
 
     # HEAD too, for load balancers' probes: same status and headers, and (HTTP says so) no body.
     for path, endpoint in (("/healthz", healthz), ("/readyz", readyz)):

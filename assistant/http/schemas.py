@@ -173,6 +173,10 @@ class ReadyResponse(BaseModel):
         description="degraded: perguntas e avaliações não estão sendo registradas (diretório de dados "
         "somente leitura ou cheio); as respostas continuam, /v1/feedback responde 503.",
     )
+    last_reindex: ReindexStatus | None = Field(
+        default=None,
+        description="A última reindexação terminada (agendada ou pela API admin) desde o início; null: nenhuma.",
+    )
 
 
 class ReindexAccepted(BaseModel):

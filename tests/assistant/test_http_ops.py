@@ -34,7 +34,9 @@ def test_healthz(client: TestClient) -> None:
 
 
 def test_readyz_follows_the_snapshot(client: TestClient, fake: FakeAssistant) -> None:
-    assert client.get("/readyz").json() == {"status": "ready", "snapshot": SNAPSHOT_ID, "state": "ok"}
+    assert client.get("/readyz").json() == {
+        "status": "ready", "snapshot": SNAPSHOT_ID, "state": "ok", "last_reindex": None,
+    }  # fmt: skip
     fake.snapshot_id = None
     response = client.get("/readyz")
     assert response.status_code == 503
