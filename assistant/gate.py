@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from assistant.calibration import load_calibration
 from assistant.engine import Assistant, _Loaded
 from assistant.evaluation import Question, composed_hit, hits
 from assistant.glossary import Glossary
@@ -54,12 +53,8 @@ class EvaluationGate:
         self.embedder = embedder
         self.questions = [q for q in questions if q.answerable]
         self.force = force
-        # Built once, shared by both measurements.
-        self.parts = {
-            "glossary": Glossary.load(settings.glossary),
-            "abstaining": load_calibration(settings.calibration),
-            "reranker": build_reranker(settings),
-        }
+        # Built once, shared by both measurements (the calibration file is read by each Assistant).
+        self.parts = {"glossary": Glossary.load(settings.glossary), "reranker": build_reranker(settings)}
 
     def measure(self, snapshot: Snapshot) -> dict[str, _Outcome]:
         assistant = _Pinned(self.settings, self.embedder, snapshot, **self.parts)

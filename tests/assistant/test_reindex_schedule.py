@@ -64,7 +64,8 @@ def test_a_schedule_that_fires_in_seconds_serves_a_new_snapshot_and_updates_the_
         before = client.get("/metrics").text
         assert _metric(before, "bpa_reindex_last_success_timestamp") == 0
         assert _metric(before, "bpa_reindex_failures_total") == 0
-        assert client.get("/readyz").json() == {"status": "ready", "snapshot": served, "last_reindex": None}
+        ready = {"status": "ready", "snapshot": served, "state": "ok", "last_reindex": None}
+        assert client.get("/readyz").json() == ready
 
         body = _wait(client, lambda b: b["last_reindex"] is not None, "the scheduled job finish")
         assert body["last_reindex"]["status"] == "succeeded", body["last_reindex"]["summary"]
