@@ -4,6 +4,7 @@
   mentions "preço"; InvalidQuestion for a blank question; NoSnapshotError without snapshot.
 - search/suggest: canned hits; suggest also returns a checklist.
 - feedback: recorded in ``feedbacks``; UnknownAnswer for an id never given.
+- first_delivery: remembers every key claimed (the state store's de-duplication, in memory).
 - document: one known document (``DOCUMENT_ID``); UnknownDocument otherwise.
 - ``snapshot_id`` is switchable: ``fake.snapshot_id = None`` simulates "no index yet".
 - ``ask_error``: when set, ask() records the call and raises it (a failing assistant).
@@ -115,6 +116,7 @@ class FakeAssistant:
     ask_error: Exception | None = None
     state_health: StateHealth = field(default_factory=StateHealth)
     _answer_ids: set[str] = field(default_factory=set)
+    _deliveries: set[str] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def _require_snapshot(self) -> str:
@@ -179,6 +181,12 @@ class FakeAssistant:
             if answer_id not in self._answer_ids:
                 raise UnknownAnswer(answer_id)
             self.feedbacks.append(FeedbackCall(answer_id, helpful, comment, channel))
+
+    def first_delivery(self, *keys: str) -> bool:
+        with self._lock:
+            first = not any(key in self._deliveries for key in keys)
+            self._deliveries.update(keys)
+            return first
 
     def document(self, document_id: str) -> DocumentView:
         self._require_snapshot()
