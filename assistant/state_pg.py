@@ -61,7 +61,7 @@ class PostgresStateStore(StateStore):
 
                     def execute(sql: str, params: tuple[Any, ...]) -> psycopg.Cursor[dict[str, Any]]:
                         # The statements are written once for both dialects, with qmark placeholders.
-                        return conn.execute(sql.replace("?", "%s"), params)  # type: ignore[arg-type]
+                        return conn.execute(sql.replace("?", "%s"), params)
 
                     yield execute
             except psycopg.Error as e:
