@@ -18,7 +18,7 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import dict_row
 
 from assistant.errors import StateUnavailable
-from assistant.state import SCHEMA, Execute, StateStore
+from assistant.state_sql import SCHEMA, Execute, StateStore
 
 CONNECT_TIMEOUT = 5  # seconds: an unreachable database must not hold a request for long
 SCHEMA_LOCK = 0x6270615F  # advisory lock id: replicas starting together create the tables once
