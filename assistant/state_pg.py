@@ -20,7 +20,10 @@ from psycopg.rows import dict_row
 from assistant.errors import StateUnavailable
 from assistant.state_sql import SCHEMA, Execute, StateStore
 
-CONNECT_TIMEOUT = 5  # seconds: an unreachable database must not hold a request for long
+# An unreachable or stuck database must not hold an answer for long (recording a question
+# waits for the store): connecting, a silent network and a blocked statement are all bounded.
+CONNECT_TIMEOUT = 5  # seconds
+IO_TIMEOUT_MS = 10_000
 SCHEMA_LOCK = 0x6270615F  # advisory lock id: replicas starting together create the tables once
 
 
@@ -47,9 +50,16 @@ class PostgresStateStore(StateStore):
 
     def _connection(self) -> psycopg.Connection[dict[str, Any]]:
         if self._conn is None or self._conn.closed or self._conn.broken:
-            self._conn = psycopg.connect(
-                self.url, autocommit=True, row_factory=dict_row, connect_timeout=CONNECT_TIMEOUT
-            )
+            conn = psycopg.connect(
+                self.url, autocommit=True, row_factory=dict_row, connect_timeout=CONNECT_TIMEOUT,
+                tcp_user_timeout=IO_TIMEOUT_MS,
+            )  # fmt: skip
+            try:
+                conn.execute(f"SET statement_timeout = {IO_TIMEOUT_MS}")
+            except psycopg.Error:
+                conn.close()
+                raise
+            self._conn = conn
         return self._conn
 
     @contextmanager
