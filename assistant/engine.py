@@ -122,7 +122,7 @@ class Assistant:
         self.abstaining = abstaining or calibration.confidence
         self.glossary = glossary if glossary is not None else Glossary.load(settings.glossary)
         self.store = SnapshotStore(settings.data_dir, settings.keep_snapshots)
-        self._state = GuardedState(settings.state_db, state)
+        self._state = GuardedState(settings.state_target, state)
         self._loaded: _Loaded | None = None
         self._checked = 0.0
         self._lock = threading.Lock()
@@ -357,6 +357,9 @@ class Assistant:
     # --- the rest of the interface -------------------------------------------------------------
     def feedback(self, answer_id: str, helpful: bool, comment: str | None = None, channel: str = "api") -> None:
         self._state.record_feedback(answer_id, helpful, comment, channel)
+
+    def first_delivery(self, *keys: str) -> bool:
+        return self._state.first_delivery(list(keys))
 
     def suggest(self, subject: str, description: str, tags: list[str]) -> Suggestion:
         text = clean_ticket_text(subject, description, tags)

@@ -50,4 +50,11 @@ class AssistantService(Protocol):
         feedback cannot be recorded (read-only or full data directory)."""
         ...
 
+    def first_delivery(self, *keys: str) -> bool:
+        """Claim a delivery that may come more than once (a Slack event id, the message it
+        carries): True the first time, False when any of ``keys`` was claimed within the hour,
+        by this process or another replica sharing the state store. Raises StateUnavailable
+        when the store cannot tell (the caller decides what to do then)."""
+        ...
+
     def document(self, document_id: str) -> DocumentView: ...

@@ -1,124 +1,113 @@
-"""Mutable app state: asked questions and feedback (SQLite, outside the snapshots).
+"""Mutable app state: asked questions, feedback and claimed deliveries (outside the snapshots).
 
-Everything user-written is masked (LGPD) before it reaches this module's tables. The data
-directory may be read-only or full: StateStore turns every storage failure into
-StateUnavailable, and GuardedState (what the assistant uses) keeps such a failure from ever
-failing an answer.
+One interface, two backends chosen by ``Settings.state_url``: an SQLite file in the data
+directory (the zero-setup default) or PostgreSQL, which several replicas share so that
+feedback on an answer given by one replica is accepted by another, and a Slack event retried
+to another replica is not answered twice.
+
+Everything user-written is masked (LGPD) before it reaches these tables. The store may be
+unreachable (a read-only or full disk, a PostgreSQL outage): StateStore turns every storage
+failure into StateUnavailable, and GuardedState (what the assistant uses) keeps such a
+failure from ever failing an answer.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from assistant.errors import StateUnavailable, UnknownAnswer
-from assistant.privacy import mask_for_log, mask_pii
+from assistant.errors import StateUnavailable
+from assistant.privacy import mask_for_log
+from assistant.state_sql import SCHEMA, Execute, Row, StateStore
 from assistant.types import StateHealth
 
 log = logging.getLogger("bpa.state")
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS questions (
-    answer_id TEXT PRIMARY KEY, created_at TEXT NOT NULL, channel TEXT NOT NULL,
-    question TEXT NOT NULL, abstained INTEGER NOT NULL, confidence REAL NOT NULL,
-    snapshot TEXT NOT NULL, chunk_ids TEXT NOT NULL, latency_ms REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS feedback (
-    id INTEGER PRIMARY KEY, answer_id TEXT NOT NULL REFERENCES questions(answer_id),
-    created_at TEXT NOT NULL, helpful INTEGER NOT NULL, comment TEXT, channel TEXT NOT NULL
-);
-"""
+__all__ = ["GuardedState", "SqliteStateStore", "StateStore", "open_store"]
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
+def is_postgres(target: Path | str) -> bool:
+    return isinstance(target, str) and target.startswith(("postgresql://", "postgres://"))
 
 
-@contextmanager
-def _storage(path: Path) -> Iterator[None]:
-    """Storage failures (read-only or full disk, a path that is not a directory) as StateUnavailable."""
-    try:
-        yield
-    except (OSError, sqlite3.Error) as e:
-        raise StateUnavailable(f"registro de perguntas indisponível em {path}: {e}") from e
+def describe(target: Path | str) -> str:
+    """Where the state lives, for messages and logs: never a password."""
+    if not is_postgres(target):
+        return str(target)
+    from assistant.state_pg import describe_url  # psycopg only where PostgreSQL is used
+
+    return describe_url(str(target))
 
 
-class StateStore:
-    """The SQLite tables; every storage failure raises StateUnavailable."""
+def open_store(target: Path | str) -> StateStore:
+    """The store at ``target``: a ``postgresql://`` URL, or an SQLite file path."""
+    if is_postgres(target):
+        from assistant.state_pg import PostgresStateStore
+
+        return PostgresStateStore(str(target))
+    return SqliteStateStore(Path(target))
+
+
+def _dict_row(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> Row:
+    return {column[0]: value for column, value in zip(cursor.description, row, strict=True)}
+
+
+class SqliteStateStore(StateStore):
+    """The embedded default: ``data_dir/state.sqlite``, shared only by processes on one machine."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.where = str(path)
         self._lock = threading.Lock()
-        with _storage(path):
+        with self._storage():
             path.parent.mkdir(parents=True, exist_ok=True)
             # Another process (a CLI `bpa ask` beside the server) may hold the write lock briefly.
             self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=10.0)
             try:
+                self._db.row_factory = _dict_row
                 self._db.execute("PRAGMA journal_mode=WAL")
-                self._db.executescript(SCHEMA)
+                self._db.executescript(SCHEMA.format(id_type="INTEGER"))
             except sqlite3.Error:
                 self._db.close()
                 raise
 
-    def record_question(
-        self,
-        answer_id: str,
-        channel: str,
-        question: str,
-        abstained: bool,
-        confidence: float,
-        snapshot: str,
-        chunk_ids: list[str],
-        latency_ms: float,
-    ) -> None:
-        with self._lock, _storage(self.path):
-            self._db.execute(
-                "INSERT INTO questions VALUES (?,?,?,?,?,?,?,?,?)",
-                (answer_id, _now(), channel, mask_pii(question), int(abstained), confidence, snapshot,
-                 json.dumps(chunk_ids), latency_ms),
-            )  # fmt: skip
+    @contextmanager
+    def _storage(self) -> Iterator[None]:
+        """Storage failures (read-only or full disk, a path that is not a directory) as StateUnavailable."""
+        try:
+            yield
+        except (OSError, sqlite3.Error) as e:
+            raise StateUnavailable(f"registro de perguntas indisponível em {self.where}: {e}") from e
 
-    def record_feedback(self, answer_id: str, helpful: bool, comment: str | None, channel: str) -> None:
-        with self._lock, _storage(self.path):
-            known = self._db.execute("SELECT 1 FROM questions WHERE answer_id = ?", (answer_id,)).fetchone()
-            if not known:
-                raise UnknownAnswer(f"resposta {answer_id} não encontrada")
-            self._db.execute(
-                "INSERT INTO feedback (answer_id, created_at, helpful, comment, channel) VALUES (?,?,?,?,?)",
-                (answer_id, _now(), int(helpful), mask_pii(comment) if comment else None, channel),
-            )
-
-    def questions(self) -> list[sqlite3.Row]:
-        with self._lock, _storage(self.path):
-            self._db.row_factory = sqlite3.Row
-            rows = self._db.execute("SELECT * FROM questions ORDER BY created_at").fetchall()
-            self._db.row_factory = None
-            return rows
-
-    def feedback(self) -> list[sqlite3.Row]:
-        with self._lock, _storage(self.path):
-            self._db.row_factory = sqlite3.Row
-            rows = self._db.execute("SELECT * FROM feedback ORDER BY id").fetchall()
-            self._db.row_factory = None
-            return rows
+    @contextmanager
+    def _transaction(self) -> Iterator[Execute]:
+        with self._lock, self._storage():
+            # IMMEDIATE: the write lock is taken up front, so a read-then-write is atomic.
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db.execute
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
 
 
 class GuardedState:
     """The state store as the assistant uses it: opened on first use, failures contained.
 
     Recording a question never fails its answer: the failure is logged (masked), counted and
-    reported as degraded, and the next write tries again (the disk may have been freed).
-    Feedback, which the analyst sent on purpose, raises StateUnavailable instead.
+    reported as degraded, and the next write tries again (the disk may have been freed, the
+    database restarted). Feedback, which the analyst sent on purpose, and delivery claims,
+    for which the caller has its own fallback, raise StateUnavailable instead.
     """
 
-    def __init__(self, path: Path, store: StateStore | None = None) -> None:
-        self.path = path
+    def __init__(self, target: Path | str, store: StateStore | None = None) -> None:
+        self.target = target
         self._store = store
         self._open_lock = threading.Lock()
         self._status_lock = threading.Lock()
@@ -132,7 +121,7 @@ class GuardedState:
         if self._store is None:
             with self._open_lock:
                 if self._store is None:
-                    self._store = StateStore(self.path)
+                    self._store = open_store(self.target)
         return self._store
 
     def record_question(
@@ -166,16 +155,32 @@ class GuardedState:
             raise
         self._succeeded()
 
+    def first_delivery(self, keys: list[str]) -> bool:
+        """StateStore.first_delivery; raises StateUnavailable (logged, counted)."""
+        try:
+            first = self.store().first_delivery(keys)
+        except StateUnavailable as e:
+            self._failed(e, "entrega não verificada contra duplicatas entre réplicas")
+            raise
+        self._succeeded()
+        return first
+
     def health(self) -> StateHealth:
         """Degraded while the last attempt failed. A store never opened is opened now, so a
-        read-only data directory shows before the first question (not counted as an error)."""
-        if self._store is None:
-            try:
+        read-only data directory shows before the first question (not counted as an error);
+        an open remote store is probed, so a database outage (and its end) shows without
+        waiting for a write."""
+        try:
+            if self._store is None:
                 self.store()
-            except StateUnavailable as e:
-                self._failed(e, "registro de perguntas indisponível", count=False)
+                probed = True  # it failed to open before: it is back
             else:
-                self._succeeded()  # it failed to open before: it is back
+                probed = self._store.ping()
+        except StateUnavailable as e:
+            self._failed(e, "registro de perguntas indisponível", count=False)
+        else:
+            if probed:
+                self._succeeded()
         with self._status_lock:
             return StateHealth(degraded=self._degraded, errors=self._errors)
 
@@ -192,4 +197,4 @@ class GuardedState:
             recovered = self._degraded
             self._degraded = False
         if recovered:
-            log.warning("registro de perguntas e avaliações voltou a funcionar (%s)", self.path)
+            log.warning("registro de perguntas e avaliações voltou a funcionar (%s)", describe(self.target))

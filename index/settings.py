@@ -28,6 +28,15 @@ class Settings(BaseSettings):
         description="The decision's fitted constants (bench/calibrate.py --write); missing: built-in defaults.",
     )
     keep_snapshots: int = Field(3, ge=1, description="How many published snapshots to keep for rollback.")
+    state_url: str = Field(
+        "",
+        description=(
+            "Where questions asked, feedback and Slack event de-duplication are stored. Empty (default): "
+            "the SQLite file data_dir/state.sqlite; "
+            "'postgresql://user:password@host:port/db': a PostgreSQL database that several `bpa serve` "
+            "replicas share."
+        ),
+    )
 
     # --- embedding -----------------------------------------------------------------
     embedder: str = Field("e5", description=embedders.describe())
@@ -164,6 +173,17 @@ class Settings(BaseSettings):
             )
         return value.strip()
 
+    @field_validator("state_url")
+    @classmethod
+    def _known_state_store(cls, value: str) -> str:
+        value = value.strip()
+        if value and not value.startswith(("postgresql://", "postgres://")):
+            raise ValueError(
+                "deixe vazio (SQLite em data_dir) ou use postgresql://…; "
+                f"o esquema de {value.split(':', 1)[0]!r} não é suportado"
+            )
+        return value
+
     @field_validator("trusted_proxies")
     @classmethod
     def _proxies_are_addresses(cls, value: list[str]) -> list[str]:
@@ -190,3 +210,8 @@ class Settings(BaseSettings):
     def state_db(self) -> Path:
         """Mutable app state (questions, feedback): outside the immutable snapshots."""
         return self.data_dir / "state.sqlite"
+
+    @property
+    def state_target(self) -> Path | str:
+        """The state store to open: the PostgreSQL URL, or else the SQLite file state_db."""
+        return self.state_url or self.state_db

@@ -18,7 +18,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
-from assistant import BpaError, InvalidQuestion, NoSnapshotError, UnknownAnswer
+from assistant import BpaError, InvalidQuestion, NoSnapshotError, StateUnavailable, UnknownAnswer
 from assistant.protocol import AssistantService
 from assistant.types import Answer
 from slack_app import blocks
@@ -105,11 +105,22 @@ class SlackBot:
         keys = [f"event:{body['event_id']}"] if body.get("event_id") else []
         if event.get("channel") and event.get("ts") and not event.get("subtype"):
             keys.append(f"message:{event['channel']}:{event['ts']}")
-        if keys and not self.seen.first_time(*keys):
+        if keys and not self._first_delivery(keys):
             retry = req.headers.get("x-slack-retry-num", [None])[0]
             log.info("Ignoring a duplicate Slack event %s (retry %s)", body.get("event_id"), retry)
             return BoltResponse(status=200, body="")
         return next()
+
+    def _first_delivery(self, keys: list[str]) -> bool:
+        """Seen here first (no round trip for a retry to this process), then in the state store
+        the replicas share: a retry delivered to another replica is skipped there too. When the
+        store cannot tell, this process' memory decides: a rare double answer beats none."""
+        if not self.seen.first_time(*keys):
+            return False
+        try:
+            return self.assistant.first_delivery(*keys)
+        except StateUnavailable:
+            return True  # logged and counted by the state store
 
     # --- events ------------------------------------------------------------------------
 

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import os
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
+import pg_cluster
+import psycopg
 import pytest
 from bpa_testing import ROOT
 
@@ -39,3 +43,22 @@ def settings(data_dir: Path, tmp_path: Path) -> Settings:
         sources=ROOT / "corpus" / "sources.toml",
         glossary=ROOT / "corpus" / "glossary.toml",
     )
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[str]:
+    """One throwaway PostgreSQL cluster for the session (skips when PostgreSQL is not installed)."""
+    reason = pg_cluster.unavailable()
+    if reason:
+        pytest.skip(reason)
+    with pg_cluster.cluster() as url:
+        yield url
+
+
+@pytest.fixture
+def postgres_url(postgres_cluster: str) -> str:
+    """A fresh, empty database on the session's cluster."""
+    name = f"t{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(f"{postgres_cluster}/postgres", autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    return f"{postgres_cluster}/{name}"

@@ -4,6 +4,8 @@
   mentions "preço"; InvalidQuestion for a blank question; NoSnapshotError without snapshot.
 - search/suggest: canned hits; suggest also returns a checklist.
 - feedback: recorded in ``feedbacks``; UnknownAnswer for an id never given.
+- first_delivery: remembers every key claimed (the state store's de-duplication, in memory);
+  raises ``delivery_error`` when set (a state store that cannot tell).
 - document: one known document (``DOCUMENT_ID``); UnknownDocument otherwise.
 - ``snapshot_id`` is switchable: ``fake.snapshot_id = None`` simulates "no index yet".
 - ``ask_error``: when set, ask() records the call and raises it (a failing assistant).
@@ -113,8 +115,10 @@ class FakeAssistant:
     feedbacks: list[FeedbackCall] = field(default_factory=list)
     suggests: list[tuple[str, str, list[str]]] = field(default_factory=list)
     ask_error: Exception | None = None
+    delivery_error: Exception | None = None
     state_health: StateHealth = field(default_factory=StateHealth)
     _answer_ids: set[str] = field(default_factory=set)
+    _deliveries: set[str] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def _require_snapshot(self) -> str:
@@ -179,6 +183,14 @@ class FakeAssistant:
             if answer_id not in self._answer_ids:
                 raise UnknownAnswer(answer_id)
             self.feedbacks.append(FeedbackCall(answer_id, helpful, comment, channel))
+
+    def first_delivery(self, *keys: str) -> bool:
+        if self.delivery_error is not None:
+            raise self.delivery_error
+        with self._lock:
+            first = not any(key in self._deliveries for key in keys)
+            self._deliveries.update(keys)
+            return first
 
     def document(self, document_id: str) -> DocumentView:
         self._require_snapshot()

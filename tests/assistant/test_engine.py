@@ -233,7 +233,7 @@ def test_concurrent_first_requests_open_the_state_store_once(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     opened: list[object] = []
-    real = state_module.StateStore
+    real = state_module.open_store
 
     def slow_store(path: Path) -> Any:
         time.sleep(0.05)  # widen the window in which a second thread could also open it
@@ -241,7 +241,7 @@ def test_concurrent_first_requests_open_the_state_store_once(
         opened.append(store)
         return store
 
-    monkeypatch.setattr(state_module, "StateStore", slow_store)
+    monkeypatch.setattr(state_module, "open_store", slow_store)
     a = Assistant(settings, FakeEmbedder())
     barrier = threading.Barrier(8)
     seen: list[object] = []

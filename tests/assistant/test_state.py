@@ -17,7 +17,7 @@ from starlette.testclient import TestClient
 from assistant.engine import Assistant
 from assistant.errors import StateUnavailable
 from assistant.http import create_app
-from assistant.state import GuardedState, StateStore
+from assistant.state import GuardedState, SqliteStateStore
 from index.embedding.fake import FakeEmbedder
 from index.settings import Settings
 from ingest.pipeline import run_ingest
@@ -27,7 +27,7 @@ CPF = "529 982 247 25"
 
 @pytest.mark.parametrize(("written", "placeholder"), PII_CASES)
 def test_every_format_is_stored_masked(tmp_path: Path, written: str, placeholder: str) -> None:
-    store = StateStore(tmp_path / "state.sqlite")
+    store = SqliteStateStore(tmp_path / "state.sqlite")
     store.record_question("a1", "api", f"cliente {written} parado", False, 0.9, "snap", [], 1.0)
     store.record_feedback("a1", False, f"me liga: {written}", "web")
     stored = store.questions()[0]["question"], store.feedback()[0]["comment"]

@@ -8,7 +8,7 @@ from fake_assistant import CITATIONS, AskCall, FakeAssistant
 from slack_harness import SOURCE_1, SOURCE_2, SlackHarness, action_ids, block_texts, direct_message, mention
 from slack_mock import BOT_ID, BOT_USER_ID, MockSlackServer
 
-from assistant.errors import InvalidQuestion
+from assistant.errors import InvalidQuestion, StateUnavailable
 from index.settings import Settings
 from slack_app import blocks
 
@@ -104,6 +104,28 @@ def test_retry_and_repeated_event_id_give_exactly_one_answer(
     harness.settle()
     assert len(slack.calls_to("chat.postMessage")) == 1
     assert len(assistant.asks) == 1
+
+
+def test_an_event_another_replica_handled_is_not_answered(
+    harness: SlackHarness, slack: MockSlackServer, assistant: FakeAssistant
+) -> None:
+    assistant.first_delivery("event:EvELSEWHERE")  # claimed through the shared state store
+    retry = harness.event(mention(), event_id="EvELSEWHERE", headers={"X-Slack-Retry-Num": "1"})
+    assert retry.status_code == 200
+    harness.event(mention(ts="1700000000.000900"), event_id="EvNEW")  # a new event is answered
+    harness.settle()
+    assert [p.body["thread_ts"] for p in slack.calls_to("chat.postMessage")] == ["1700000000.000900"]
+
+
+def test_without_the_state_store_this_process_still_skips_its_own_retries(
+    harness: SlackHarness, slack: MockSlackServer, assistant: FakeAssistant
+) -> None:
+    assistant.delivery_error = StateUnavailable("registro de perguntas indisponível")
+    assert harness.event(mention(), event_id="EvDOWN").status_code == 200
+    retry = harness.event(mention(), event_id="EvDOWN", headers={"X-Slack-Retry-Num": "1"})
+    assert retry.status_code == 200
+    harness.settle()
+    assert len(slack.calls_to("chat.postMessage")) == 1  # answered once: no store, no silence
 
 
 def test_bad_or_stale_signature_is_refused_without_any_slack_call(

@@ -1,0 +1,106 @@
+"""The state store's interface and its SQL, written once for both backends (SQLite and
+PostgreSQL): each backend only opens connections and runs a transaction.
+
+Everything user-written is masked (LGPD) here, before it reaches a table.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from datetime import UTC, datetime
+from typing import Any
+
+from assistant.errors import UnknownAnswer
+from assistant.privacy import mask_pii
+
+# How long a claimed delivery is remembered: Slack stops retrying an event after minutes.
+DELIVERY_TTL = 3600.0
+
+# The dialects differ only in the feedback id's type.
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS questions (
+    answer_id TEXT PRIMARY KEY, created_at TEXT NOT NULL, channel TEXT NOT NULL,
+    question TEXT NOT NULL, abstained INTEGER NOT NULL, confidence REAL NOT NULL,
+    snapshot TEXT NOT NULL, chunk_ids TEXT NOT NULL, latency_ms REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS feedback (
+    id {id_type} PRIMARY KEY, answer_id TEXT NOT NULL REFERENCES questions(answer_id),
+    created_at TEXT NOT NULL, helpful INTEGER NOT NULL, comment TEXT, channel TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS deliveries (key TEXT PRIMARY KEY, seen_at DOUBLE PRECISION NOT NULL);
+CREATE INDEX IF NOT EXISTS deliveries_seen_at ON deliveries (seen_at);
+"""
+
+Row = dict[str, Any]
+# Runs one statement (``?`` placeholders) inside the current transaction; returns the cursor.
+Execute = Callable[[str, tuple[Any, ...]], Any]
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class StateStore:
+    """The state tables, written once for both dialects; every storage failure raises
+    StateUnavailable. Subclasses provide ``_transaction``: one atomic unit of work."""
+
+    where: str
+
+    def _transaction(self) -> AbstractContextManager[Execute]:
+        raise NotImplementedError
+
+    def record_question(
+        self,
+        answer_id: str,
+        channel: str,
+        question: str,
+        abstained: bool,
+        confidence: float,
+        snapshot: str,
+        chunk_ids: list[str],
+        latency_ms: float,
+    ) -> None:
+        with self._transaction() as execute:
+            execute(
+                "INSERT INTO questions VALUES (?,?,?,?,?,?,?,?,?)",
+                (answer_id, _now(), channel, mask_pii(question), int(abstained), confidence, snapshot,
+                 json.dumps(chunk_ids), latency_ms),
+            )  # fmt: skip
+
+    def record_feedback(self, answer_id: str, helpful: bool, comment: str | None, channel: str) -> None:
+        with self._transaction() as execute:
+            if execute("SELECT 1 FROM questions WHERE answer_id = ?", (answer_id,)).fetchone() is None:
+                raise UnknownAnswer(f"resposta {answer_id} não encontrada")
+            execute(
+                "INSERT INTO feedback (answer_id, created_at, helpful, comment, channel) VALUES (?,?,?,?,?)",
+                (answer_id, _now(), int(helpful), mask_pii(comment) if comment else None, channel),
+            )
+
+    def first_delivery(self, keys: list[str], ttl: float = DELIVERY_TTL) -> bool:
+        """Claim ``keys`` (ids of one delivery: a Slack event id, its message); True only when
+        none was claimed within ``ttl`` seconds, by this process or any other sharing the
+        store. Atomic: of two replicas claiming at once, one sees the other's claim."""
+        now = time.time()
+        with self._transaction() as execute:
+            execute("DELETE FROM deliveries WHERE seen_at <= ?", (now - ttl,))
+            new = [
+                execute("INSERT INTO deliveries VALUES (?, ?) ON CONFLICT (key) DO NOTHING", (key, now)).rowcount
+                for key in keys
+            ]
+        return all(n == 1 for n in new)
+
+    def questions(self) -> list[Row]:
+        with self._transaction() as execute:
+            return list(execute("SELECT * FROM questions ORDER BY created_at, answer_id", ()).fetchall())
+
+    def feedback(self) -> list[Row]:
+        with self._transaction() as execute:
+            return list(execute("SELECT * FROM feedback ORDER BY id", ()).fetchall())
+
+    def ping(self) -> bool:
+        """Check a remote store is reachable (StateUnavailable if not); False when there is
+        nothing to check beyond what opening the store did (a local file)."""
+        return False
