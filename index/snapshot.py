@@ -186,8 +186,6 @@ class SnapshotWriter:
         self.n_chunks = 0
         self.n_units = 0
         self.prepared = prepared.PreparedBuilder()
-        # Recorded in the manifest; the bench lowers them to measure the candidate path.
-        self.retrieval: dict[str, Any] = {"exact_max": prepared.EXACT_MAX}
 
     def add(
         self, record: DocumentRecord, chunks: list[Chunk], vectors: np.ndarray, unit_vectors: list[np.ndarray]
@@ -247,14 +245,16 @@ class SnapshotWriter:
             return self._publish(sources, parent)
 
     def _publish(self, sources: dict[str, SourceStatus], parent: str | None) -> Manifest:
+        # Insertion order is rowid order: the flat indexes hold the vectors in row order.
+        retrieval = self.prepared.write(
+            self.tmp / prepared.PREPARED_DIR, self.db, _flat(self.vectors), _flat(self.unit_vectors)
+        )
         manifest = Manifest(
             id=self.id, created_at=datetime.now(UTC).isoformat(timespec="seconds"), model_id=self.model_id,
             dim=self.dim, chunking=self.chunking, documents=self.n_docs,
             chunks=self.n_chunks, sources=sources, parent=parent, units=self.n_units, units_version=UNITS_VERSION,
-            prepared=prepared.PREPARED_VERSION, retrieval=self.retrieval,
+            prepared=prepared.PREPARED_VERSION, retrieval=retrieval,
         )  # fmt: skip
-        # Insertion order is rowid order: the flat indexes hold the vectors in row order.
-        self.prepared.write(self.tmp / prepared.PREPARED_DIR, self.db, _flat(self.vectors), _flat(self.unit_vectors))
         self.db.commit()
         self.db.close()
         faiss.write_index(self.vectors, str(self.tmp / "vectors.faiss"))
@@ -340,6 +340,14 @@ class Snapshot:
             counts = {int(o): int(c) for o, c in zip(owners, counts_, strict=True)}
         sources = {d.id: d.source for d in self.documents()}
         return prepared.compute(chunks, sources, self.passage_vectors(rowids), None if units is None else units[2], counts)
+
+    def ann(self) -> faiss.Index | None:
+        """The IVF index of a large snapshot, its probe count as measured at publish."""
+        if "ann" not in self.manifest.retrieval:
+            return None
+        index = self._read_index(f"{prepared.PREPARED_DIR}/ann.faiss")
+        faiss.extract_index_ivf(index).nprobe = int(self.manifest.retrieval["nprobe"])
+        return index
 
     def title_rows(self, key: str) -> list[int]:
         """Rows whose section title folds to ``key`` (snapshots with a ``titles`` table)."""
@@ -447,10 +455,12 @@ class Snapshot:
 
 
 def _flat(index: faiss.Index) -> np.ndarray:
-    """Every vector of an ``IndexIDMap2`` over a flat index, in insertion order."""
+    """Every vector of an ``IndexIDMap2`` over a flat index, in insertion order: a view of
+    the index's own storage (valid while the index lives; no copy of a large corpus)."""
     if index.ntotal == 0:
         return np.zeros((0, index.d), dtype=np.float32)
-    return faiss.downcast_index(index.index).reconstruct_n(0, index.ntotal)  # type: ignore[attr-defined]
+    flat = faiss.downcast_index(index.index)  # type: ignore[attr-defined]
+    return faiss.rev_swig_ptr(flat.get_xb(), index.ntotal * index.d).reshape(index.ntotal, index.d)
 
 
 def _rows_by_id(index: faiss.Index, ids: np.ndarray) -> np.ndarray:
