@@ -148,6 +148,7 @@ class LoadedSnapshot:
         self.matrix = p.matrix
         self.exact_max = int(snapshot.manifest.retrieval.get("exact_max", EXACT_MAX))
         self.ann = snapshot.ann()  # IVF over the passages of a large snapshot (index.prepared)
+        self.ann_depth = int(snapshot.manifest.retrieval.get("ann_depth", 0))
         self.lexicon = LexicalIndex(p.vocab, p.sec_tf, p.body_tf, p.sec_len, p.body_len)
         # IDF of each stem over passages (section and body), for the composer's term weights.
         self.idf: dict[str, float] = dict(zip(p.vocab, self.lexicon.idf.tolist(), strict=True))
@@ -172,9 +173,10 @@ class LoadedSnapshot:
     def dense_top(self, vector: np.ndarray, k: int, keep: np.ndarray | None) -> np.ndarray:
         """Rows of the ``k`` passages nearest to ``vector``, nearest first."""
         if self.ann is not None and keep is None:
-            found = self.ann.search(np.ascontiguousarray(vector[None, :], dtype=np.float32), k)[1][0]
+            depth = max(k, self.ann_depth)
+            found = self.ann.search(np.ascontiguousarray(vector[None, :], dtype=np.float32), depth)[1][0]
             found = np.sort(found[found >= 0])
-            return found[_top(np.asarray(self.matrix[found]) @ vector, len(found))]
+            return found[_top(np.asarray(self.matrix[found]) @ vector, min(k, len(found)))]
         rows = np.flatnonzero(keep) if keep is not None else None
         cosine = np.asarray((self.matrix if rows is None else self.matrix[rows]) @ vector)
         top = _top(cosine, k)

@@ -25,6 +25,7 @@ counts the questions whose top 10, scores or hub signal differ.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import re
@@ -259,13 +260,16 @@ def ratios(rows: list[dict[str, float]]) -> str:
 
 
 # --- the default corpus: candidate path against exact path -------------------------------------
-def default_corpus(data_dir: Path, eval_dir: Path) -> None:
+def default_corpus(data_dir: Path, eval_dir: Path, candidates: int) -> None:
     from assistant.engine import Assistant
     from index.embedding.registry import make_embedder
     from index.settings import Settings
 
     settings = Settings(data_dir=data_dir)
     assistant = Assistant(settings, make_embedder(settings))
+    exact_config = assistant.retriever.config
+    # Fewer candidates than passages, or the comparison would score every passage both ways.
+    candidate_config = dataclasses.replace(exact_config, candidates=candidates)
     loaded = assistant.current()
     exact_max = loaded.exact_max
     differ = {"top10": 0, "scores": 0, "hub": 0, "outcome": 0}
@@ -273,17 +277,20 @@ def default_corpus(data_dir: Path, eval_dir: Path) -> None:
     for name in ("dev", "dev-blind"):
         for line in open(eval_dir / f"{name}.jsonl"):
             q = json.loads(line)["question"]
-            loaded.exact_max = exact_max
+            loaded.exact_max, assistant.retriever.config = exact_max, exact_config
             _, exact = assistant.run(q)
-            loaded.exact_max = 0  # every query takes the candidate path
+            loaded.exact_max, assistant.retriever.config = 0, candidate_config  # the candidate path
             _, cand = assistant.run(q)
             total += 1
             differ["top10"] += [r.rowid for r in exact.ranked] != [r.rowid for r in cand.ranked]
             differ["scores"] += not np.allclose([r.score for r in exact.ranked], [r.score for r in cand.ranked], atol=1e-6)
             differ["hub"] += abs(exact.signals.hub - cand.signals.hub) > 1e-9
             differ["outcome"] += exact.decision.outcome != cand.decision.outcome
-    loaded.exact_max = exact_max
-    print(f"{total} perguntas, {len(loaded.rowids)} passagens; caminho de candidatos vs. todas as passagens:")
+    loaded.exact_max, assistant.retriever.config = exact_max, exact_config
+    print(
+        f"{total} perguntas, {len(loaded.rowids)} passagens; {candidates} candidatos densos + {candidates} lexicais "
+        "vs. todas as passagens:"
+    )
     print(", ".join(f"{k} diferente em {v}" for k, v in differ.items()))
 
 
@@ -296,13 +303,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keep", action="store_true", help="keep the snapshots built")
     ap.add_argument("--eval-dir", type=Path, default=EVAL)
     ap.add_argument("--default-corpus", type=Path, default=None, metavar="DATA_DIR")
+    ap.add_argument("--candidates", type=int, default=10, help="with --default-corpus: top candidates per retriever")
     ap.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
         child(*args.child)
         return 0
     if args.default_corpus:
-        default_corpus(args.default_corpus, args.eval_dir)
+        default_corpus(args.default_corpus, args.eval_dir, args.candidates)
         return 0
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     units, titles, questions = seed_material(args.eval_dir)

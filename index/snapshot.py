@@ -7,8 +7,9 @@ Layout (under ``data_dir``)::
     snapshots/<id>/index.sqlite  documents, chunks, units (the lexical index is built in
                                  memory at load: assistant.retrieval.LexicalIndex)
     snapshots/<id>/vectors.faiss exact inner product over normalized vectors, ids = chunk rowids
-    snapshots/<id>/units.faiss   the same for answer units (index.units), ids = unit rowids
-    snapshots/<id>/prepared/     what query time reads, computed at publish (index.prepared)
+    snapshots/<id>/prepared/     what query time reads, computed at publish (index.prepared),
+                                 the answer units' vectors among them (prepared/units.npy)
+    snapshots/<id>/units.faiss   older snapshots: the unit vectors, ids = unit rowids
     snapshots/.tmp-<id>/         a build in progress (never read; removed by the next build)
 
 A build writes everything into a temp dir, fsyncs, renames it into place and only then
@@ -258,9 +259,8 @@ class SnapshotWriter:
         self.db.commit()
         self.db.close()
         faiss.write_index(self.vectors, str(self.tmp / "vectors.faiss"))
-        faiss.write_index(self.unit_vectors, str(self.tmp / "units.faiss"))
         (self.tmp / "manifest.json").write_text(manifest.to_json(), encoding="utf-8")
-        for name in ("index.sqlite", "vectors.faiss", "units.faiss", "manifest.json"):
+        for name in ("index.sqlite", "vectors.faiss", "manifest.json"):
             _fsync_path(self.tmp / name)
         for path in (self.tmp / prepared.PREPARED_DIR).iterdir():
             _fsync_path(path)
@@ -399,12 +399,17 @@ class Snapshot:
     def all_units(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
         """Every unit as (chunk rowids, positions, vectors), ordered by chunk rowid then position;
         None when the snapshot predates unit vectors."""
-        if self.unit_vectors is None:
+        if self.manifest.units_version is None:
+            return None
+        stored = self.path / prepared.PREPARED_DIR / "units.npy"
+        if not stored.exists() and self.unit_vectors is None:
             return None
         rows = np.array(
             self.db.execute("SELECT rowid, chunk_rowid, position FROM units ORDER BY chunk_rowid, position").fetchall(),
             dtype=np.int64,
         ).reshape(-1, 3)
+        if stored.exists():  # written in unit rowid order, which is this order
+            return rows[:, 1], rows[:, 2], np.load(stored)
         return rows[:, 1], rows[:, 2], _rows_by_id(self.unit_vectors, rows[:, 0])
 
     def units_by_chunk(self) -> dict[int, np.ndarray] | None:

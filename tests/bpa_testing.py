@@ -17,4 +17,5 @@ def strip_unit_vectors(snapshot_dir: Path) -> None:
     for key in ("units", "units_version"):
         manifest.pop(key)
     (snapshot_dir / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
-    (snapshot_dir / "units.faiss").unlink()
+    (snapshot_dir / "units.faiss").unlink(missing_ok=True)  # older snapshots: the unit vectors
+    (snapshot_dir / "prepared" / "units.npy").unlink(missing_ok=True)
