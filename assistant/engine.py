@@ -74,7 +74,7 @@ def _unit_cosines(loaded: LoadedSnapshot, results: list[Scored], query: Query) -
     """The question's cosine with every unit of the passages an answer may cite."""
     if query.vector is None or not loaded.has_units:
         return None
-    return {r.rowid: loaded.units_of(r.rowid) @ query.vector for r in results}  # type: ignore[operator]
+    return {r.rowid: units @ query.vector for r in results if (units := loaded.units_of(r.rowid)) is not None}
 
 
 def _known(doc: DocumentRecord | None, document_id: str) -> DocumentRecord:

@@ -333,10 +333,8 @@ class Retriever:
             moved = vector + cfg.prf_weight * np.asarray(snap.matrix[sig.rows[top]]).mean(axis=0)
             moved = moved / np.linalg.norm(moved)
             dense = np.asarray(snap.matrix[sig.rows]) @ moved
-            if sig.dense_stats is None:
-                moved_z = _z(dense)
-            else:
-                moved_z = _z_with(dense, *_dense_stats(snap, moved, keep))
+            stats = None if sig.dense_stats is None else _dense_stats(snap, moved, keep)
+            moved_z = _z(dense) if stats is None else _z_with(dense, *stats)
             fused = w * sig.lexical_z + (1 - w) * moved_z + sig.prior
         if titles:
             # Exact titles win: the asked section goes first, whatever the scores say.

@@ -50,7 +50,7 @@ from index.units import split_units  # noqa: E402
 DIM = 384
 EMBEDDER = "fake-384"
 # The dev question sets, beside the repository (or beside the worktrees' folder).
-EVAL = next((p for p in (ROOT.parent / "shared" / "eval", ROOT.parent.parent / "shared" / "eval") if p.exists()), Path())
+EVAL = next((p for p in (ROOT.parent / "shared", ROOT.parent.parent / "shared") if p.exists()), Path()) / "eval"
 PRODUCTS = (
     "Protheus", "RM", "Datasul", "Logix", "Fluig", "Winthor", "Consinco", "TOTVS Saúde", "Backoffice",
     "Varejo", "Manufatura", "Agro", "Educacional", "Jurídico", "Construção", "Hotelaria", "Serviços",
@@ -75,10 +75,12 @@ def seed_material(eval_dir: Path) -> tuple[list[str], list[str], list[str]]:
     # A unit that splits again (a marker, a sentence end) would not be one unit once joined.
     units = sorted({u for c in chunks for u in split_units(c.text) if split_units(u) == [u]})
     titles = sorted({c.section_path[-1] for c in chunks if c.section_path})
-    questions = [
-        json.loads(line)["question"] for name in ("dev", "dev-blind") for line in open(eval_dir / f"{name}.jsonl")
-    ]
+    questions = [q for name in ("dev", "dev-blind") for q in dev_questions(eval_dir / f"{name}.jsonl")]
     return units, titles + questions, questions
+
+
+def dev_questions(path: Path) -> list[str]:
+    return [json.loads(line)["question"] for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 class HashedCounts:
@@ -128,9 +130,8 @@ def build(data_dir: Path, n: int, units: list[str], titles: list[str], per_doc: 
             picked = rng.choice(len(units), int(rng.integers(2, 7)), replace=False)
             path = (doc_title, titles[t])
             text = "\n".join(units[i] for i in picked)
-            chunks.append(
-                Chunk(chunk_id(doc_id, path, text), doc_id, ordinal, path, f"s{ordinal}", f"https://kb.example/{key}", text)
-            )
+            url = f"https://kb.example/{key}"
+            chunks.append(Chunk(chunk_id(doc_id, path, text), doc_id, ordinal, path, f"s{ordinal}", url, text))
             section_raw = doc_raw + title_raw[t]  # the section path is "doc › title": the separator has no word
             vectors.append(section_raw + unit_raw[picked].sum(axis=0))
             unit_vectors.append(_unit_norm(section_raw[None, :] + unit_raw[picked]))
@@ -236,7 +237,8 @@ def throughput(data_dir: Path, duration: float) -> float:
 
 def table(rows: list[dict[str, float]]) -> str:
     lines = [
-        "| passagens | publicação (s) | disco (MB) | carga até 1ª resposta (s) | RSS (MB) | ask p50 (ms) | ask p95 (ms) | /v1/ask c=8 (req/s) |",
+        "| passagens | publicação (s) | disco (MB) | carga até 1ª resposta (s) | RSS (MB) "
+        "| ask p50 (ms) | ask p95 (ms) | /v1/ask c=8 (req/s) |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
@@ -275,8 +277,7 @@ def default_corpus(data_dir: Path, eval_dir: Path, candidates: int) -> None:
     differ = {"top10": 0, "top5": 0, "score of the first": 0, "hub": 0, "outcome": 0}
     total = 0
     for name in ("dev", "dev-blind"):
-        for line in open(eval_dir / f"{name}.jsonl"):
-            q = json.loads(line)["question"]
+        for q in dev_questions(eval_dir / f"{name}.jsonl"):
             loaded.exact_max, assistant.retriever.config = exact_max, exact_config
             _, exact = assistant.run(q)
             loaded.exact_max, assistant.retriever.config = 0, candidate_config  # the candidate path

@@ -182,7 +182,7 @@ class PreparedBuilder:
             sec_tf=self.tf(0), body_tf=self.tf(1), sec_len=np.array(self.sec_len, dtype=np.float64),
             body_len=np.array(self.body_len, dtype=np.float64), hub=hubs(matrix, ann), vector_sum=vector_sum,
             vector_outer=vector_outer, matrix=matrix,
-            unit_start=np.concatenate([[0], np.cumsum(self.unit_counts, dtype=np.int64)]) if units is not None else None,
+            unit_start=None if units is None else np.concatenate([[0], np.cumsum(self.unit_counts, dtype=np.int64)]),
             units=units, titles=titles,
         )  # fmt: skip
 
@@ -220,7 +220,9 @@ class PreparedBuilder:
         return retrieval
 
 
-def moments(matrix: np.ndarray, source_of: np.ndarray, sources: int, block: int = 65536) -> tuple[np.ndarray, np.ndarray]:
+def moments(
+    matrix: np.ndarray, source_of: np.ndarray, sources: int, block: int = 65536
+) -> tuple[np.ndarray, np.ndarray]:
     """Per source, Σv and Σvvᵀ: the mean and variance of q·v over a source's passages are
     q·Σv/n and qᵀΣvvᵀq/n - mean², exact for any query q."""
     d = matrix.shape[1] if matrix.ndim == 2 else 0

@@ -36,8 +36,8 @@ from typing import Any, Literal
 import faiss
 import numpy as np
 
-from index.errors import NoSnapshotError, SnapshotError, StorageError
 from index import prepared
+from index.errors import NoSnapshotError, SnapshotError, StorageError
 from index.models import PATH_SEP, Chunk, Document, collapse_path
 from index.units import UNITS_VERSION, split_units
 
@@ -339,7 +339,8 @@ class Snapshot:
             owners, counts_ = np.unique(units[0], return_counts=True)
             counts = {int(o): int(c) for o, c in zip(owners, counts_, strict=True)}
         sources = {d.id: d.source for d in self.documents()}
-        return prepared.compute(chunks, sources, self.passage_vectors(rowids), None if units is None else units[2], counts)
+        unit_vectors = None if units is None else units[2]
+        return prepared.compute(chunks, sources, self.passage_vectors(rowids), unit_vectors, counts)
 
     def ann(self) -> faiss.Index | None:
         """The IVF index of a large snapshot, its probe count as measured at publish."""
@@ -410,6 +411,7 @@ class Snapshot:
         ).reshape(-1, 3)
         if stored.exists():  # written in unit rowid order, which is this order
             return rows[:, 1], rows[:, 2], np.load(stored)
+        assert self.unit_vectors is not None  # checked above
         return rows[:, 1], rows[:, 2], _rows_by_id(self.unit_vectors, rows[:, 0])
 
     def units_by_chunk(self) -> dict[int, np.ndarray] | None:
@@ -465,7 +467,7 @@ def _flat(index: faiss.Index) -> np.ndarray:
     if index.ntotal == 0:
         return np.zeros((0, index.d), dtype=np.float32)
     flat = faiss.downcast_index(index.index)  # type: ignore[attr-defined]
-    return faiss.rev_swig_ptr(flat.get_xb(), index.ntotal * index.d).reshape(index.ntotal, index.d)
+    return faiss.rev_swig_ptr(flat.get_xb(), index.ntotal * index.d).reshape(index.ntotal, index.d)  # type: ignore[attr-defined]
 
 
 def _rows_by_id(index: faiss.Index, ids: np.ndarray) -> np.ndarray:
