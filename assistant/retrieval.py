@@ -161,6 +161,7 @@ class LoadedSnapshot:
         self._chunks: OrderedDict[int, Chunk] = OrderedDict()
         self._documents: OrderedDict[str, DocumentRecord | None] = OrderedDict()
         self._lookup_lock = threading.Lock()
+        self._outliers: dict[int, np.ndarray] = {}
 
     @property
     def id(self) -> str:
@@ -181,6 +182,18 @@ class LoadedSnapshot:
         cosine = np.asarray((self.matrix if rows is None else self.matrix[rows]) @ vector)
         top = _top(cosine, k)
         return top if rows is None else rows[top]
+
+    def outliers(self, k: int) -> np.ndarray:
+        """The ``k`` longest passages and the ``k`` with the lowest hub baselines (rows): the
+        length prior and the hub correction can lift these above passages nearer the
+        question, so the candidate path always scores them."""
+        with self._lookup_lock:
+            hit = self._outliers.get(k)
+        if hit is None:
+            hit = np.union1d(_top(self.log_length, k), _top(-self.hub.astype(np.float64), k))
+            with self._lookup_lock:
+                self._outliers[k] = hit
+        return hit
 
     def row(self, rowid: int) -> int:
         return int(np.searchsorted(self.rowids, rowid))
@@ -371,15 +384,19 @@ class Retriever:
         self, snap: LoadedSnapshot, query: Query, vector: np.ndarray | None, keep: np.ndarray | None,
         use_lexical: bool, titles: list[int],
     ) -> _Signals | None:  # fmt: skip
-        """The candidate path: the dense and lexical top ``cfg.candidates`` (and the rows
-        titled like the question) are scored. The z statistics are those of every passage
+        """The candidate path: the dense and lexical top ``cfg.candidates``, the rows titled
+        like the question and the length and hub outliers are scored. The z statistics are those of every passage
         searched, computed without visiting them (the vectors' moments, the posting lists),
         so a candidate's fused score is the one the exact path gives it."""
         cfg = self.config
         count = len(snap.rowids) if keep is None else int(keep.sum())
         if count == 0:
             return None
-        parts = [np.array([t for t in titles if keep is None or keep[t]], dtype=np.int64)]
+        outliers = snap.outliers(cfg.candidates)
+        parts = [
+            np.array([t for t in titles if keep is None or keep[t]], dtype=np.int64),
+            outliers if keep is None else outliers[keep[outliers]],
+        ]
         dense_top = np.zeros(0, dtype=np.int64)
         if vector is not None:
             dense_top = snap.dense_top(vector, cfg.candidates, keep)
