@@ -133,8 +133,13 @@ class LexicalIndex:
         if not cols:
             return np.zeros(0, dtype=np.int64), np.zeros(0)
         part = self.weights(cfg.section_weight, cfg.k1, cfg.b)[:, cols].tocoo()
-        rows, inverse = np.unique(part.row, return_inverse=True)
-        return rows.astype(np.int64), np.bincount(inverse, weights=part.data, minlength=len(rows))
+        if len(part.row) * 8 < self.n:  # rare stems: sort the few postings
+            rows, inverse = np.unique(part.row, return_inverse=True)
+            return rows.astype(np.int64), np.bincount(inverse, weights=part.data, minlength=len(rows))
+        # Common stems: one pass of bincount beats sorting the postings (weights are > 0).
+        sums = np.bincount(part.row, weights=part.data, minlength=self.n)
+        rows = np.flatnonzero(sums)
+        return rows.astype(np.int64), sums[rows]
 
 
 class LoadedSnapshot:
@@ -407,20 +412,22 @@ class Retriever:
             if keep is not None:
                 inside = keep[matched]
                 matched, matched_scores = matched[inside], matched_scores[inside]
-            parts.append(matched[_top(matched_scores, cfg.candidates)])
+        lexical_top = matched[_top(matched_scores, cfg.candidates)]
+        parts.append(lexical_top)
         rows = np.unique(np.concatenate(parts))
-        # Lexical: looked up among the matching rows (0 elsewhere), ranked among them.
+        # Lexical: looked up among the matching rows (0 elsewhere); ranked like the dense side.
         at = np.minimum(np.searchsorted(matched, rows), max(0, len(matched) - 1))
         found = (at < len(matched)) & (matched[at] == rows) if len(matched) else np.zeros(len(rows), dtype=bool)
         lexical = np.where(found, matched_scores[at] if len(matched) else 0.0, 0.0)
-        lexical_rank = np.where(found, _ranks(matched_scores)[at] if len(matched) else 0, len(matched) + 1)
+        lexical_position = {int(r): i + 1 for i, r in enumerate(lexical_top)}
+        lexical_rank = np.array([lexical_position.get(int(r), len(lexical_top) + 1) for r in rows], dtype=np.int64)
         lexical_mean = float(matched_scores.sum()) / count
         lexical_var = float((matched_scores**2).sum()) / count - lexical_mean**2
         if vector is not None:
             cosine = np.asarray(snap.matrix[rows]) @ vector
             dense_stats = _dense_stats(snap, vector, keep)
-            # A candidate outside the dense top ranks below it (its exact rank is not needed:
-            # agreement reads ranks 1 to 3).
+            # A candidate outside a retriever's top ranks below it there (its exact rank is not
+            # needed: agreement reads ranks 1 to 3).
             position = {int(r): i + 1 for i, r in enumerate(dense_top)}
             dense_rank = np.array([position.get(int(r), len(dense_top) + 1) for r in rows], dtype=np.int64)
         else:
