@@ -380,7 +380,8 @@ class Retriever:
         if rows.size == 0:
             return None
         lexical = snap.lexicon.score(query.stems, cfg)[rows] if use_lexical else np.zeros(rows.size)
-        cosine = np.asarray(snap.matrix[rows]) @ vector if vector is not None else np.zeros(rows.size)
+        vectors = snap.matrix if keep is None else snap.matrix[rows]  # no copy of every row
+        cosine = np.asarray(vectors @ vector) if vector is not None else np.zeros(rows.size)
         length = snap.log_length[rows]
         prior = cfg.length_prior * (length - length.mean())
         return _Signals(rows, cosine, lexical, _z(cosine), _z(lexical), _ranks(cosine), _ranks(lexical), prior, None)
