@@ -9,9 +9,10 @@ away how *much* better the first passage is. Each signal is z-scored over the pa
 searched (its mean and spread differ per query: a chatty question has many weak lexical
 matches, a terse one few strong ones) and the z-scores are mixed convexly.
 
-The corpus is small (one page is ~100 passages; a handful of documents stays far below
-100k), so every passage is scored exactly, in memory: the vectors are the FAISS flat
-index's own, and BM25F is precomputed as one sparse passage x stem matrix at load time.
+Up to the snapshot's ``exact_max`` passages (the default corpus is ~100) every passage is
+scored. Above, only candidates are (:meth:`Retriever._candidates`), with the z statistics
+of every passage computed without visiting them, so a candidate scores as on the exact
+path. Everything read here was stored when the snapshot was published (index.prepared).
 """
 
 from __future__ import annotations
