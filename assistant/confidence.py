@@ -4,8 +4,9 @@ The decision reads signals with absolute meaning, never the fused rank scores al
 
 - ``hub``: the best *hub-corrected* cosine over every passage searched, the question's
   cosine minus that passage's own baseline (the mean cosine with its ``hub_k`` nearest
-  passages; CSLS, Conneau et al. 2018). Generic process text sits in a dense region of the
-  page and scores high with any support question; a passage must beat its neighbours.
+  passages; CSLS, Conneau et al. 2018; index.prepared computes it at publish). Generic
+  process text sits in a dense region of the page and scores high with any support
+  question; a passage must beat its neighbours.
 - ``agreement``: the dense top-1 is in the lexical top 3 or the reverse (two independent
   retrievers land on the same place).
 - ``lead``: the composer's score of the line it would lead with (overlap and cosine of the
@@ -35,6 +36,7 @@ from typing import Literal
 import numpy as np
 
 from assistant.retrieval import Scored
+from index.prepared import hub_baseline  # noqa: F401  (computed at publish; the benches compare k)
 
 FEATURES = ("hub", "agreement", "lead", "fact_missing")
 
@@ -57,12 +59,6 @@ class ConfidenceConfig:
             raise ValueError(f"unknown confidence features {sorted(unknown)}; known: {', '.join(FEATURES)}")
 
 
-HUB_K = 5  # neighbours that define a passage's baseline cosine
-# Near-copies of a passage (the same boilerplate in two documents) are not its neighbourhood:
-# counted, they would push its baseline towards 1 and silence every question only it answers.
-DUPLICATE_COSINE = 0.985
-
-
 @dataclass
 class Signals:
     top_dense: float  # best cosine among the top 3 fused passages (logged, not used)
@@ -79,25 +75,6 @@ class Signals:
 
     def as_dict(self) -> dict[str, float]:
         return {"top_dense": self.top_dense, **self.features()}
-
-
-def hub_baseline(matrix: np.ndarray, k: int = HUB_K, block: int = 1024) -> np.ndarray:
-    """Each passage's mean cosine with its ``k`` nearest other passages (rows unit-norm).
-
-    Computed once per snapshot, in row blocks so a large corpus never needs an N x N matrix.
-    """
-    n = len(matrix)
-    if n < 2:
-        return np.zeros(n, dtype=np.float32)
-    k = min(k, n - 1)
-    out = np.empty(n, dtype=np.float32)
-    for start in range(0, n, block):
-        sims = matrix[start : start + block] @ matrix.T
-        rows = np.arange(sims.shape[0])
-        sims[rows, rows + start] = -1.0  # not its own neighbour
-        sims[sims > DUPLICATE_COSINE] = -1.0
-        out[start : start + block] = np.partition(sims, n - k, axis=1)[:, n - k :].mean(axis=1)
-    return out
 
 
 def hub_cosine(cosines: np.ndarray, baseline: np.ndarray) -> float:

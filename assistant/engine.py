@@ -18,7 +18,7 @@ import numpy as np
 
 from assistant.calibration import load_calibration
 from assistant.compose import ComposeConfig, Composed, Evidence, compose, lead_unit, link_unit, score_units
-from assistant.confidence import ConfidenceConfig, Decision, Signals, decide, hub_baseline, hub_cosine, signals
+from assistant.confidence import ConfidenceConfig, Decision, Signals, decide, hub_cosine, signals
 from assistant.errors import IncompatibleSnapshot, InvalidQuestion, UnknownDocument
 from assistant.evidence import Asked
 from assistant.evidence import asked as asked_for
@@ -41,10 +41,10 @@ from assistant.types import (
     confidence_label,
 )
 from index.embedding.protocol import Embedder
-from index.errors import BpaError, NoSnapshotError
+from index.errors import BpaError, NoSnapshotError, SnapshotError
 from index.models import PATH_SEP
 from index.settings import Settings
-from index.snapshot import Snapshot, SnapshotStore
+from index.snapshot import DocumentRecord, SnapshotStore
 from index.textutil import fold
 from index.units import split_units
 
@@ -76,10 +76,15 @@ _LETTER = re.compile(WORD_PATTERN)
 
 def _unit_cosines(loaded: LoadedSnapshot, results: list[Scored], query: Query) -> dict[int, np.ndarray] | None:
     """The question's cosine with every unit of the passages an answer may cite."""
-    if query.vector is None or loaded.units is None:
+    if query.vector is None or not loaded.has_units:
         return None
-    none = np.zeros((0, len(query.vector)), dtype=np.float32)  # a chunk with no units
-    return {r.rowid: loaded.units.get(r.rowid, none) @ query.vector for r in results}
+    return {r.rowid: units @ query.vector for r in results if (units := loaded.units_of(r.rowid)) is not None}
+
+
+def _known(doc: DocumentRecord | None, document_id: str) -> DocumentRecord:
+    if doc is None:  # a chunk always has its document: the snapshot is damaged
+        raise SnapshotError(f"documento {document_id} ausente do índice")
+    return doc
 
 
 def _within(r: Scored, title: str) -> str:
@@ -92,11 +97,20 @@ def _within(r: Scored, title: str) -> str:
 
 
 class _Loaded(LoadedSnapshot):
-    """Adds the per-snapshot statistics abstention needs."""
+    """Adds what the ticket suggestions read (found on first use)."""
 
-    def __init__(self, snapshot: Snapshot) -> None:
-        super().__init__(snapshot)
-        self.hub = hub_baseline(self.matrix)  # each passage's own typical cosine (abstention)
+    _checklist: list[str] | None = None
+
+    def checklist(self) -> list[str]:
+        """The ticket-review checklist ('Revisão de dados dos tickets'), when the corpus has one."""
+        if self._checklist is None:
+            found: list[str] = []
+            for c in self.snapshot.iter_chunks():
+                if CHECKLIST_SECTION_HINT in fold(c.section):
+                    found = [u for u in split_units(c.text) if not u.endswith(":")]
+                    break
+            self._checklist = found
+        return self._checklist
 
 
 class Assistant:
@@ -209,7 +223,7 @@ class Assistant:
         return loaded, results, query
 
     def _hit(self, loaded: _Loaded, r: Scored) -> SearchHit:
-        doc = loaded.documents[r.chunk.document_id]
+        doc = _known(loaded.document(r.chunk.document_id), r.chunk.document_id)
         return SearchHit(
             chunk_id=r.chunk.id, document_id=doc.id, title=doc.title, section=_within(r, doc.title),
             url=r.chunk.url, text=r.chunk.text, score=round(r.score, 6),
@@ -291,7 +305,7 @@ class Assistant:
         return answer, trace
 
     def _citation(self, loaded: _Loaded, n: int, r: Scored, excerpt: str) -> Citation:
-        doc = loaded.documents[r.chunk.document_id]
+        doc = _known(loaded.document(r.chunk.document_id), r.chunk.document_id)
         return Citation(
             n=n, title=doc.title, section=_within(r, doc.title), url=r.chunk.url, excerpt=excerpt,
             score=round(r.score, 6), document_id=doc.id, chunk_id=r.chunk.id,
@@ -367,18 +381,11 @@ class Assistant:
             raise InvalidQuestion("O ticket não tem texto para analisar.", "description")
         loaded, results, _ = self.retrieve(text[: self.settings.max_question_chars], 5)
         hits = [self._hit(loaded, r) for r in results]
-        return Suggestion(results=hits, checklist=self._checklist(loaded))
-
-    def _checklist(self, loaded: _Loaded) -> list[str]:
-        """The ticket-review checklist ('Revisão de dados dos tickets'), when the corpus has one."""
-        for c in loaded.chunks.values():
-            if CHECKLIST_SECTION_HINT in fold(c.section):
-                return [u for u in split_units(c.text) if not u.endswith(":")]
-        return []
+        return Suggestion(results=hits, checklist=loaded.checklist())
 
     def document(self, document_id: str) -> DocumentView:
         loaded = self.current()
-        doc = loaded.documents.get(document_id)
+        doc = loaded.document(document_id)
         if doc is None:
             raise UnknownDocument(f"documento {document_id} não encontrado")
         # By path and anchor: the page's opening text and a section titled like the page share a path.

@@ -94,7 +94,7 @@ def windows(assistant: Assistant) -> list[str]:
     """Fixed 120-word windows over each document's text (its passages in order, deduplicated)."""
     loaded = assistant.current()
     out: list[str] = []
-    for doc_id in loaded.documents:
+    for doc_id in (d.id for d in loaded.snapshot.documents()):
         seen: set[str] = set()
         words: list[str] = []
         for _, chunk in loaded.snapshot.document_chunks(doc_id):

@@ -86,7 +86,8 @@ def main() -> None:
     baselines = {k: hub_baseline(loaded.matrix, k) for k in (3, 5, 8)}
     # The same correction at the level the composer quotes: each answer unit against its
     # own nearest units (measured, not used by the rule: see assistant/confidence.py).
-    units = np.concatenate([np.zeros((0, loaded.matrix.shape[1])), *(loaded.units or {}).values()])
+    stored = loaded.prepared.units
+    units = np.zeros((0, loaded.matrix.shape[1])) if stored is None else np.asarray(stored)
     unit_hub = hub_baseline(units, 8)
     cc = ConfidenceConfig()
 

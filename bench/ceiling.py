@@ -75,7 +75,7 @@ def features(args: argparse.Namespace, reranker: Reranker) -> tuple[dict[str, li
     assistant = Assistant(settings, embedder)
     snap = assistant.current()
     cfg = assistant.retriever.config
-    ordered = [snap.chunks[int(r)] for r in snap.rowids]
+    ordered = list(snap.snapshot.iter_chunks())  # rowid order: the rows
     lex = snap.lexicon
     tf = sparse.csr_matrix(lex.sec_tf, dtype=float)
     tf.data = tf.data * (cfg.k1 + 1) / (tf.data + cfg.k1)

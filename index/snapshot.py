@@ -7,7 +7,9 @@ Layout (under ``data_dir``)::
     snapshots/<id>/index.sqlite  documents, chunks, units (the lexical index is built in
                                  memory at load: assistant.retrieval.LexicalIndex)
     snapshots/<id>/vectors.faiss exact inner product over normalized vectors, ids = chunk rowids
-    snapshots/<id>/units.faiss   the same for answer units (index.units), ids = unit rowids
+    snapshots/<id>/prepared/     what query time reads, computed at publish (index.prepared),
+                                 the answer units' vectors among them (prepared/units.npy)
+    snapshots/<id>/units.faiss   older snapshots: the unit vectors, ids = unit rowids
     snapshots/.tmp-<id>/         a build in progress (never read; removed by the next build)
     rejected/<id>/               a build the evaluation gate refused (kept aside, never served)
 
@@ -35,6 +37,7 @@ from typing import Any, Literal
 import faiss
 import numpy as np
 
+from index import prepared
 from index.errors import NoSnapshotError, SnapshotError, StorageError
 from index.models import PATH_SEP, Chunk, Document, collapse_path
 from index.units import UNITS_VERSION, split_units
@@ -117,6 +120,11 @@ class Manifest:
     units_version: str | None = None
     # The evaluation gate's figures (None: published without a golden set, or before the gate existed).
     gate: GateRecord | None = None
+    # index.prepared's structures (None: written before them; computed at load instead).
+    prepared: str | None = None
+    # How queries search it (assistant.retrieval): up to ``exact_max`` passages every
+    # passage is scored; above, only the dense and lexical top candidates.
+    retrieval: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False, indent=2)
@@ -209,6 +217,7 @@ class SnapshotWriter:
         self.n_docs = 0
         self.n_chunks = 0
         self.n_units = 0
+        self.prepared = prepared.PreparedBuilder()
 
     def add(
         self, record: DocumentRecord, chunks: list[Chunk], vectors: np.ndarray, unit_vectors: list[np.ndarray]
@@ -244,6 +253,7 @@ class SnapshotWriter:
             rowid = int(cur.lastrowid or 0)
             ids[i] = rowid
             self._add_units(c, rowid, unit_vectors[i])
+            self.prepared.add(rowid, c, record.source, len(unit_vectors[i]))
         if len(chunks):
             self.vectors.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids)
         self.n_docs += 1
@@ -273,18 +283,24 @@ class SnapshotWriter:
             return self._seal(sources, parent)
 
     def _seal(self, sources: dict[str, SourceStatus], parent: str | None) -> Manifest:
+        # Insertion order is rowid order: the flat indexes hold the vectors in row order.
+        retrieval = self.prepared.write(
+            self.tmp / prepared.PREPARED_DIR, self.db, _flat(self.vectors), _flat(self.unit_vectors)
+        )
         manifest = Manifest(
             id=self.id, created_at=datetime.now(UTC).isoformat(timespec="seconds"), model_id=self.model_id,
             dim=self.dim, chunking=self.chunking, documents=self.n_docs,
             chunks=self.n_chunks, sources=sources, parent=parent, units=self.n_units, units_version=UNITS_VERSION,
+            prepared=prepared.PREPARED_VERSION, retrieval=retrieval,
         )  # fmt: skip
         self.db.commit()
         self.db.close()
         faiss.write_index(self.vectors, str(self.tmp / "vectors.faiss"))
-        faiss.write_index(self.unit_vectors, str(self.tmp / "units.faiss"))
         (self.tmp / "manifest.json").write_text(manifest.to_json(), encoding="utf-8")
-        for name in ("index.sqlite", "vectors.faiss", "units.faiss", "manifest.json"):
+        for name in ("index.sqlite", "vectors.faiss", "manifest.json"):
             _fsync_path(self.tmp / name)
+        for path in (self.tmp / prepared.PREPARED_DIR).iterdir():
+            _fsync_path(path)
         _fsync_path(self.tmp)
         final = self.store.root / self.id
         os.rename(self.tmp, final)
@@ -307,16 +323,71 @@ class Snapshot:
         self.path = path
         try:
             self.manifest = Manifest.from_json((path / "manifest.json").read_text(encoding="utf-8"))
-            self.vectors = faiss.read_index(str(path / "vectors.faiss"))
-            units = path / "units.faiss"
-            self.unit_vectors: faiss.Index | None = None
-            if self.manifest.units_version is not None and units.exists():
-                self.unit_vectors = faiss.read_index(str(units))
-        except (OSError, ValueError, RuntimeError) as e:
+        except (OSError, ValueError, TypeError) as e:
             raise SnapshotError(f"snapshot {path.name} ilegível: {e}") from e
-        if not (path / "index.sqlite").exists():
-            raise SnapshotError(f"snapshot {path.name} sem index.sqlite")
+        for name in ("vectors.faiss", "index.sqlite"):
+            if not (path / name).exists():
+                raise SnapshotError(f"snapshot {path.name} sem {name}")
         self._local = threading.local()
+        # The FAISS files are read on first use: serving reads prepared/ instead.
+        self._vectors: faiss.Index | None = None
+        self._unit_vectors: faiss.Index | None = None
+        self._index_lock = threading.Lock()
+
+    def _read_index(self, name: str) -> faiss.Index:
+        try:
+            return faiss.read_index(str(self.path / name))
+        except (OSError, RuntimeError) as e:
+            raise SnapshotError(f"snapshot {self.path.name} ilegível: {e}") from e
+
+    @property
+    def vectors(self) -> faiss.Index:
+        with self._index_lock:
+            if self._vectors is None:
+                self._vectors = self._read_index("vectors.faiss")
+            return self._vectors
+
+    @property
+    def unit_vectors(self) -> faiss.Index | None:
+        if self.manifest.units_version is None or not (self.path / "units.faiss").exists():
+            return None
+        with self._index_lock:
+            if self._unit_vectors is None:
+                self._unit_vectors = self._read_index("units.faiss")
+            return self._unit_vectors
+
+    def prepared(self) -> prepared.Prepared:
+        """What query time reads: stored at publish, or computed now for older snapshots."""
+        with_units = self.manifest.units_version is not None
+        if self.manifest.prepared == prepared.PREPARED_VERSION:
+            try:
+                stored = prepared.load(self.path / prepared.PREPARED_DIR, with_units)
+            except (OSError, ValueError, KeyError) as e:
+                raise SnapshotError(f"snapshot {self.path.name}: prepared/ ilegível ({e})") from e
+            if stored is not None:
+                return stored
+        chunks = self.all_chunks()
+        rowids = np.array(sorted(chunks), dtype=np.int64)
+        units = self.all_units()
+        counts: dict[int, int] = {}
+        if units is not None:
+            owners, counts_ = np.unique(units[0], return_counts=True)
+            counts = {int(o): int(c) for o, c in zip(owners, counts_, strict=True)}
+        sources = {d.id: d.source for d in self.documents()}
+        unit_vectors = None if units is None else units[2]
+        return prepared.compute(chunks, sources, self.passage_vectors(rowids), unit_vectors, counts)
+
+    def ann(self) -> faiss.Index | None:
+        """The IVF index of a large snapshot, its probe count as measured at publish."""
+        if "ann" not in self.manifest.retrieval:
+            return None
+        index = self._read_index(f"{prepared.PREPARED_DIR}/ann.faiss")
+        faiss.extract_index_ivf(index).nprobe = int(self.manifest.retrieval["nprobe"])
+        return index
+
+    def title_rows(self, key: str) -> list[int]:
+        """Rows whose section title folds to ``key`` (snapshots with a ``titles`` table)."""
+        return [int(r[0]) for r in self.db.execute("SELECT row FROM titles WHERE key = ?", (key,))]
 
     @property
     def id(self) -> str:
@@ -346,6 +417,11 @@ class Snapshot:
         rows = self.db.execute(f"SELECT * FROM chunks WHERE rowid IN ({marks})", rowids).fetchall()
         return {int(r["rowid"]): _chunk(r) for r in rows}
 
+    def iter_chunks(self) -> Iterator[Chunk]:
+        """Every chunk in rowid order, read as iterated (never all held at once)."""
+        for r in self.db.execute("SELECT * FROM chunks ORDER BY rowid"):
+            yield _chunk(r)
+
     def all_chunks(self) -> dict[int, Chunk]:
         return {int(r["rowid"]): _chunk(r) for r in self.db.execute("SELECT * FROM chunks")}
 
@@ -359,12 +435,18 @@ class Snapshot:
     def all_units(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
         """Every unit as (chunk rowids, positions, vectors), ordered by chunk rowid then position;
         None when the snapshot predates unit vectors."""
-        if self.unit_vectors is None:
+        if self.manifest.units_version is None:
+            return None
+        stored = self.path / prepared.PREPARED_DIR / "units.npy"
+        if not stored.exists() and self.unit_vectors is None:
             return None
         rows = np.array(
             self.db.execute("SELECT rowid, chunk_rowid, position FROM units ORDER BY chunk_rowid, position").fetchall(),
             dtype=np.int64,
         ).reshape(-1, 3)
+        if stored.exists():  # written in unit rowid order, which is this order
+            return rows[:, 1], rows[:, 2], np.load(stored)
+        assert self.unit_vectors is not None  # checked above
         return rows[:, 1], rows[:, 2], _rows_by_id(self.unit_vectors, rows[:, 0])
 
     def units_by_chunk(self) -> dict[int, np.ndarray] | None:
@@ -412,6 +494,15 @@ class Snapshot:
         if conn is not None:
             conn.close()
             self._local.db = None
+
+
+def _flat(index: faiss.Index) -> np.ndarray:
+    """Every vector of an ``IndexIDMap2`` over a flat index, in insertion order: a view of
+    the index's own storage (valid while the index lives; no copy of a large corpus)."""
+    if index.ntotal == 0:
+        return np.zeros((0, index.d), dtype=np.float32)
+    flat = faiss.downcast_index(index.index)  # type: ignore[attr-defined]
+    return faiss.rev_swig_ptr(flat.get_xb(), index.ntotal * index.d).reshape(index.ntotal, index.d)  # type: ignore[attr-defined]
 
 
 def _rows_by_id(index: faiss.Index, ids: np.ndarray) -> np.ndarray:

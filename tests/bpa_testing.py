@@ -26,7 +26,8 @@ def strip_unit_vectors(snapshot_dir: Path) -> None:
     for key in ("units", "units_version"):
         manifest.pop(key)
     (snapshot_dir / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
-    (snapshot_dir / "units.faiss").unlink()
+    (snapshot_dir / "units.faiss").unlink(missing_ok=True)  # older snapshots: the unit vectors
+    (snapshot_dir / "prepared" / "units.npy").unlink(missing_ok=True)
 
 
 def free_port() -> int:

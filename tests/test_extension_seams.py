@@ -73,7 +73,7 @@ def test_toy_source_and_embedder_ingest_and_search(toy_registered: None, tmp_pat
 def test_unregistered_type_and_embedder_are_refused_with_the_valid_names(tmp_path: Path, data_dir: Path) -> None:
     with pytest.raises(ConfigError, match=r"tipo desconhecido \(use files, confluence, zendesk ou web\)"):
         load_sources(_sources_file(tmp_path))
-    valid = "nomes válidos: e5, e5-pt, minilm, use, st, fake "
+    valid = "nomes válidos: e5, e5-pt, minilm, use, st, fake, fake-384 "
     with pytest.raises(ValueError, match=f"embedder desconhecido 'toy'; {valid}"):
         _settings(tmp_path, data_dir)
 

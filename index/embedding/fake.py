@@ -39,5 +39,5 @@ class FakeEmbedder:
 
 
 def load_fake(name: str, settings: Settings) -> FakeEmbedder:
-    """Registry loader for ``fake``."""
-    return FakeEmbedder()
+    """Registry loader for ``fake`` (64 dimensions) and ``fake-384``."""
+    return FakeEmbedder(int(name.removeprefix("fake-"))) if name.startswith("fake-") else FakeEmbedder()

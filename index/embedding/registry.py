@@ -40,6 +40,7 @@ EMBEDDERS: dict[str, EmbedderType] = {
         "index.embedding.backends:load_st", "any sentence-transformers directory in model_path", extra="st"
     ),
     "fake": EmbedderType("index.embedding.fake:load_fake", "deterministic hashing, tests only"),
+    "fake-384": EmbedderType("index.embedding.fake:load_fake", "the same at e5's dimension (bench/scale.py)"),
 }
 
 
