@@ -95,3 +95,13 @@ def chromium(*extra_flags: str) -> Iterator[object]:
 def browser() -> Iterator[object]:
     with chromium() as driver:
         yield driver
+
+
+# A browser with no network: every host name fails to resolve except the live server's address: the browser is offline.
+OFFLINE = "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"
+
+
+@pytest.fixture(scope="module")
+def offline_browser() -> Iterator[object]:
+    with chromium(OFFLINE) as driver:
+        yield driver

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-from conftest import chromium
 from fake_assistant import FakeAssistant
 from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
@@ -16,14 +13,6 @@ from index.settings import Settings
 
 pytestmark = pytest.mark.browser
 
-# Every host name fails to resolve except the live server's address: the browser is offline.
-OFFLINE = "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"
-
-
-@pytest.fixture(scope="module")
-def offline_browser() -> Iterator[object]:
-    with chromium(OFFLINE) as driver:
-        yield driver
 
 
 def page_text(driver) -> str:

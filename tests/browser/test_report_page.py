@@ -3,11 +3,9 @@ Chromium, with its three charts, and fetches nothing."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import chromium
 from selenium.webdriver.common.by import By
 from typer.testing import CliRunner
 
@@ -19,14 +17,6 @@ from ingest.pipeline import run_ingest
 
 pytestmark = pytest.mark.browser
 
-# Every host name fails to resolve (as in test_api_docs.py): a page that needs the network breaks.
-OFFLINE = "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"
-
-
-@pytest.fixture(scope="module")
-def offline_browser() -> Iterator[object]:
-    with chromium(OFFLINE) as driver:
-        yield driver
 
 
 @pytest.fixture
