@@ -44,7 +44,7 @@ from index.embedding.protocol import Embedder
 from index.errors import BpaError, NoSnapshotError, SnapshotError
 from index.models import PATH_SEP
 from index.settings import Settings
-from index.snapshot import DocumentRecord, SnapshotStore
+from index.snapshot import DocumentRecord, Snapshot, SnapshotStore
 from index.textutil import fold
 from index.units import split_units
 
@@ -125,7 +125,10 @@ class Assistant:
         glossary: Glossary | None = None,
         state: StateStore | None = None,
         reranker: Reranker | None = None,
+        snapshot: Snapshot | None = None,
     ) -> None:
+        """``snapshot``: serve this one snapshot, never the published pointer (the evaluation
+        gate measures a build before it is published)."""
         self.settings = settings
         self.embedder = embedder
         # Tuned constants come from the calibration file unless a caller (a test, a bench) passes its own.
@@ -138,6 +141,7 @@ class Assistant:
         self.store = SnapshotStore(settings.data_dir, settings.keep_snapshots)
         self._state = GuardedState(settings.state_target, state)
         self._loaded: _Loaded | None = None
+        self._pinned = _Loaded(snapshot) if snapshot is not None else None
         self._checked = 0.0
         self._lock = threading.Lock()
         self._loading: str | None = None  # snapshot id being loaded in the background
@@ -160,6 +164,8 @@ class Assistant:
             return None
 
     def current(self) -> _Loaded:
+        if self._pinned is not None:
+            return self._pinned
         now = time.monotonic()
         loaded = self._loaded
         if loaded is not None and now - self._checked < self.settings.reload_interval:

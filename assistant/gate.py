@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from assistant.engine import Assistant, _Loaded
+from assistant.engine import Assistant
 from assistant.evaluation import Question, composed_hit, hits
 from assistant.glossary import Glossary
 from assistant.rerank import build_reranker
@@ -32,17 +32,6 @@ class _Outcome:
     answered: bool  # answered (not abstained), and the answer contains a gold phrase
 
 
-class _Pinned(Assistant):
-    """An Assistant over one given snapshot, never the published pointer."""
-
-    def __init__(self, settings: Settings, embedder: Embedder, snapshot: Snapshot, **parts: object) -> None:
-        super().__init__(settings, embedder, **parts)  # type: ignore[arg-type]
-        self._pinned = _Loaded(snapshot)
-
-    def current(self) -> _Loaded:
-        return self._pinned
-
-
 class EvaluationGate:
     """``gate(candidate, served) -> GateRecord``; ``force`` publishes whatever the figures."""
 
@@ -54,10 +43,13 @@ class EvaluationGate:
         self.questions = [q for q in questions if q.answerable]
         self.force = force
         # Built once, shared by both measurements (the calibration file is read by each Assistant).
-        self.parts = {"glossary": Glossary.load(settings.glossary), "reranker": build_reranker(settings)}
+        self.glossary = Glossary.load(settings.glossary)
+        self.reranker = build_reranker(settings)
 
     def measure(self, snapshot: Snapshot) -> dict[str, _Outcome]:
-        assistant = _Pinned(self.settings, self.embedder, snapshot, **self.parts)
+        assistant = Assistant(
+            self.settings, self.embedder, glossary=self.glossary, reranker=self.reranker, snapshot=snapshot
+        )
         out = {}
         for q in self.questions:
             _, trace = assistant.run(q.question, top_k=GATE_K)
