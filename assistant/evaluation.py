@@ -175,8 +175,10 @@ def calibration(confidences: list[float], right: list[bool], bins: int = 10) -> 
 
 
 def run_eval(
-    settings: Settings, assistant: Assistant, questions: list[Question], k: int = 5
+    settings: Settings, assistant: Assistant, questions: list[Question], k: int = 5, baselines: bool = True
 ) -> dict[str, Any]:
+    """Every figure of ``bpa eval``. ``baselines`` adds BM25 and dense rankings of fixed
+    windows over the whole corpus (it embeds every window: minutes on a large corpus)."""
     assistant.current()  # raises NoSnapshotError early
     assistant.ask("aquecimento do modelo", channel="eval")  # latency targets are for a warm process
     answerable = [q for q in questions if q.answerable]
@@ -220,15 +222,7 @@ def run_eval(
         kind: summarize([r for r in per_q if r["kind"] == kind])
         for kind in sorted({q.kind for q in questions})
     }
-    texts = windows(assistant)
-    baselines = {}
-    for name, ranker in (
-        ("bm25_windows", bm25_ranker(texts)),
-        ("dense_windows", dense_ranker(assistant, texts)),
-    ):
-        windows_ranked = [[hits(texts[i], q.gold) for i in ranker(q.question)[:10]] for q in answerable]
-        baselines[name] = _rank_metrics(windows_ranked, k)
-    result["baselines"] = baselines
+    result["baselines"] = _baselines(assistant, answerable, k) if baselines else {}
     result["model"] = assistant.embedder.model_id
     result["snapshot"] = assistant.snapshot_id
     result["misses"] = [r["id"] for r in per_q if r["answerable"] and not any(r["ranked"][:k])]
@@ -238,6 +232,18 @@ def run_eval(
         r["id"] for r in per_q if r["answerable"] and r["answer_hit"] and not r["first_line_hit"]
     ]
     return result
+
+
+def _baselines(assistant: Assistant, answerable: list[Question], k: int) -> dict[str, dict[str, float]]:
+    texts = windows(assistant)
+    out = {}
+    for name, ranker in (
+        ("bm25_windows", bm25_ranker(texts)),
+        ("dense_windows", dense_ranker(assistant, texts)),
+    ):
+        windows_ranked = [[hits(texts[i], q.gold) for i in ranker(q.question)[:10]] for q in answerable]
+        out[name] = _rank_metrics(windows_ranked, k)
+    return out
 
 
 _LABELS = {

@@ -163,7 +163,7 @@ def _load_cross_encoder(settings: Settings) -> CrossEncoderReranker:
     _check_cross_encoder_dir(path)
     # The same machinery as the sentence-transformers embedders: thread cap, quiet load,
     # a content fingerprint so the name in a trace identifies the weights.
-    from index.embedding.backends import _fingerprint, _limit_torch_threads, _quiet_progress_bars
+    from index.embedding.runtime import DeviceError, fingerprint, limit_torch_threads, quiet_progress_bars, torch_device
 
     # The hub must never be contacted: models come from local directories only.
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -176,10 +176,14 @@ def _load_cross_encoder(settings: Settings) -> CrossEncoderReranker:
             f"BPA_RERANKER=cross-encoder precisa do pacote sentence-transformers ({exc}); "
             "instale com: pip install sentence-transformers"
         ) from exc
-    _limit_torch_threads(torch)
+    limit_torch_threads(torch, settings.embed_threads)
     try:
-        with _quiet_progress_bars():
-            model = CrossEncoder(str(path), device="cpu", local_files_only=True)
+        device = torch_device(torch, settings.embed_device)
+    except DeviceError as exc:
+        raise RerankerError(f"cross-encoder: {exc}") from exc
+    try:
+        with quiet_progress_bars():
+            model = CrossEncoder(str(path), device=device, local_files_only=True)
         model.eval()
     except Exception as exc:
         raise RerankerError(f"não foi possível carregar o cross-encoder de {path}: {exc}") from exc
@@ -188,7 +192,7 @@ def _load_cross_encoder(settings: Settings) -> CrossEncoderReranker:
             f"o cross-encoder de {path} tem {model.num_labels} rótulos (um classificador); "
             "para reranquear é preciso um modelo de 1 rótulo, que dá uma pontuação de relevância"
         )
-    name = f"cross-encoder:{path.name}@{_fingerprint(path)}"
+    name = f"cross-encoder:{path.name}@{fingerprint(path)}"
     return CrossEncoderReranker(model, name, depth=settings.reranker_depth)
 
 

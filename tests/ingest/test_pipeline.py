@@ -259,3 +259,47 @@ def test_ingest_one_source_carries_the_others_over(tmp_path: Path, data_dir: Pat
     assert "usuários" in texts and "tickets" in texts and "chamados" not in texts
     with pytest.raises(ConfigError, match="não existe"):
         run_ingest(s, FakeEmbedder(), only_source="nenhuma")
+
+
+class _RecordingEmbedder(FakeEmbedder):
+    """The fake embedder, remembering every batch it was given."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches: list[list[str]] = []
+
+    def embed(self, texts: list[str], kind: str) -> np.ndarray:  # type: ignore[override]
+        self.batches.append(list(texts))
+        return super().embed(texts, kind)  # type: ignore[arg-type]
+
+
+def test_each_distinct_text_is_embedded_once_longest_first(tmp_path: Path, data_dir: Path) -> None:
+    # Two articles from one template: the same boilerplate section, word for word.
+    boiler = (
+        "<h2>Ambiente</h2><p>Válido para todas as versões. Consulte o catálogo antes de abrir o ticket. "
+        "Informe a release e o ambiente.</p>"
+    )
+    pages = {
+        "a.html": f"<h1>Modelo</h1>{boiler}<h2>Solução A</h2><p>Reprocessar a nota. Conferir o log.</p>",
+        "b.html": f"<h1>Modelo</h1>{boiler}<h2>Solução B</h2><p>Refazer o cadastro do cliente inteiro.</p>",
+    }
+    toml = _corpus(tmp_path, pages)
+    embedder = _RecordingEmbedder()
+    s = Settings(data_dir=data_dir, sources=toml, embedder="fake", embed_batch_size=3)
+    report = run_ingest(s, embedder)
+    sent = [t for batch in embedder.batches for t in batch]
+    assert len(sent) == len(set(sent))  # nothing embedded twice
+    snap = SnapshotStore(data_dir).open_current()
+    chunks = snap.all_chunks()
+    distinct = len({c.embed_text for c in chunks.values()})
+    assert report.embedded == len(chunks) > distinct  # the template repeats
+    for stage in (sent[:distinct], sent[distinct:]):  # passages, then units
+        assert stage and [len(t) for t in stage] == sorted((len(t) for t in stage), reverse=True)
+    # Every chunk and unit still got its own text's vector.
+    fake = FakeEmbedder()
+    for rowid, chunk in chunks.items():
+        np.testing.assert_allclose(snap.vector(rowid), fake.embed([chunk.embed_text], "passage")[0], atol=1e-6)
+        units = snap.units_of(rowid)
+        assert units is not None
+        want = fake.embed([f"{chunk.section}\n{u}" for u in split_units(chunk.text)], "passage")
+        np.testing.assert_allclose(units, want, atol=1e-6)
