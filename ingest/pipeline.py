@@ -311,7 +311,10 @@ def _publish(run: _Run, gate: Gate | None) -> None:
         "overlap_tokens": run.cfg.overlap_tokens,
         "fingerprint": run.cfg.fingerprint(),
     }
-    writer = run.store.writer(run.embedder.model_id, run.embedder.dim, chunking)
+    # The previous snapshot's hub neighbour lists are reused for the passages it already had
+    # (the writer checks they fit); --full recomputes everything.
+    previous = None if run.full else run.prev
+    writer = run.store.writer(run.embedder.model_id, run.embedder.dim, chunking, previous)
     try:
         run.write(writer)
         manifest = writer.seal(run.report.sources, parent=run.prev.id if run.prev else None)

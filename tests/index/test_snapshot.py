@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from bpa_testing import strip_unit_vectors
+from bpa_testing import strip_unit_vectors, write_before_prepared
 
 from assistant.engine import Assistant
 from index.embedding.fake import FakeEmbedder
@@ -46,7 +46,7 @@ def test_round_trip(data_dir: Path) -> None:
         store.open_current()
     sid = _publish(store, ["O prazo de aceite é de dez dias.", "Clientes parados exigem contato telefônico."])
     snap = store.open_current()
-    assert snap.id == sid and snap.manifest.documents == 2 and snap.vectors.ntotal == 2
+    assert snap.id == sid and snap.manifest.documents == 2 and len(snap.passage_matrix()[0]) == 2
     assert sorted(c.text for c in snap.all_chunks().values())[0].startswith("Clientes parados")
     query = FakeEmbedder().embed(["Manual › Prazos de atendimento\nO prazo de aceite é de dez dias."], "query")[0]
     top, cosine = snap.dense(query, 2)[0]
@@ -147,5 +147,48 @@ def test_snapshot_without_unit_vectors_still_opens(data_dir: Path) -> None:
     strip_unit_vectors(data_dir / "snapshots" / sid)
     snap = store.open_current()
     assert snap.unit_vectors is None and snap.all_units() is None and snap.units_of(1) is None
-    assert snap.vectors.ntotal == 1
+    assert len(snap.passage_matrix()[0]) == 1
 
+
+
+def test_a_snapshot_stores_the_passage_vectors_once(data_dir: Path) -> None:
+    store = SnapshotStore(data_dir)
+    texts = ["O prazo de aceite é de dez dias.", "Clientes parados exigem contato telefônico."]
+    sid = _publish(store, texts)
+    path = store.root / sid
+    assert not list(path.glob("*.faiss"))  # the vectors live in prepared/ only
+    snap = store.open_current()
+    rowids, matrix = snap.passage_matrix()
+    chunks = snap.chunks(rowids.tolist())
+    expected = FakeEmbedder().embed([chunks[int(r)].embed_text for r in rowids], "passage")
+    np.testing.assert_array_equal(matrix, expected)
+    np.testing.assert_array_equal(snap.vector(int(rowids[1])), expected[1])
+    np.testing.assert_array_equal(snap.passage_vectors(rowids[::-1]), expected[::-1])
+    with pytest.raises(SnapshotError, match="sem vetor"):
+        snap.passage_vectors(np.array([999]))
+
+
+def test_a_snapshot_with_its_vectors_in_faiss_files_still_opens_and_serves(data_dir: Path, settings: Settings) -> None:
+    store = SnapshotStore(data_dir)
+    sid = _publish(store, ["O prazo de aceite é de dez dias.", "Clientes parados exigem contato telefônico."])
+    new = store.open(sid)
+    rowids, matrix = (np.array(a) for a in new.passage_matrix())
+    new.close()
+    write_before_prepared(store.root / sid)
+    old = store.open(sid)
+    assert (store.root / sid / "vectors.faiss").exists() and old.manifest.prepared is None
+    got_rowids, got = old.passage_matrix()
+    np.testing.assert_array_equal(got_rowids, rowids)
+    np.testing.assert_array_equal(got, matrix)
+    np.testing.assert_array_equal(old.vector(int(rowids[0])), matrix[0])
+    assert old.dense(matrix[1], 1)[0][0] == rowids[1]
+    hits = Assistant(settings, FakeEmbedder()).search("cliente parado telefone", k=1)
+    assert "telefônico" in hits[0].text
+
+
+def test_a_snapshot_without_any_passage_vectors_is_refused(data_dir: Path) -> None:
+    store = SnapshotStore(data_dir)
+    sid = _publish(store, ["O prazo de aceite é de dez dias."])
+    (store.root / sid / "prepared" / "vectors.npy").unlink()
+    with pytest.raises(SnapshotError, match=r"sem prepared/vectors\.npy"):
+        store.open(sid)
