@@ -62,7 +62,9 @@ DUPLICATE_COSINE = 0.985
 HUB_EXACT_MAX = 20_000
 _HUB_DEPTH = 32
 _HUB_PROBES = 8  # neighbours fetched by the k-NN search (duplicates are skipped)
-_HUB_BLOCK = 1 << 24  # similarities held at once by the exact search (64 MB)
+# On the k-NN path, kept passages are compared with every new one (a flat search) while that
+# is at most this many pairs (seconds); above, through an IVF index over the new ones.
+_HUB_NEW_FLAT_PAIRS = 1_000_000_000
 
 TITLES_SCHEMA = "CREATE TABLE IF NOT EXISTS titles (key TEXT NOT NULL, row INTEGER NOT NULL);"
 
@@ -127,37 +129,44 @@ def _top(rows: np.ndarray, sims: np.ndarray, k: int) -> tuple[np.ndarray, np.nda
 def _exact_search(
     matrix: np.ndarray, queries: np.ndarray, candidates: np.ndarray, k: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Each query row's ``k`` nearest among the ``candidates`` rows (both sorted ascending),
-    itself and near-copies skipped: blocked products, exact."""
-    rows = np.full((len(queries), k), -1, dtype=np.int64)
-    sims = np.full((len(queries), k), -np.inf, dtype=np.float32)
+    """Each query row's ``k`` nearest among the ``candidates`` rows (sorted ascending),
+    itself and near-copies skipped: exact (a flat FAISS index: blocked products)."""
     if len(candidates) == 0 or len(queries) == 0:
-        return rows, sims
-    cands = matrix if len(candidates) == len(matrix) else matrix[candidates]
-    block = max(16, _HUB_BLOCK // len(candidates))
-    for start in range(0, len(queries), block):
-        q = queries[start : start + block]
-        s = matrix[q] @ cands.T
-        s[s > DUPLICATE_COSINE] = -np.inf
-        at = np.minimum(np.searchsorted(candidates, q), len(candidates) - 1)
-        own = candidates[at] == q
-        s[np.flatnonzero(own), at[own]] = -np.inf  # not its own neighbour
-        ids = np.broadcast_to(candidates, s.shape)
-        rows[start : start + block], sims[start : start + block] = _top(ids, s, k)
+        return np.full((len(queries), k), -1, dtype=np.int64), np.full((len(queries), k), -np.inf, dtype=np.float32)
+    part = np.ascontiguousarray(matrix[candidates], dtype=np.float32)
+    index = faiss.IndexFlatIP(matrix.shape[1])
+    index.add(part)
+    rows, sims = _knn_search(matrix, index, queries, k, rows_of=candidates)
+    # Near-copies are few: skipped among the k + _HUB_DEPTH nearest. A passage with more of
+    # them than that is searched again over every candidate.
+    if len(candidates) > k + _HUB_DEPTH:
+        short = np.flatnonzero((rows >= 0).sum(axis=1) < k)
+        for start in range(0, len(short), 1024):
+            redo = short[start : start + 1024]
+            q = queries[redo]
+            s = np.asarray(matrix[q]) @ part.T
+            s[s > DUPLICATE_COSINE] = -np.inf
+            at = np.minimum(np.searchsorted(candidates, q), len(candidates) - 1)
+            own = candidates[at] == q
+            s[np.flatnonzero(own), at[own]] = -np.inf  # not its own neighbour
+            rows[redo], sims[redo] = _top(np.broadcast_to(candidates, s.shape), s, k)
     return rows, sims
 
 
 def _knn_search(
-    matrix: np.ndarray, index: faiss.Index, queries: np.ndarray, k: int, block: int = 4096
+    matrix: np.ndarray, index: faiss.Index, queries: np.ndarray, k: int, rows_of: np.ndarray | None = None,
+    block: int = 4096,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Each query row's ``k`` nearest among ``index``'s (positions = rows of ``matrix``),
-    itself and near-copies skipped: as good as the index."""
+    """Each query row's ``k`` nearest among ``index``'s (its positions are the rows of
+    ``matrix``, or ``rows_of`` them), itself and near-copies skipped: as good as the index."""
     rows = np.full((len(queries), k), -1, dtype=np.int64)
     sims = np.full((len(queries), k), -np.inf, dtype=np.float32)
-    depth = min(len(matrix), k + _HUB_DEPTH)
+    depth = min(index.ntotal, k + _HUB_DEPTH)
     for start in range(0, len(queries), block):
         q = queries[start : start + block]
         s, ids = index.search(np.ascontiguousarray(matrix[q], dtype=np.float32), depth)
+        if rows_of is not None:
+            ids = np.where(ids >= 0, rows_of[np.maximum(ids, 0)], -1)
         s[(ids == q[:, None]) | (ids < 0) | (s > DUPLICATE_COSINE)] = -np.inf
         rows[start : start + block], sims[start : start + block] = _top(ids, s, k)
     return rows, sims
@@ -207,6 +216,25 @@ def _search(
         return _knn_search(matrix, index, queries, k)
 
 
+def _search_new(
+    matrix: np.ndarray, queries: np.ndarray, added: np.ndarray, exact: bool, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each query row's ``k`` nearest among the ``added`` rows: exactly on the exact path;
+    on the k-NN path through a flat index of them, or an IVF one when comparing every pair
+    would cost more than searching every passage again (a large corpus, many changes)."""
+    if exact or len(queries) * len(added) <= _HUB_NEW_FLAT_PAIRS:
+        return _exact_search(matrix, queries, added, k)
+    part = np.ascontiguousarray(matrix[added], dtype=np.float32)
+    d = matrix.shape[1]
+    # Lists of 39 training points or more each (fewer: FAISS warns, its k-means is poor).
+    nlist = max(1, min(int(2 * np.sqrt(len(added))), len(added) // 39))
+    index = faiss.IndexIVFFlat(faiss.IndexFlatIP(d), d, nlist, faiss.METRIC_INNER_PRODUCT)
+    index.train(part)
+    index.nprobe = min(nlist, _HUB_PROBES)
+    index.add(part)
+    return _knn_search(matrix, index, queries, k, rows_of=added)
+
+
 def hub_neighbours(
     matrix: np.ndarray, ann: faiss.Index | None = None, k: int = HUB_K, reuse: HubReuse | None = None
 ) -> tuple[HubNeighbours, dict[str, Any]]:
@@ -237,7 +265,7 @@ def hub_neighbours(
         fresh = np.ones(n, dtype=bool)
         fresh[reuse.new_rows] = False
         added = np.flatnonzero(fresh)
-        near_rows, near_sims = _exact_search(matrix, intact, added, k)
+        near_rows, near_sims = _search_new(matrix, intact, added, exact, k)
         old_sims = np.where(mapped[whole] >= 0, reuse.previous.cosines[reuse.old_rows[whole]], -np.inf)
         rows[intact], sims[intact] = _top(
             np.concatenate([mapped[whole], near_rows], axis=1),

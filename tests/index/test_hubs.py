@@ -86,6 +86,20 @@ def test_incremental_knn_hub_baselines_match_the_full_knn_search(monkeypatch: py
     np.testing.assert_array_equal(incremental.baseline(), full.baseline())
 
 
+def test_many_new_passages_are_compared_through_an_ivf_index(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(prepared, "HUB_EXACT_MAX", 100)
+    monkeypatch.setattr(prepared, "_HUB_NEW_FLAT_PAIRS", 0)  # kept x new through IVF
+    rng = np.random.default_rng(11)
+    old = _corpus(rng, 1500)
+    matrix, reuse = _edit(rng, old, removed=100, changed=100, added=1000)
+    full, _ = prepared.hub_neighbours(matrix)
+    incremental, done = prepared.hub_neighbours(matrix, reuse=reuse)
+    assert done["reused"] > 0
+    got, want = incremental.baseline(), full.baseline()
+    # As good as the approximate search: most baselines the same, none far off.
+    assert np.mean(got == want) > 0.9 and np.abs(got - want).max() < 0.05
+
+
 def test_approximate_lists_are_not_reused_for_an_exact_baseline(monkeypatch: pytest.MonkeyPatch) -> None:
     rng = np.random.default_rng(5)
     old = _corpus(rng, 200)
