@@ -60,8 +60,8 @@ DUPLICATE_COSINE = 0.985
 # Up to this many passages the hub baselines are exact (blocked all-pairs products, the
 # definition); above it, each passage's neighbours come from a FAISS k-NN search.
 HUB_EXACT_MAX = 20_000
-_HUB_DEPTH = 32
-_HUB_PROBES = 8  # neighbours fetched by the k-NN search (duplicates are skipped)
+_HUB_DEPTH = 32  # neighbours fetched beyond HUB_K (near-copies among them are skipped)
+_HUB_PROBES = 8  # IVF lists the hub search probes
 # On the k-NN path, kept passages are compared with every new one (a flat search) while that
 # is at most this many pairs (seconds); above, through an IVF index over the new ones.
 _HUB_NEW_FLAT_PAIRS = 1_000_000_000
@@ -73,7 +73,6 @@ def title_key(text: str) -> str:
     """A title or question reduced to its words: case, accents and punctuation runs
     ("Quando orientar o ESN????") do not count."""
     return " ".join(words(text))
-
 
 
 @dataclass
