@@ -192,3 +192,29 @@ def test_a_snapshot_without_any_passage_vectors_is_refused(data_dir: Path) -> No
     (store.root / sid / "prepared" / "vectors.npy").unlink()
     with pytest.raises(SnapshotError, match=r"sem prepared/vectors\.npy"):
         store.open(sid)
+
+
+def _republish(store: SnapshotStore, texts: list[str], model_id: str, previous: object) -> dict[str, object]:
+    emb = FakeEmbedder()
+    writer = store.writer(model_id, emb.dim, {"fingerprint": "x"}, previous)  # type: ignore[arg-type]
+    for i, text in enumerate(texts):
+        doc = _doc(f"d{i}", text)
+        chunks = chunk_document(doc, ChunkingConfig())
+        units = [emb.embed(unit_embed_texts(c), "passage") for c in chunks]
+        writer.add(DocumentRecord.from_document(doc), chunks, emb.embed([c.embed_text for c in chunks], "passage"),
+                   units)  # fmt: skip
+    return writer.publish({"s": SourceStatus("ok", len(texts))}, None).hubs
+
+
+def test_the_writer_reuses_hub_neighbours_only_from_a_snapshot_of_the_same_model(data_dir: Path) -> None:
+    store = SnapshotStore(data_dir)
+    words = "prazo aceite cliente parado ticket contato telefone nota fiscal estoque pedido rotina".split()
+    rng = np.random.default_rng(1)
+    texts = [" ".join(rng.choice(words, 6)) + "." for _ in range(30)]
+    _publish(store, texts)
+    model_id = FakeEmbedder().model_id
+    same = _republish(store, [*texts[:29], "Clientes parados exigem contato."], model_id, store.open_current())
+    assert same["reused"] + same["searched"] == 30 and same["searched"] < 15  # type: ignore[operator]
+    other = _republish(store, texts, "outro-modelo", store.open_current())
+    assert other == {"method": "exact", "reused": 0, "searched": 30}
+    assert _republish(store, texts, "outro-modelo", None) == other  # no previous snapshot: the same
