@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -15,7 +16,7 @@ from index.embedding.fake import FakeEmbedder
 from index.errors import NoSnapshotError, SnapshotError
 from index.models import Block, Document, Section
 from index.settings import Settings
-from index.snapshot import DocumentRecord, SnapshotStore, SourceStatus
+from index.snapshot import DocumentRecord, Snapshot, SnapshotStore, SourceStatus
 from index.units import UNITS_VERSION, split_units, unit_embed_texts
 from ingest.chunk import ChunkingConfig, chunk_document
 
@@ -194,9 +195,9 @@ def test_a_snapshot_without_any_passage_vectors_is_refused(data_dir: Path) -> No
         store.open(sid)
 
 
-def _republish(store: SnapshotStore, texts: list[str], model_id: str, previous: object) -> dict[str, object]:
+def _republish(store: SnapshotStore, texts: list[str], model_id: str, previous: Snapshot | None) -> dict[str, Any]:
     emb = FakeEmbedder()
-    writer = store.writer(model_id, emb.dim, {"fingerprint": "x"}, previous)  # type: ignore[arg-type]
+    writer = store.writer(model_id, emb.dim, {"fingerprint": "x"}, previous)
     for i, text in enumerate(texts):
         doc = _doc(f"d{i}", text)
         chunks = chunk_document(doc, ChunkingConfig())
@@ -214,7 +215,7 @@ def test_the_writer_reuses_hub_neighbours_only_from_a_snapshot_of_the_same_model
     _publish(store, texts)
     model_id = FakeEmbedder().model_id
     same = _republish(store, [*texts[:29], "Clientes parados exigem contato."], model_id, store.open_current())
-    assert same["reused"] + same["searched"] == 30 and same["searched"] < 15  # type: ignore[operator]
+    assert same["reused"] + same["searched"] == 30 and same["searched"] < 15
     other = _republish(store, texts, "outro-modelo", store.open_current())
     assert other == {"method": "exact", "reused": 0, "searched": 30}
     assert _republish(store, texts, "outro-modelo", None) == other  # no previous snapshot: the same

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -277,7 +278,7 @@ def _page(rng: np.random.Generator, n: int, sections: int = 5) -> str:
     return f"<h1>Página {n}</h1>{body}<h2>Contato</h2><p>Abra um chamado no portal do suporte.</p>"
 
 
-def _hubs(data_dir: Path) -> tuple[dict[str, float], dict[str, object]]:
+def _hubs(data_dir: Path) -> tuple[dict[str, float], dict[str, Any]]:
     """The published snapshot's hub baseline per chunk id, and how the baselines were found."""
     snap = SnapshotStore(data_dir).open_current()
     p = snap.prepared()
@@ -298,8 +299,8 @@ def test_an_incremental_ingest_gives_the_hub_baselines_of_a_full_one(tmp_path: P
     second = run_ingest(s, FakeEmbedder())
     assert (second.changed, second.removed, second.new) == (1, 1, 1)
     incremental, done = _hubs(data_dir)
-    assert done["method"] == "exact" and 0 < int(done["searched"]) < second.chunks // 2  # type: ignore[call-overload]
-    assert int(done["reused"]) + int(done["searched"]) == second.chunks  # type: ignore[call-overload]
+    assert done["method"] == "exact" and 0 < done["searched"] < second.chunks // 2
+    assert done["reused"] + done["searched"] == second.chunks
     run_ingest(s, FakeEmbedder(), full=True)
     full, done = _hubs(data_dir)
     assert done["reused"] == 0 and full == incremental
@@ -319,7 +320,7 @@ def test_an_ingest_over_an_older_snapshot_computes_every_hub_baseline(
     else:  # what the previous version wrote: prepared/ without the hubs' neighbours
         with np.load(path / "prepared" / "rows.npz") as z:
             kept = {k: z[k] for k in z.files if not k.startswith("hub_")}
-        np.savez(path / "prepared" / "rows.npz", **kept)  # type: ignore[arg-type]
+        np.savez(path / "prepared" / "rows.npz", **kept)
     (toml.parent / "p02.html").write_text(_page(rng, 2), encoding="utf-8")
     second = run_ingest(s, FakeEmbedder())
     assert second.published and second.embedded < second.chunks  # the vectors were still reused
