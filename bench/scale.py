@@ -291,7 +291,7 @@ def throughput(data_dir: Path, duration: float) -> float:
 
 def table(rows: list[dict[str, float]]) -> str:
     lines = [
-        "| passagens | publicação (s) | republicação 1%: do zero / incremental (s) | disco (MB) "
+        "| passagens | publicação (s) | republicação, 1% mudado: do zero / incremental (s) | disco (MB) "
         "| carga até 1ª resposta (s) | RSS (MB) | ask p50 (ms) | ask p95 (ms) | /v1/ask c=8 (req/s) |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
