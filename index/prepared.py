@@ -504,7 +504,13 @@ def load_neighbours(directory: Path) -> tuple[np.ndarray, HubNeighbours] | None:
     with np.load(path) as z:
         if "hub_rows" not in z.files or float(z["hub_duplicate_cosine"]) != DUPLICATE_COSINE:
             return None
-        return z["rowids"], HubNeighbours(z["hub_rows"], z["hub_cosines"], bool(z["hub_exact"]))
+        rowids, rows, cosines = z["rowids"], z["hub_rows"], z["hub_cosines"]
+        exact = bool(z["hub_exact"])
+    n = len(rowids)
+    shaped = rows.ndim == 2 and rows.shape == cosines.shape and len(rows) == n
+    if not shaped or (n and not -1 <= rows.min() <= rows.max() < n):
+        return None  # not what this code writes: searched again
+    return rowids, HubNeighbours(rows, cosines, exact)
 
 
 def load(directory: Path, with_units: bool) -> Prepared | None:

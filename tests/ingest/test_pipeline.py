@@ -306,7 +306,7 @@ def test_an_incremental_ingest_gives_the_hub_baselines_of_a_full_one(tmp_path: P
     assert done["reused"] == 0 and full == incremental
 
 
-@pytest.mark.parametrize("format", ["before prepared", "without neighbour lists"])
+@pytest.mark.parametrize("format", ["before prepared", "without neighbour lists", "damaged neighbour lists"])
 def test_an_ingest_over_an_older_snapshot_computes_every_hub_baseline(
     tmp_path: Path, data_dir: Path, format: str
 ) -> None:
@@ -317,9 +317,12 @@ def test_an_ingest_over_an_older_snapshot_computes_every_hub_baseline(
     path = data_dir / "snapshots" / (first.snapshot_id or "")
     if format == "before prepared":
         write_before_prepared(path)
-    else:  # what the previous version wrote: prepared/ without the hubs' neighbours
+    else:  # what the previous version wrote: prepared/ without the hubs' neighbours; or a damaged file
         with np.load(path / "prepared" / "rows.npz") as z:
             kept = {k: z[k] for k in z.files if not k.startswith("hub_")}
+            if format == "damaged neighbour lists":
+                kept |= {k: z[k] for k in z.files if k.startswith("hub_")}
+                kept["hub_rows"] = kept["hub_rows"] + len(z["rowids"])
         np.savez(path / "prepared" / "rows.npz", **kept)
     (toml.parent / "p02.html").write_text(_page(rng, 2), encoding="utf-8")
     second = run_ingest(s, FakeEmbedder())
