@@ -60,6 +60,18 @@ def test_incremental_hub_baselines_equal_the_exact_full_search(seed: int) -> Non
     np.testing.assert_allclose(incremental.baseline(), np.sort(sims, axis=1)[:, -5:].mean(axis=1), rtol=1e-5)
 
 
+def test_successive_incremental_publishes_stay_equal_to_full_ones() -> None:
+    rng = np.random.default_rng(3)
+    matrix = _corpus(rng, 400)
+    lists = prepared.hub_neighbours(matrix)[0]
+    for _ in range(3):  # each publish reuses the lists the previous incremental one stored
+        matrix, reuse = _edit(rng, matrix, removed=8, changed=4, added=10)
+        reuse.previous = lists
+        lists, done = prepared.hub_neighbours(matrix, reuse=reuse)
+        assert done["reused"] > len(matrix) // 2
+        np.testing.assert_array_equal(lists.baseline(), prepared.hub_neighbours(matrix)[0].baseline())
+
+
 def test_a_kept_passage_gains_a_new_neighbour_nearer_than_its_old_ones() -> None:
     rng = np.random.default_rng(7)
     old = _corpus(rng, 300)
