@@ -2,7 +2,10 @@
 
 For each N it writes a snapshot of N passages through ``index.snapshot``'s writer (the
 full pipeline would spend its time fetching and parsing one page again and again) and
-reports: publish time, snapshot size on disk, load time (process start to first answer),
+reports: publish time, the time to publish it again with 1% of its documents drawn anew
+(``--changed``; the writer given the previous snapshot, so only the hub baselines of what
+changed are searched again, and without it, for comparison), snapshot size on disk, load
+time (process start to first answer),
 RSS after load, ask p50/p95 over 200 varied questions with the query cache off, and
 /v1/ask throughput at concurrency 8 against ``bpa serve``. Then how each figure grows
 (the ratio between the largest N and 100k, or the smallest).
@@ -108,45 +111,92 @@ def _unit_norm(x: np.ndarray) -> np.ndarray:
     return (x / np.where(norms > 0, norms, 1.0)).astype(np.float32)
 
 
-def build(data_dir: Path, n: int, units: list[str], titles: list[str], per_doc: int = 10) -> float:
-    """Writes and publishes a snapshot of ``n`` passages; returns the seconds it took."""
-    rng = np.random.default_rng(SEED)
-    counts = HashedCounts(DIM)
-    unit_raw = np.stack([counts(u) for u in units])
-    title_raw = np.stack([counts(t) for t in titles])
-    started = time.perf_counter()
-    store = SnapshotStore(data_dir)
-    writer = store.writer(f"fake-hash-{DIM}", DIM, {"bench": "scale"})
-    written, d = 0, 0
-    while written < n:
+Generated = tuple[DocumentRecord, list[Chunk], np.ndarray, list[np.ndarray]]
+
+
+class Documents:
+    """Documents of random passages: number ``d`` is always named the same, its content is
+    a draw of ``rng``."""
+
+    def __init__(self, units: list[str], titles: list[str]) -> None:
+        self.units, self.titles = units, titles
+        self.counts = HashedCounts(DIM)
+        self.unit_raw = np.stack([self.counts(u) for u in units])
+        self.title_raw = np.stack([self.counts(t) for t in titles])
+
+    def make(self, rng: np.random.Generator, d: int, passages: int) -> Generated:
+        units, titles = self.units, self.titles
         product = PRODUCTS[d % len(PRODUCTS)]
         code = f"Rotina {product[:3].upper()}{d:07d}"
         doc_title = f"{product}: {titles[int(rng.integers(len(titles)))]} ({code})"
-        doc_raw = counts(doc_title)
+        doc_raw = self.counts(doc_title)
         key = f"scale/{d}"
         doc_id = document_id("scale", key)
         chunks, vectors, unit_vectors = [], [], []
-        for ordinal in range(min(per_doc, n - written)):
+        for ordinal in range(passages):
             t = int(rng.integers(len(titles)))
             picked = rng.choice(len(units), int(rng.integers(2, 7)), replace=False)
             path = (doc_title, titles[t])
             text = "\n".join(units[i] for i in picked)
             url = f"https://kb.example/{key}"
             chunks.append(Chunk(chunk_id(doc_id, path, text), doc_id, ordinal, path, f"s{ordinal}", url, text))
-            section_raw = doc_raw + title_raw[t]  # the section path is "doc › title": the separator has no word
-            vectors.append(section_raw + unit_raw[picked].sum(axis=0))
-            unit_vectors.append(_unit_norm(section_raw[None, :] + unit_raw[picked]))
+            section_raw = doc_raw + self.title_raw[t]  # the section path is "doc › title": the separator has no word
+            vectors.append(section_raw + self.unit_raw[picked].sum(axis=0))
+            unit_vectors.append(_unit_norm(section_raw[None, :] + self.unit_raw[picked]))
         record = DocumentRecord(
-            id=doc_id, source="scale", key=key, title=doc_title, url=f"https://kb.example/{key}", content_hash=key,
-            version=None, updated_at=None, breadcrumbs=[], metadata={}, outline=[],
+            id=doc_id, source="scale", key=key, title=doc_title, url=f"https://kb.example/{key}",
+            content_hash=f"{key}:{chunks[0].id if chunks else ''}", version=None, updated_at=None, breadcrumbs=[],
+            metadata={}, outline=[],
         )  # fmt: skip
-        writer.add(record, chunks, _unit_norm(np.stack(vectors)), unit_vectors)
+        return record, chunks, _unit_norm(np.stack(vectors)), unit_vectors
+
+
+def build(data_dir: Path, n: int, docs: Documents, per_doc: int = 10) -> float:
+    """Writes and publishes a snapshot of ``n`` passages; returns the seconds it took."""
+    rng = np.random.default_rng(SEED)
+    started = time.perf_counter()
+    store = SnapshotStore(data_dir)
+    writer = store.writer(f"fake-hash-{DIM}", DIM, {"bench": "scale"})
+    written, d = 0, 0
+    while written < n:
+        record, chunks, vectors, unit_vectors = docs.make(rng, d, min(per_doc, n - written))
+        writer.add(record, chunks, vectors, unit_vectors)
         written += len(chunks)
         d += 1
         if d == 1:
-            check_vectors(chunks, _unit_norm(np.stack(vectors)), unit_vectors)
+            check_vectors(chunks, vectors, unit_vectors)
     writer.publish({"scale": SourceStatus("ok", d)}, None)
     return time.perf_counter() - started
+
+
+def republish(data_dir: Path, docs: Documents, changed: float, incremental: bool, seed: int) -> float:
+    """Publishes the current snapshot again with a fraction ``changed`` of its documents
+    drawn anew (as an ingest does: the other documents' chunks and vectors carried over),
+    the writer given the previous snapshot (``incremental``) or not; returns the seconds."""
+    rng = np.random.default_rng(seed)
+    store = SnapshotStore(data_dir)
+    prev = store.open_current()
+    started = time.perf_counter()
+    records = prev.documents()
+    redrawn = set(rng.choice(len(records), max(1, round(changed * len(records))), replace=False).tolist())
+    unit_sets = prev.units_by_chunk() or {}
+    m = prev.manifest
+    writer = store.writer(m.model_id, m.dim, m.chunking, prev if incremental else None)
+    for i, record in enumerate(records):
+        rows = prev.document_chunks(record.id)
+        if i in redrawn:
+            _, chunks, vectors, unit_vectors = docs.make(rng, int(record.key.rsplit("/", 1)[1]), len(rows))
+            writer.add(dataclasses.replace(record, content_hash=f"{record.key}:{chunks[0].id}"), chunks, vectors,
+                       unit_vectors)  # fmt: skip
+            continue
+        rowids = np.array([r for r, _ in rows], dtype=np.int64)
+        writer.add(record, [c for _, c in rows], prev.passage_vectors(rowids), [unit_sets[r] for r in rowids])
+    manifest = writer.publish(dict(prev.manifest.sources), prev.id)
+    seconds = time.perf_counter() - started
+    prev.close()
+    print(f"republicação ({'incremental' if incremental else 'do zero'}): {seconds:.1f} s, hubs {manifest.hubs}",
+          flush=True)  # fmt: skip
+    return seconds
 
 
 def check_vectors(chunks: list[Chunk], vectors: np.ndarray, unit_vectors: list[np.ndarray]) -> None:
@@ -241,13 +291,15 @@ def throughput(data_dir: Path, duration: float) -> float:
 
 def table(rows: list[dict[str, float]]) -> str:
     lines = [
-        "| passagens | publicação (s) | disco (MB) | carga até 1ª resposta (s) | RSS (MB) "
-        "| ask p50 (ms) | ask p95 (ms) | /v1/ask c=8 (req/s) |",
-        "|---|---|---|---|---|---|---|---|",
+        "| passagens | publicação (s) | republicação, 1% mudado: do zero / incremental (s) | disco (MB) "
+        "| carga até 1ª resposta (s) | RSS (MB) | ask p50 (ms) | ask p95 (ms) | /v1/ask c=8 (req/s) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
+        again = f"{r['republish_full_s']:.1f} / {r['republish_s']:.1f}" if "republish_s" in r else "-"
         lines.append(
-            f"| {int(r['n']):,} | {r['publish_s']:.1f} | {r['disk_mb']:.0f} | {r['load_s']:.1f} | {r['rss_mb']:.0f} "
+            f"| {int(r['n']):,} | {r['publish_s']:.1f} | {again} | {r['disk_mb']:.0f} | {r['load_s']:.1f} "
+            f"| {r['rss_mb']:.0f} "
             f"| {r['p50_ms']:.1f} | {r['p95_ms']:.1f} | {r['throughput']:.1f} |".replace(",", ".")
         )
     return "\n".join(lines)
@@ -311,6 +363,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--eval-dir", type=Path, default=EVAL)
     ap.add_argument("--default-corpus", type=Path, default=None, metavar="DATA_DIR")
     ap.add_argument("--candidates", type=int, default=10, help="with --default-corpus: top candidates per retriever")
+    ap.add_argument(
+        "--changed", type=float, default=0.01,
+        help="fraction of the documents drawn anew for the republish figures (0: none)",
+    )  # fmt: skip
     ap.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
@@ -321,6 +377,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     units, titles, questions = seed_material(args.eval_dir)
+    docs = Documents(units, titles)
     asked = questions_for(questions, args.questions + 1)
     work = args.work or Path(tempfile.mkdtemp(prefix="bpa-scale-"))
     rows = []
@@ -328,9 +385,12 @@ def main(argv: list[str] | None = None) -> int:
         for n in sizes:
             data_dir = work / f"n{n}"
             shutil.rmtree(data_dir, ignore_errors=True)
-            publish_s = build(data_dir, n, units, titles)
+            publish_s = build(data_dir, n, docs)
+            row = {"n": n, "publish_s": publish_s, "disk_mb": disk_mb(SnapshotStore(data_dir).open_current().path)}
+            if args.changed > 0:
+                row["republish_full_s"] = republish(data_dir, docs, args.changed, False, SEED + 1)
+                row["republish_s"] = republish(data_dir, docs, args.changed, True, SEED + 2)
             snapshot = SnapshotStore(data_dir).open_current()
-            row = {"n": n, "publish_s": publish_s, "disk_mb": disk_mb(snapshot.path)}
             row |= measure(data_dir, asked, args.duration)
             row["retrieval"] = snapshot.manifest.retrieval  # type: ignore[assignment]
             rows.append(row)

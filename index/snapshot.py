@@ -6,9 +6,10 @@ Layout (under ``data_dir``)::
     snapshots/<id>/manifest.json model, chunking, counts, per-source status
     snapshots/<id>/index.sqlite  documents, chunks, units (the lexical index is built in
                                  memory at load: assistant.retrieval.LexicalIndex)
-    snapshots/<id>/vectors.faiss exact inner product over normalized vectors, ids = chunk rowids
     snapshots/<id>/prepared/     what query time reads, computed at publish (index.prepared),
-                                 the answer units' vectors among them (prepared/units.npy)
+                                 the passage and answer-unit vectors among them (prepared/
+                                 vectors.npy, units.npy: their only copy)
+    snapshots/<id>/vectors.faiss older snapshots: the passage vectors, ids = chunk rowids
     snapshots/<id>/units.faiss   older snapshots: the unit vectors, ids = unit rowids
     snapshots/.tmp-<id>/         a build in progress (never read; removed by the next build)
     rejected/<id>/               a build the evaluation gate refused (kept aside, never served)
@@ -60,6 +61,8 @@ CREATE TABLE units (
 );
 CREATE INDEX units_chunk ON units(chunk_rowid, position);
 """
+# The passage vectors (index.prepared writes them in row order; rowids in rows.npz).
+_PASSAGES = f"{prepared.PREPARED_DIR}/vectors.npy"
 # Keys older manifests carry that no longer mean anything (``analyzer``: the stems of the
 # FTS5 table that snapshots used to hold); dropped on read so old snapshots still open.
 _RETIRED_MANIFEST_KEYS = ("analyzer",)
@@ -125,6 +128,9 @@ class Manifest:
     # How queries search it (assistant.retrieval): up to ``exact_max`` passages every
     # passage is scored; above, only the dense and lexical top candidates.
     retrieval: dict[str, Any] = field(default_factory=dict)
+    # How the hub baselines were found: method (exact, knn), passages whose neighbours were
+    # reused from the previous snapshot and passages searched (empty: written before).
+    hubs: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False, indent=2)
@@ -202,18 +208,27 @@ def _fsync_path(path: Path) -> None:
 
 class SnapshotWriter:
     """Builds one snapshot in a temp dir. Call ``publish`` to make it current, or ``seal``
-    to put it in place unpublished (for a check before ``SnapshotStore.publish``)."""
+    to put it in place unpublished (for a check before ``SnapshotStore.publish``).
 
-    def __init__(self, store: SnapshotStore, model_id: str, dim: int, chunking: dict[str, Any]) -> None:
+    Given the ``previous`` snapshot (kept open until sealed), the hub baselines of the
+    passages it already had are updated rather than searched again (index.prepared).
+    """
+
+    def __init__(
+        self, store: SnapshotStore, model_id: str, dim: int, chunking: dict[str, Any],
+        previous: Snapshot | None = None,
+    ) -> None:
         self.store = store
+        self.previous = previous
         self.id = new_snapshot_id()
         self.tmp = store.root / f".tmp-{self.id}"
         self.tmp.mkdir(parents=True)
         self.model_id, self.dim, self.chunking = model_id, dim, chunking
         self.db = sqlite3.connect(self.tmp / "index.sqlite")
         self.db.executescript(SCHEMA)
-        self.vectors = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
-        self.unit_vectors = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+        # Growing buffers of the vectors in row order (written to prepared/ at seal).
+        self.vectors = faiss.IndexFlatIP(dim)
+        self.unit_vectors = faiss.IndexFlatIP(dim)
         self.n_docs = 0
         self.n_chunks = 0
         self.n_units = 0
@@ -242,7 +257,6 @@ class SnapshotWriter:
                 json.dumps(record.metadata, ensure_ascii=False), json.dumps(record.outline, ensure_ascii=False),
             ),
         )  # fmt: skip
-        ids = np.empty(len(chunks), dtype=np.int64)
         for i, c in enumerate(chunks):
             cur = self.db.execute(
                 "INSERT INTO chunks (id, document_id, ordinal, section_path, anchor, url, text) "
@@ -251,11 +265,10 @@ class SnapshotWriter:
                  c.anchor, c.url, c.text),
             )  # fmt: skip
             rowid = int(cur.lastrowid or 0)
-            ids[i] = rowid
             self._add_units(c, rowid, unit_vectors[i])
             self.prepared.add(rowid, c, record.source, len(unit_vectors[i]))
         if len(chunks):
-            self.vectors.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids)
+            self.vectors.add(np.ascontiguousarray(vectors, dtype=np.float32))
         self.n_docs += 1
         self.n_chunks += len(chunks)
 
@@ -263,12 +276,11 @@ class SnapshotWriter:
         expected = len(split_units(chunk.text))
         if len(vectors) != expected:
             raise SnapshotError(f"chunk {chunk.id}: {expected} units but {len(vectors)} unit vectors")
-        ids = np.empty(expected, dtype=np.int64)
-        for pos in range(expected):
-            cur = self.db.execute("INSERT INTO units (chunk_rowid, position) VALUES (?,?)", (chunk_rowid, pos))
-            ids[pos] = int(cur.lastrowid or 0)
+        self.db.executemany(
+            "INSERT INTO units (chunk_rowid, position) VALUES (?,?)", [(chunk_rowid, pos) for pos in range(expected)]
+        )
         if expected:
-            self.unit_vectors.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids)
+            self.unit_vectors.add(np.ascontiguousarray(vectors, dtype=np.float32))
         self.n_units += expected
 
     def publish(self, sources: dict[str, SourceStatus], parent: str | None) -> Manifest:
@@ -283,21 +295,21 @@ class SnapshotWriter:
             return self._seal(sources, parent)
 
     def _seal(self, sources: dict[str, SourceStatus], parent: str | None) -> Manifest:
-        # Insertion order is rowid order: the flat indexes hold the vectors in row order.
-        retrieval = self.prepared.write(
-            self.tmp / prepared.PREPARED_DIR, self.db, _flat(self.vectors), _flat(self.unit_vectors)
+        # Insertion order is rowid order: the buffers hold the vectors in row order.
+        matrix = _flat(self.vectors)
+        retrieval, hubs = self.prepared.write(
+            self.tmp / prepared.PREPARED_DIR, self.db, matrix, _flat(self.unit_vectors), self._hub_reuse(matrix)
         )
         manifest = Manifest(
             id=self.id, created_at=datetime.now(UTC).isoformat(timespec="seconds"), model_id=self.model_id,
             dim=self.dim, chunking=self.chunking, documents=self.n_docs,
             chunks=self.n_chunks, sources=sources, parent=parent, units=self.n_units, units_version=UNITS_VERSION,
-            prepared=prepared.PREPARED_VERSION, retrieval=retrieval,
+            prepared=prepared.PREPARED_VERSION, retrieval=retrieval, hubs=hubs,
         )  # fmt: skip
         self.db.commit()
         self.db.close()
-        faiss.write_index(self.vectors, str(self.tmp / "vectors.faiss"))
         (self.tmp / "manifest.json").write_text(manifest.to_json(), encoding="utf-8")
-        for name in ("index.sqlite", "vectors.faiss", "manifest.json"):
+        for name in ("index.sqlite", "manifest.json"):
             _fsync_path(self.tmp / name)
         for path in (self.tmp / prepared.PREPARED_DIR).iterdir():
             _fsync_path(path)
@@ -306,6 +318,40 @@ class SnapshotWriter:
         os.rename(self.tmp, final)
         _fsync_path(self.store.root)
         return manifest
+
+    def _hub_reuse(self, matrix: np.ndarray) -> prepared.HubReuse | None:
+        """The previous snapshot's hub neighbour lists and which of its rows are still here:
+        the same chunk (its id covers its text) with the same vector. None when there is no
+        previous snapshot, another model made it, or it has no neighbour lists."""
+        prev = self.previous
+        if prev is None or prev.manifest.model_id != self.model_id or prev.manifest.dim != self.dim:
+            return None
+        try:
+            stored = prepared.load_neighbours(prev.path / prepared.PREPARED_DIR)
+        except (OSError, ValueError, KeyError):
+            return None  # unreadable: computed from scratch, as without one
+        if stored is None:
+            return None
+        old_rowids, neighbours = stored
+        old_ids = [r[0] for r in prev.db.execute("SELECT id FROM chunks ORDER BY rowid")]
+        if len(old_ids) != len(old_rowids) or len(old_ids) != len(neighbours.rows):
+            return None
+        position = {chunk: row for row, chunk in enumerate(old_ids)}
+        del old_ids
+        pairs = [
+            (old, new)
+            for new, (chunk,) in enumerate(self.db.execute("SELECT id FROM chunks ORDER BY rowid"))
+            if (old := position.get(chunk)) is not None
+        ]
+        del position
+        old_rows, new_rows = np.array(pairs, dtype=np.int64).reshape(-1, 2).T
+        # Vectors reused by the ingest are bit-equal; any other is a changed passage.
+        old_matrix = prev.passage_matrix()[1]
+        same = np.zeros(len(old_rows), dtype=bool)
+        for start in range(0, len(old_rows), 65536):
+            part = slice(start, start + 65536)
+            same[part] = (np.asarray(old_matrix[old_rows[part]]) == matrix[new_rows[part]]).all(axis=1)
+        return prepared.HubReuse(neighbours, old_rows[same], new_rows[same])
 
     def abort(self) -> None:
         try:
@@ -325,12 +371,13 @@ class Snapshot:
             self.manifest = Manifest.from_json((path / "manifest.json").read_text(encoding="utf-8"))
         except (OSError, ValueError, TypeError) as e:
             raise SnapshotError(f"snapshot {path.name} ilegível: {e}") from e
-        for name in ("vectors.faiss", "index.sqlite"):
-            if not (path / name).exists():
-                raise SnapshotError(f"snapshot {path.name} sem {name}")
+        if not (path / "index.sqlite").exists():
+            raise SnapshotError(f"snapshot {path.name} sem index.sqlite")
+        if not (path / _PASSAGES).exists() and not (path / "vectors.faiss").exists():
+            raise SnapshotError(f"snapshot {path.name} sem {_PASSAGES}")
         self._local = threading.local()
-        # The FAISS files are read on first use: serving reads prepared/ instead.
-        self._vectors: faiss.Index | None = None
+        # Read on first use (serving reads prepared/ through ``prepared()``).
+        self._passages: tuple[np.ndarray, np.ndarray] | None = None
         self._unit_vectors: faiss.Index | None = None
         self._index_lock = threading.Lock()
 
@@ -340,12 +387,33 @@ class Snapshot:
         except (OSError, RuntimeError) as e:
             raise SnapshotError(f"snapshot {self.path.name} ilegível: {e}") from e
 
-    @property
-    def vectors(self) -> faiss.Index:
+    def passage_matrix(self) -> tuple[np.ndarray, np.ndarray]:
+        """Chunk rowids ascending and the passage vectors in that order: prepared/vectors.npy
+        memory-mapped, or, in snapshots written before it, read out of ``vectors.faiss``."""
         with self._index_lock:
-            if self._vectors is None:
-                self._vectors = self._read_index("vectors.faiss")
-            return self._vectors
+            if self._passages is None:
+                self._passages = self._read_passages()
+            return self._passages
+
+    def _read_passages(self) -> tuple[np.ndarray, np.ndarray]:
+        stored = self.path / prepared.PREPARED_DIR
+        if (self.path / _PASSAGES).exists() and (stored / "rows.npz").exists():
+            try:
+                with np.load(stored / "rows.npz") as z:
+                    rowids = np.asarray(z["rowids"], dtype=np.int64)
+                matrix = np.load(self.path / _PASSAGES, mmap_mode="r")
+            except (OSError, ValueError, KeyError) as e:
+                raise SnapshotError(f"snapshot {self.path.name}: prepared/ ilegível ({e})") from e
+            if len(matrix) != len(rowids):
+                raise SnapshotError(f"snapshot {self.path.name}: {len(rowids)} passagens, {len(matrix)} vetores")
+            return rowids, matrix
+        index = self._read_index("vectors.faiss")
+        if index.ntotal == 0:
+            return np.zeros(0, dtype=np.int64), np.zeros((0, index.d), dtype=np.float32)
+        ids = faiss.vector_to_array(index.id_map).astype(np.int64)  # type: ignore[attr-defined]
+        vectors = faiss.downcast_index(index.index).reconstruct_n(0, index.ntotal)  # type: ignore[attr-defined]
+        order = np.argsort(ids, kind="stable")
+        return ids[order], np.ascontiguousarray(vectors[order], dtype=np.float32)
 
     @property
     def unit_vectors(self) -> faiss.Index | None:
@@ -405,10 +473,13 @@ class Snapshot:
 
     # --- retrieval primitives -------------------------------------------------------
     def dense(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
-        if self.vectors.ntotal == 0:
+        """The ``k`` passages nearest ``query`` (rowid, cosine), every passage scored."""
+        rowids, matrix = self.passage_matrix()
+        if len(rowids) == 0:
             return []
-        scores, ids = self.vectors.search(np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32), k)
-        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+        scores = np.asarray(matrix @ np.asarray(query, dtype=np.float32).reshape(-1))
+        top = np.argsort(-scores, kind="stable")[:k]
+        return [(int(rowids[i]), float(scores[i])) for i in top]
 
     def chunks(self, rowids: list[int]) -> dict[int, Chunk]:
         if not rowids:
@@ -426,11 +497,17 @@ class Snapshot:
         return {int(r["rowid"]): _chunk(r) for r in self.db.execute("SELECT * FROM chunks")}
 
     def vector(self, rowid: int) -> np.ndarray:
-        return np.asarray(self.vectors.reconstruct(int(rowid)), dtype=np.float32)
+        return self.passage_vectors(np.array([rowid], dtype=np.int64))[0]
 
     def passage_vectors(self, rowids: np.ndarray) -> np.ndarray:
-        """Chunk vectors in ``rowids`` order, read out of the flat index in one pass."""
-        return _rows_by_id(self.vectors, rowids)
+        """Chunk vectors in ``rowids`` order."""
+        stored, matrix = self.passage_matrix()
+        rowids = np.asarray(rowids, dtype=np.int64)
+        rows = np.minimum(np.searchsorted(stored, rowids), max(len(stored) - 1, 0))
+        if len(rowids) and (len(stored) == 0 or (stored[rows] != rowids).any()):
+            missing = rowids[stored[rows] != rowids] if len(stored) else rowids
+            raise SnapshotError(f"snapshot {self.path.name}: sem vetor para o trecho {int(missing[0])}")
+        return np.ascontiguousarray(matrix[rows], dtype=np.float32)
 
     def all_units(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
         """Every unit as (chunk rowids, positions, vectors), ordered by chunk rowid then position;
@@ -464,7 +541,7 @@ class Snapshot:
         units = self.units_by_chunk()
         if units is None:
             return None
-        return units.get(chunk_rowid, np.zeros((0, self.vectors.d), dtype=np.float32))
+        return units.get(chunk_rowid, np.zeros((0, self.manifest.dim), dtype=np.float32))
 
     # --- documents --------------------------------------------------------------------
     def documents(self, source: str | None = None) -> list[DocumentRecord]:
@@ -496,17 +573,17 @@ class Snapshot:
             self._local.db = None
 
 
-def _flat(index: faiss.Index) -> np.ndarray:
-    """Every vector of an ``IndexIDMap2`` over a flat index, in insertion order: a view of
-    the index's own storage (valid while the index lives; no copy of a large corpus)."""
+def _flat(index: faiss.IndexFlat) -> np.ndarray:
+    """Every vector of a flat index, in insertion order: a view of the index's own storage
+    (valid while the index lives; no copy of a large corpus)."""
     if index.ntotal == 0:
         return np.zeros((0, index.d), dtype=np.float32)
-    flat = faiss.downcast_index(index.index)  # type: ignore[attr-defined]
-    return faiss.rev_swig_ptr(flat.get_xb(), index.ntotal * index.d).reshape(index.ntotal, index.d)  # type: ignore[attr-defined]
+    return faiss.rev_swig_ptr(index.get_xb(), index.ntotal * index.d).reshape(index.ntotal, index.d)
 
 
 def _rows_by_id(index: faiss.Index, ids: np.ndarray) -> np.ndarray:
-    """Vectors of an ``IndexIDMap2`` over a flat index, in the order of ``ids``."""
+    """Vectors of an ``IndexIDMap2`` over a flat index (older snapshots' FAISS files), in
+    the order of ``ids``."""
     if index.ntotal == 0 or len(ids) == 0:
         return np.zeros((len(ids), index.d), dtype=np.float32)
     stored = faiss.vector_to_array(index.id_map)  # type: ignore[attr-defined]
@@ -542,11 +619,13 @@ class SnapshotStore:
         self.pointer = data_dir / "CURRENT"
         self.keep = keep
 
-    def writer(self, model_id: str, dim: int, chunking: dict[str, Any]) -> SnapshotWriter:
+    def writer(
+        self, model_id: str, dim: int, chunking: dict[str, Any], previous: Snapshot | None = None
+    ) -> SnapshotWriter:
         with _writing(self.root):
             self.root.mkdir(parents=True, exist_ok=True)
             self.clean_stale_builds()
-            return SnapshotWriter(self, model_id, dim, chunking)
+            return SnapshotWriter(self, model_id, dim, chunking, previous)
 
     def clean_stale_builds(self) -> None:
         """Remove temp dirs of builds that were killed (callers hold the ingest lock)."""

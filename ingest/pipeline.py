@@ -203,6 +203,7 @@ class _Run:
         chunk_todo: list[tuple[np.ndarray, int, str]] = []
         unit_todo: list[tuple[np.ndarray, int, str]] = []
         copies: list[tuple[np.ndarray, np.ndarray, int]] = []  # (units, chunk vectors, row)
+        reused: list[tuple[np.ndarray, int, int]] = []  # (chunk vectors, row, previous rowid)
         out: list[tuple[np.ndarray, list[np.ndarray]]] = []
         for item in items:
             vecs = np.zeros((len(item.chunks), dim), dtype=np.float32)
@@ -212,8 +213,8 @@ class _Run:
                 units = np.zeros((len(texts), dim), dtype=np.float32)
                 unit_sets.append(units)
                 rowid = old_ids.get(chunk.id)
-                if rowid is not None and self.prev is not None:
-                    vecs[ci] = self.prev.vector(rowid)
+                if rowid is not None:
+                    reused.append((vecs, ci, rowid))
                 else:
                     chunk_todo.append((vecs, ci, chunk.embed_text))
                 if texts == [chunk.embed_text]:  # a one-sentence passage is its own unit
@@ -225,6 +226,12 @@ class _Run:
                 else:
                     unit_todo.extend((units, ui, t) for ui, t in enumerate(texts))
             out.append((vecs, unit_sets))
+        for start in range(0, len(reused), 65536):  # read by blocks, not one call per chunk
+            part = reused[start : start + 65536]
+            assert self.prev is not None  # rowids come from it
+            old = self.prev.passage_vectors(np.array([rowid for _, _, rowid in part], dtype=np.int64))
+            for (target, row, _), vec in zip(part, old, strict=True):
+                target[row] = vec
         self._embed(chunk_todo, "embed")
         self._embed(unit_todo, "embed-units")
         for units, vecs, row in copies:
@@ -322,7 +329,10 @@ def _publish(run: _Run, gate: Gate | None) -> None:
         "overlap_tokens": run.cfg.overlap_tokens,
         "fingerprint": run.cfg.fingerprint(),
     }
-    writer = run.store.writer(run.embedder.model_id, run.embedder.dim, chunking)
+    # The previous snapshot's hub neighbour lists are reused for the passages it already had
+    # (the writer checks they fit); --full recomputes everything.
+    previous = None if run.full else run.prev
+    writer = run.store.writer(run.embedder.model_id, run.embedder.dim, chunking, previous)
     try:
         run.write(writer)
         manifest = writer.seal(run.report.sources, parent=run.prev.id if run.prev else None)

@@ -30,6 +30,41 @@ def strip_unit_vectors(snapshot_dir: Path) -> None:
     (snapshot_dir / "prepared" / "units.npy").unlink(missing_ok=True)
 
 
+def write_before_prepared(snapshot_dir: Path) -> None:
+    """Make a snapshot look like one written before index.prepared: passage and unit vectors
+    in FAISS files (ids = rowids), no prepared/, no titles table, no manifest keys for them."""
+    import shutil
+    import sqlite3
+
+    import faiss
+    import numpy as np
+
+    db = sqlite3.connect(snapshot_dir / "index.sqlite")
+    try:
+        ids = {
+            "vectors": np.array([r[0] for r in db.execute("SELECT rowid FROM chunks ORDER BY rowid")], dtype=np.int64),
+            "units": np.array(
+                [r[0] for r in db.execute("SELECT rowid FROM units ORDER BY chunk_rowid, position")], dtype=np.int64
+            ),
+        }
+        db.execute("DROP TABLE titles")
+        db.commit()
+    finally:
+        db.close()
+    for name, rowids in ids.items():
+        stored = snapshot_dir / "prepared" / f"{name}.npy"
+        if stored.exists():
+            vectors = np.ascontiguousarray(np.load(stored), dtype=np.float32)
+            index = faiss.IndexIDMap2(faiss.IndexFlatIP(vectors.shape[1]))
+            index.add_with_ids(vectors, rowids)
+            faiss.write_index(index, str(snapshot_dir / f"{name}.faiss"))
+    shutil.rmtree(snapshot_dir / "prepared")
+    manifest = json.loads((snapshot_dir / "manifest.json").read_text(encoding="utf-8"))
+    for key in ("prepared", "retrieval", "hubs"):
+        manifest.pop(key, None)
+    (snapshot_dir / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+
+
 def free_port() -> int:
     """A port on 127.0.0.1 nobody listens on right now."""
     with socket.socket() as s:

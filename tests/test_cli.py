@@ -194,17 +194,19 @@ def _disk_full_on_manifest(monkeypatch: pytest.MonkeyPatch) -> tuple[str, str]:
     return "disco cheio", "snapshots/.tmp-"
 
 
-def _faiss_cannot_write(monkeypatch: pytest.MonkeyPatch) -> tuple[str, str]:
-    import faiss
+def _vectors_cannot_be_written(monkeypatch: pytest.MonkeyPatch) -> tuple[str, str]:
+    """An I/O error on the passage vectors (prepared/vectors.npy, their only copy)."""
+    import numpy as np
 
-    def write_index(index: Any, path: str) -> None:
-        raise RuntimeError(
-            "Error in faiss::FileIOWriter::FileIOWriter(const char*) at faiss/impl/io.cpp:98: "
-            f"Error: 'f' failed: could not open {path} for writing: Input/output error"
-        )
+    original = np.save
 
-    monkeypatch.setattr(faiss, "write_index", write_index)
-    return "FAISS", "snapshots/.tmp-"
+    def save(file: Any, *args: Any, **kwargs: Any) -> None:
+        if Path(file).name == "vectors.npy":
+            raise OSError(errno.EIO, os.strerror(errno.EIO), str(file))
+        original(file, *args, **kwargs)
+
+    monkeypatch.setattr(np, "save", save)
+    return "erro de entrada/saída", "snapshots/.tmp-"
 
 
 def _current_cannot_be_swapped(monkeypatch: pytest.MonkeyPatch) -> tuple[str, str]:
@@ -219,8 +221,8 @@ def _current_cannot_be_swapped(monkeypatch: pytest.MonkeyPatch) -> tuple[str, st
 
 @pytest.mark.parametrize(
     "inject",
-    [_disk_full_on_manifest, _faiss_cannot_write, _current_cannot_be_swapped],
-    ids=["enospc", "faiss", "current"],
+    [_disk_full_on_manifest, _vectors_cannot_be_written, _current_cannot_be_swapped],
+    ids=["enospc", "vectors", "current"],
 )
 def test_failed_write_keeps_the_published_snapshot_and_prints_no_traceback(
     tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch, inject: Any

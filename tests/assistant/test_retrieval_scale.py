@@ -9,12 +9,11 @@ every passage.
 from __future__ import annotations
 
 import dataclasses
-import json
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
+from bpa_testing import write_before_prepared
 
 import index.prepared as prepared
 import index.textutil as textutil
@@ -72,26 +71,10 @@ def test_loading_a_published_snapshot_analyzes_no_chunk(
 def test_a_snapshot_written_before_prepared_data_answers_the_same(assistant: Assistant, data_dir: Path) -> None:
     before = [_ranked(assistant, q) for q in QUESTIONS]
     snapshot = assistant.store.open_current()
-    # What a snapshot of the previous version holds: no prepared/, no titles table, units in FAISS.
-    import faiss
-
-    units = snapshot.all_units()
-    assert units is not None
-    index = faiss.IndexIDMap2(faiss.IndexFlatIP(units[2].shape[1]))
-    rows = np.array([r[0] for r in snapshot.db.execute("SELECT rowid FROM units ORDER BY chunk_rowid, position")])
-    index.add_with_ids(np.ascontiguousarray(units[2]), rows)
-    faiss.write_index(index, str(snapshot.path / "units.faiss"))
-    snapshot.db.close()
     snapshot.close()
-    shutil.rmtree(snapshot.path / "prepared")
-    manifest = json.loads((snapshot.path / "manifest.json").read_text(encoding="utf-8"))
-    for key in ("prepared", "retrieval"):
-        manifest.pop(key)
-    (snapshot.path / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
-    import sqlite3
-
-    with sqlite3.connect(snapshot.path / "index.sqlite") as db:
-        db.execute("DROP TABLE titles")
+    # What a snapshot of the previous version holds: no prepared/, no titles table, vectors in FAISS.
+    write_before_prepared(snapshot.path)
+    assert (snapshot.path / "vectors.faiss").exists() and not (snapshot.path / "prepared").exists()
 
     old = Assistant(assistant.settings, assistant.embedder)
     assert old.current().prepared.titles is not None  # computed at load, in memory

@@ -5,17 +5,18 @@ from __future__ import annotations
 import json
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
-from bpa_testing import strip_unit_vectors
+from bpa_testing import strip_unit_vectors, write_before_prepared
 
 from assistant.engine import Assistant
 from index.embedding.fake import FakeEmbedder
 from index.errors import NoSnapshotError, SnapshotError
 from index.models import Block, Document, Section
 from index.settings import Settings
-from index.snapshot import DocumentRecord, SnapshotStore, SourceStatus
+from index.snapshot import DocumentRecord, Snapshot, SnapshotStore, SourceStatus
 from index.units import UNITS_VERSION, split_units, unit_embed_texts
 from ingest.chunk import ChunkingConfig, chunk_document
 
@@ -46,7 +47,7 @@ def test_round_trip(data_dir: Path) -> None:
         store.open_current()
     sid = _publish(store, ["O prazo de aceite é de dez dias.", "Clientes parados exigem contato telefônico."])
     snap = store.open_current()
-    assert snap.id == sid and snap.manifest.documents == 2 and snap.vectors.ntotal == 2
+    assert snap.id == sid and snap.manifest.documents == 2 and len(snap.passage_matrix()[0]) == 2
     assert sorted(c.text for c in snap.all_chunks().values())[0].startswith("Clientes parados")
     query = FakeEmbedder().embed(["Manual › Prazos de atendimento\nO prazo de aceite é de dez dias."], "query")[0]
     top, cosine = snap.dense(query, 2)[0]
@@ -147,5 +148,74 @@ def test_snapshot_without_unit_vectors_still_opens(data_dir: Path) -> None:
     strip_unit_vectors(data_dir / "snapshots" / sid)
     snap = store.open_current()
     assert snap.unit_vectors is None and snap.all_units() is None and snap.units_of(1) is None
-    assert snap.vectors.ntotal == 1
+    assert len(snap.passage_matrix()[0]) == 1
 
+
+
+def test_a_snapshot_stores_the_passage_vectors_once(data_dir: Path) -> None:
+    store = SnapshotStore(data_dir)
+    texts = ["O prazo de aceite é de dez dias.", "Clientes parados exigem contato telefônico."]
+    sid = _publish(store, texts)
+    path = store.root / sid
+    assert not list(path.glob("*.faiss"))  # the vectors live in prepared/ only
+    snap = store.open_current()
+    rowids, matrix = snap.passage_matrix()
+    chunks = snap.chunks(rowids.tolist())
+    expected = FakeEmbedder().embed([chunks[int(r)].embed_text for r in rowids], "passage")
+    np.testing.assert_array_equal(matrix, expected)
+    np.testing.assert_array_equal(snap.vector(int(rowids[1])), expected[1])
+    np.testing.assert_array_equal(snap.passage_vectors(rowids[::-1]), expected[::-1])
+    with pytest.raises(SnapshotError, match="sem vetor"):
+        snap.passage_vectors(np.array([999]))
+
+
+def test_a_snapshot_with_its_vectors_in_faiss_files_still_opens_and_serves(data_dir: Path, settings: Settings) -> None:
+    store = SnapshotStore(data_dir)
+    sid = _publish(store, ["O prazo de aceite é de dez dias.", "Clientes parados exigem contato telefônico."])
+    new = store.open(sid)
+    rowids, matrix = (np.array(a) for a in new.passage_matrix())
+    new.close()
+    write_before_prepared(store.root / sid)
+    old = store.open(sid)
+    assert (store.root / sid / "vectors.faiss").exists() and old.manifest.prepared is None
+    got_rowids, got = old.passage_matrix()
+    np.testing.assert_array_equal(got_rowids, rowids)
+    np.testing.assert_array_equal(got, matrix)
+    np.testing.assert_array_equal(old.vector(int(rowids[0])), matrix[0])
+    assert old.dense(matrix[1], 1)[0][0] == rowids[1]
+    hits = Assistant(settings, FakeEmbedder()).search("cliente parado telefone", k=1)
+    assert "telefônico" in hits[0].text
+
+
+def test_a_snapshot_without_any_passage_vectors_is_refused(data_dir: Path) -> None:
+    store = SnapshotStore(data_dir)
+    sid = _publish(store, ["O prazo de aceite é de dez dias."])
+    (store.root / sid / "prepared" / "vectors.npy").unlink()
+    with pytest.raises(SnapshotError, match=r"sem prepared/vectors\.npy"):
+        store.open(sid)
+
+
+def _republish(store: SnapshotStore, texts: list[str], model_id: str, previous: Snapshot | None) -> dict[str, Any]:
+    emb = FakeEmbedder()
+    writer = store.writer(model_id, emb.dim, {"fingerprint": "x"}, previous)
+    for i, text in enumerate(texts):
+        doc = _doc(f"d{i}", text)
+        chunks = chunk_document(doc, ChunkingConfig())
+        units = [emb.embed(unit_embed_texts(c), "passage") for c in chunks]
+        writer.add(DocumentRecord.from_document(doc), chunks, emb.embed([c.embed_text for c in chunks], "passage"),
+                   units)  # fmt: skip
+    return writer.publish({"s": SourceStatus("ok", len(texts))}, None).hubs
+
+
+def test_the_writer_reuses_hub_neighbours_only_from_a_snapshot_of_the_same_model(data_dir: Path) -> None:
+    store = SnapshotStore(data_dir)
+    words = "prazo aceite cliente parado ticket contato telefone nota fiscal estoque pedido rotina".split()
+    rng = np.random.default_rng(1)
+    texts = [" ".join(rng.choice(words, 6)) + "." for _ in range(30)]
+    _publish(store, texts)
+    model_id = FakeEmbedder().model_id
+    same = _republish(store, [*texts[:29], "Clientes parados exigem contato."], model_id, store.open_current())
+    assert same["reused"] + same["searched"] == 30 and same["searched"] < 15
+    other = _republish(store, texts, "outro-modelo", store.open_current())
+    assert other == {"method": "exact", "reused": 0, "searched": 30}
+    assert _republish(store, texts, "outro-modelo", None) == other  # no previous snapshot: the same

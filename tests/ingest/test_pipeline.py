@@ -9,10 +9,11 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
-from bpa_testing import ROOT, SEED, strip_unit_vectors
+from bpa_testing import ROOT, SEED, strip_unit_vectors, write_before_prepared
 
 from index.embedding.fake import FakeEmbedder
 from index.settings import Settings
@@ -211,9 +212,7 @@ def test_cli_exit_codes_and_summary(tmp_path: Path, data_dir: Path) -> None:
 
 def test_sigkill_mid_ingest_leaves_published_snapshot_intact(tmp_path: Path, data_dir: Path) -> None:
     """Kill a real ingest while it embeds; the previous snapshot must still load."""
-    many = {
-        f"p{i}.html": SEED.read_text(encoding="utf-8").replace("Suporte", f"Suporte {i}") for i in range(30)
-    }
+    many = {f"p{i}.html": SEED.read_text(encoding="utf-8").replace("Suporte", f"Suporte {i}") for i in range(30)}
     toml = _corpus(tmp_path, {"a.html": PAGE_A})
     env = _env(data_dir, toml)
     assert _cli(["ingest"], env).returncode == 0
@@ -239,7 +238,7 @@ def test_sigkill_mid_ingest_leaves_published_snapshot_intact(tmp_path: Path, dat
             continue
         snap = store.open_current()
         assert snap.id == published and snap.manifest.chunks == len(snap.all_chunks())
-        assert snap.vectors.ntotal == snap.manifest.chunks
+        assert len(snap.passage_matrix()[0]) == snap.manifest.chunks
     # the next ingest cleans up after the killed one and succeeds
     assert _cli(["ingest"], env).returncode == 0
     assert not list((data_dir / "snapshots").glob(".tmp-*"))
@@ -303,3 +302,74 @@ def test_each_distinct_text_is_embedded_once_longest_first(tmp_path: Path, data_
         assert units is not None
         want = fake.embed([f"{chunk.section}\n{u}" for u in split_units(chunk.text)], "passage")
         np.testing.assert_allclose(units, want, atol=1e-6)
+
+
+_WORDS = (
+    "ticket cliente parado contato telefone prazo aceite chamado suporte análise rotina produto versão "
+    "patch ambiente banco dados fiscal nota estoque pedido compra venda faturamento título baixa "
+    "financeiro contábil folha ponto integração servidor licença acesso usuário senha relatório"
+).split()
+
+
+def _page(rng: np.random.Generator, n: int, sections: int = 5) -> str:
+    """A page of ``sections`` sections of random words, and a boilerplate one every page shares."""
+    body = "".join(
+        f"<h2>Seção {n}.{s}</h2><p>{' '.join(rng.choice(_WORDS, int(rng.integers(8, 20))))}.</p>"
+        for s in range(sections)
+    )
+    return f"<h1>Página {n}</h1>{body}<h2>Contato</h2><p>Abra um chamado no portal do suporte.</p>"
+
+
+def _hubs(data_dir: Path) -> tuple[dict[str, float], dict[str, Any]]:
+    """The published snapshot's hub baseline per chunk id, and how the baselines were found."""
+    snap = SnapshotStore(data_dir).open_current()
+    p = snap.prepared()
+    ids = {rowid: c.id for rowid, c in snap.all_chunks().items()}
+    return {ids[int(r)]: float(h) for r, h in zip(p.rowids, p.hub, strict=True)}, snap.manifest.hubs
+
+
+def test_an_incremental_ingest_gives_the_hub_baselines_of_a_full_one(tmp_path: Path, data_dir: Path) -> None:
+    rng = np.random.default_rng(8)
+    toml = _corpus(tmp_path, {f"p{n:02d}.html": _page(rng, n) for n in range(12)})
+    s = _settings(data_dir, toml)
+    first = run_ingest(s, FakeEmbedder())
+    assert _hubs(data_dir)[1] == {"method": "exact", "reused": 0, "searched": first.chunks}
+    # One page changed (a section rewritten), one removed, one added.
+    (toml.parent / "p03.html").write_text(_page(np.random.default_rng(9), 3), encoding="utf-8")
+    (toml.parent / "p05.html").unlink()
+    (toml.parent / "p12.html").write_text(_page(rng, 12), encoding="utf-8")
+    second = run_ingest(s, FakeEmbedder())
+    assert (second.changed, second.removed, second.new) == (1, 1, 1)
+    incremental, done = _hubs(data_dir)
+    assert done["method"] == "exact" and 0 < done["searched"] < second.chunks // 2
+    assert done["reused"] + done["searched"] == second.chunks
+    run_ingest(s, FakeEmbedder(), full=True)
+    full, done = _hubs(data_dir)
+    assert done["reused"] == 0 and full == incremental
+
+
+@pytest.mark.parametrize("format", ["before prepared", "without neighbour lists", "damaged neighbour lists"])
+def test_an_ingest_over_an_older_snapshot_computes_every_hub_baseline(
+    tmp_path: Path, data_dir: Path, format: str
+) -> None:
+    rng = np.random.default_rng(10)
+    toml = _corpus(tmp_path, {f"p{n:02d}.html": _page(rng, n) for n in range(6)})
+    s = _settings(data_dir, toml)
+    first = run_ingest(s, FakeEmbedder())
+    path = data_dir / "snapshots" / (first.snapshot_id or "")
+    if format == "before prepared":
+        write_before_prepared(path)
+    else:  # what the previous version wrote: prepared/ without the hubs' neighbours; or a damaged file
+        with np.load(path / "prepared" / "rows.npz") as z:
+            kept = {k: z[k] for k in z.files if not k.startswith("hub_")}
+            if format == "damaged neighbour lists":
+                kept |= {k: z[k] for k in z.files if k.startswith("hub_")}
+                kept["hub_rows"] = kept["hub_rows"] + len(z["rowids"])
+        np.savez(path / "prepared" / "rows.npz", **kept)
+    (toml.parent / "p02.html").write_text(_page(rng, 2), encoding="utf-8")
+    second = run_ingest(s, FakeEmbedder())
+    assert second.published and second.embedded < second.chunks  # the vectors were still reused
+    incremental, done = _hubs(data_dir)
+    assert done == {"method": "exact", "reused": 0, "searched": second.chunks}
+    run_ingest(s, FakeEmbedder(), full=True)
+    assert _hubs(data_dir)[0] == incremental
