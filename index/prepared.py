@@ -212,7 +212,14 @@ def _search(
     if exact:
         return _exact_search(matrix, queries, np.arange(len(matrix)), k)
     with _knn_index(matrix, ann) as index:
-        return _knn_search(matrix, index, queries, k)
+        rows, sims = _knn_search(matrix, index, queries, k)
+    # A passage with more near-copies than the search returns (boilerplate repeated in many
+    # documents) found no neighbour that counts: searched again over every passage, or its
+    # baseline would be missing and any question would look specific to it.
+    short = np.flatnonzero((rows >= 0).sum(axis=1) < min(k, len(matrix) - 1))
+    if short.size:
+        rows[short], sims[short] = _exact_search(matrix, queries[short], np.arange(len(matrix)), k)
+    return rows, sims
 
 
 def _search_new(

@@ -135,3 +135,19 @@ def test_tiny_corpora_keep_the_exact_definition() -> None:
         np.fill_diagonal(sims, -1.0)
         k = min(prepared.HUB_K, n - 1)
         np.testing.assert_allclose(got, np.sort(sims, axis=1)[:, -k:].mean(axis=1), rtol=1e-5)
+
+
+def test_knn_path_finds_neighbours_for_passages_with_many_near_copies(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Boilerplate repeated in more documents than the k-NN search returns: every neighbour
+    # it finds is a near-copy (skipped). Searched again over all passages, those passages
+    # get their real neighbourhood, as on the exact path, never a missing baseline.
+    rng = np.random.default_rng(7)
+    m = _corpus(rng, 400)
+    boiler = rng.standard_normal(m.shape[1])
+    m[:60] = _unit(boiler + 1e-3 * rng.standard_normal((60, m.shape[1])))
+    exact, _ = prepared.hub_neighbours(m)
+    monkeypatch.setattr(prepared, "HUB_EXACT_MAX", 10)
+    knn, done = prepared.hub_neighbours(m)
+    assert done["method"] == "knn"
+    assert (knn.rows[:60] >= 0).all()
+    np.testing.assert_allclose(knn.baseline()[:60], exact.baseline()[:60], rtol=1e-5)
