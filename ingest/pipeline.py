@@ -268,6 +268,10 @@ class _Run:
             return True
         if not (self.same_model and self.same_chunking and self.same_units):
             return True
+        if not self.prev.manifest.hubs:
+            # Written before hub neighbour lists were stored (and, above 20k passages, maybe
+            # with missing baselines): republished once, its vectors reused.
+            return True
         old = {k: (v.status, v.error) for k, v in self.prev.manifest.sources.items()}
         return old != {k: (v.status, v.error) for k, v in r.sources.items()}
 

@@ -373,3 +373,14 @@ def test_an_ingest_over_an_older_snapshot_computes_every_hub_baseline(
     assert done == {"method": "exact", "reused": 0, "searched": second.chunks}
     run_ingest(s, FakeEmbedder(), full=True)
     assert _hubs(data_dir)[0] == incremental
+
+
+def test_snapshot_from_before_hub_neighbour_lists_is_republished_without_embedding(settings: Settings) -> None:
+    first = run_ingest(settings, FakeEmbedder())
+    store = SnapshotStore(settings.data_dir)
+    write_before_prepared(store.root / (first.snapshot_id or ""))
+    again = run_ingest(settings, FakeEmbedder())
+    assert again.published and again.snapshot_id != first.snapshot_id
+    assert again.embedded == 0 and again.embedded_units == 0  # vectors reused
+    assert store.open_current().manifest.hubs["searched"] == again.chunks
+    assert not run_ingest(settings, FakeEmbedder()).published  # then nothing to do
