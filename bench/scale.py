@@ -19,6 +19,10 @@ the units' hashed word counts (a vectorized FakeEmbedder: checked equal on a sam
     .venv/bin/python bench/scale.py                          # 10k, 100k, 500k, 1M
     .venv/bin/python bench/scale.py --sizes 10000,100000 --duration 10
     .venv/bin/python bench/scale.py --default-corpus DATA_DIR  # candidate path == exact path?
+    .venv/bin/python bench/scale.py --quality [--incremental]  # e5: dev sets among 20k distractors
+
+``--quality`` is bench/distractors.py: the dev questions over the default corpus alone and
+mixed into ~20k passages of real pt-BR documentation, embedded with e5 once and cached.
 
 ``--default-corpus`` answers the dev questions over a published snapshot (the default
 corpus, e5) twice: every passage scored, then only the candidates (exact_max = 0), and
@@ -367,8 +371,15 @@ def main(argv: list[str] | None = None) -> int:
         "--changed", type=float, default=0.01,
         help="fraction of the documents drawn anew for the republish figures (0: none)",
     )  # fmt: skip
+    ap.add_argument("--quality", action="store_true", help="the real-model quality run: bench/distractors.py")
     ap.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
-    args = ap.parse_args(argv)
+    args, rest = ap.parse_known_args(argv)
+    if args.quality:
+        from bench.distractors import main as distractors
+
+        return distractors(rest)
+    if rest:
+        ap.error(f"argumentos não reconhecidos: {' '.join(rest)}")
     if args.child:
         child(*args.child)
         return 0
