@@ -522,7 +522,7 @@ class Snapshot:
             dtype=np.int64,
         ).reshape(-1, 3)
         if stored.exists():  # written in unit rowid order, which is this order
-            return rows[:, 1], rows[:, 2], np.load(stored)
+            return rows[:, 1], rows[:, 2], np.load(stored).astype(np.float32, copy=False)
         assert self.unit_vectors is not None  # checked above
         return rows[:, 1], rows[:, 2], _rows_by_id(self.unit_vectors, rows[:, 0])
 

@@ -151,7 +151,6 @@ def test_snapshot_without_unit_vectors_still_opens(data_dir: Path) -> None:
     assert len(snap.passage_matrix()[0]) == 1
 
 
-
 def test_a_snapshot_stores_the_passage_vectors_once(data_dir: Path) -> None:
     store = SnapshotStore(data_dir)
     texts = ["O prazo de aceite é de dez dias.", "Clientes parados exigem contato telefônico."]
@@ -219,3 +218,29 @@ def test_the_writer_reuses_hub_neighbours_only_from_a_snapshot_of_the_same_model
     other = _republish(store, texts, "outro-modelo", store.open_current())
     assert other == {"method": "exact", "reused": 0, "searched": 30}
     assert _republish(store, texts, "outro-modelo", None) == other  # no previous snapshot: the same
+
+
+def test_many_units_are_stored_as_float16_and_read_as_float32(
+    tmp_path: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import index.prepared as prepared
+    from ingest.pipeline import run_ingest
+
+    questions = ["cliente parado, o que faço?", "quantas interações públicas posso fazer sem ligar?",
+                 "Qual o horário do atendimento do suporte?", "Quando transferir um ticket?"]  # fmt: skip
+    answers = {}
+    for dtype, minimum in (("float32", 10**9), ("float16", 0)):
+        monkeypatch.setattr(prepared, "UNITS_FLOAT16_MIN", minimum)
+        s = settings.model_copy(update={"data_dir": tmp_path / dtype})
+        run_ingest(s, FakeEmbedder())
+        snap = SnapshotStore(s.data_dir).open_current()
+        assert np.load(snap.path / "prepared" / "units.npy", mmap_mode="r").dtype == np.dtype(dtype)
+        assert snap.manifest.retrieval["units_dtype"] == dtype
+        units = snap.units_by_chunk()
+        assert units is not None and all(v.dtype == np.float32 for v in units.values())
+        assistant = Assistant(s, FakeEmbedder())
+        answers[dtype] = [assistant.ask(q) for q in questions]
+        if dtype == "float16":  # an incremental ingest reuses float16 units like any others
+            assert run_ingest(s, FakeEmbedder(), full=False).embedded_units == 0
+    for a, b in zip(answers["float32"], answers["float16"], strict=True):
+        assert (a.outcome, [line.text for line in a.lines]) == (b.outcome, [line.text for line in b.lines])
