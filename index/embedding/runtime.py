@@ -11,9 +11,11 @@ import contextlib
 import hashlib
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+M = TypeVar("M")
 
 # Small models at query-sized batches stop scaling after a few threads, and a server
 # shares the CPU with request handling: by default more threads only oversubscribe.
@@ -70,6 +72,21 @@ def torch_device(torch: Any, requested: str) -> str:
     elif requested == "mps" and not has_mps:
         raise DeviceError("BPA_EMBED_DEVICE=mps, mas o torch não vê o MPS (GPU Apple) nesta máquina")
     return requested
+
+
+def load_local_model(torch: Any, load: Callable[[str], M], threads: int, device: str) -> M:
+    """A torch model from a local directory: ``load(device)`` with the Hugging Face hub
+    switched off, the thread cap applied, on the resolved device, without the loading bar,
+    in eval mode. DeviceError for a device this machine lacks; else what ``load`` raises."""
+    # The hub must never be contacted: models come from local directories only.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    limit_torch_threads(torch, threads)
+    resolved = torch_device(torch, device)
+    with quiet_progress_bars():
+        model = load(resolved)
+    model.eval()  # type: ignore[attr-defined]
+    return model
 
 
 @contextlib.contextmanager
