@@ -39,8 +39,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from bench.ingest import run as run_ingest_child  # noqa: E402
+from bench.scale import EVAL  # noqa: E402  (the dev sets beside the repository)
 
-EVAL = next((p for p in (ROOT.parent / "shared", ROOT.parent.parent / "shared") if p.exists()), Path()) / "eval"
 PACKAGE = "libreoffice-help-pt-br"
 PACKAGE_DIR = "usr/share/libreoffice/help/pt-BR/text"
 DISTRACTOR_SOURCE = "distratores"
