@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from assistant.types import Answer, DocumentView, SearchHit, StateHealth, Suggestion
+from assistant.types import Answer, Ask, DocumentView, SearchHit, StateHealth, Suggestion
 
 
 class AssistantService(Protocol):
@@ -22,16 +22,8 @@ class AssistantService(Protocol):
         """Whether questions and feedback are being recorded (answers never depend on it)."""
         ...
 
-    def ask(
-        self,
-        question: str,
-        *,
-        top_k: int | None = None,
-        sources: list[str] | None = None,
-        context: str | None = None,
-        channel: str = "api",
-    ) -> Answer:
-        """Answer a question (``context``: an earlier question of the same thread).
+    def ask(self, request: Ask) -> Answer:
+        """Answer a question (``request.context``: an earlier question of the same thread).
 
         Raises InvalidQuestion for unusable input and NoSnapshotError with no index.
         Records the (masked) question so feedback can reference ``answer_id``; a failure to

@@ -7,11 +7,14 @@ only the customer's own words (and the subject, which weighs most) should drive 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 from bs4 import BeautifulSoup
 
 from assistant.privacy import mask_pii
-from index.textutil import collapse_ws
+from index.models import Chunk
+from index.textutil import collapse_ws, fold
+from index.units import split_units
 
 # Folded title of the section holding the ticket-review checklist.
 CHECKLIST_SECTION_HINT = "revisao de dados dos tickets"
@@ -62,3 +65,11 @@ def clean_ticket_text(subject: str, description: str, tags: list[str]) -> str:
     body = own_words(description)[:RETRIEVAL_DESCRIPTION_CHARS]
     tag_text = " ".join(t.replace("_", " ") for t in tags)
     return mask_pii(collapse_ws(f"{subject}. {subject}. {body} {tag_text}"))
+
+
+def checklist(chunks: Iterable[Chunk]) -> list[str]:
+    """The ticket-review checklist ('Revisão de dados dos tickets') of a corpus, when it has one."""
+    for c in chunks:
+        if CHECKLIST_SECTION_HINT in fold(c.section):
+            return [u for u in split_units(c.text) if not u.endswith(":")]
+    return []

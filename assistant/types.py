@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -14,6 +16,17 @@ Outcome = Literal["answer", "pointer", "refusal"]
 # HTTP schema (so clients can read it) and the engine (so every other edge gets the same rule).
 WORD_PATTERN = r"[^\W\d_]"
 ConfidenceLabel = Literal["alta", "média", "baixa"]
+
+
+@dataclass(frozen=True)
+class Ask:
+    """One question as an edge hands it to the service (the one request value of ``ask``)."""
+
+    question: str
+    top_k: int | None = None  # passages retrieved; None: the deployment's default
+    sources: Sequence[str] | None = None  # only these sources; None: all
+    context: str | None = None  # an earlier question of the same thread
+    channel: str = "api"  # where it was asked (api, slack, sidebar, cli), for the questions log
 
 
 def confidence_label(probability: float) -> ConfidenceLabel:

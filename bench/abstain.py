@@ -8,7 +8,7 @@ computes every candidate signal from scores only (never from the question's word
 For each signal: AUC (answerable ranked above unanswerable) per set; the best share of
 unanswerable questions declined while wrongly declining at most 5% (dev) / 10% (blind)
 of the answerable ones, with a threshold per set and with ONE threshold for both; and,
-last, the decline rates of the production rule (assistant.confidence) at its threshold.
+last, the decline rates of the production rule (assistant.answering.decide) at its threshold.
 With --reranker NAME [--reranker-path DIR] the retrieved passages are reordered by that
 reranker first, as the pipeline would (retrieve, rerank, decide).
 """
@@ -24,12 +24,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from assistant.confidence import ConfidenceConfig, confidence, hub_baseline, hub_cosine, signals  # noqa: E402
-from assistant.engine import Assistant  # noqa: E402
-from assistant.evaluation import load_questions  # noqa: E402
-from assistant.rerank import RerankerError, build_reranker, reorder  # noqa: E402
-from assistant.retrieval import Scored  # noqa: E402
+from assistant.answering.decide import ConfidenceConfig, confidence, hub_cosine, signals  # noqa: E402
+from assistant.answering.pipeline import retrieve  # noqa: E402
+from assistant.answering.rerank import RerankerError, build_reranker, reorder  # noqa: E402
+from assistant.answering.retrieval import Scored  # noqa: E402
+from assistant.maintenance.evaluation import load_questions  # noqa: E402
+from assistant.service import Assistant  # noqa: E402
 from index.embedding.registry import make_embedder  # noqa: E402
+from index.prepared import hub_baseline  # noqa: E402
 from index.settings import Settings  # noqa: E402
 from index.textutil import analyze  # noqa: E402
 
@@ -72,7 +74,7 @@ def rates(pos: list[float], neg: list[float], t: float) -> tuple[float, float]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--eval-dir", type=Path, default=ROOT.parent / "shared" / "eval")
-    ap.add_argument("--reranker", default="identity", help="a name of assistant.rerank.RERANKERS")
+    ap.add_argument("--reranker", default="identity", help="a name of assistant.answering.rerank.RERANKERS")
     ap.add_argument("--reranker-path", type=Path, default=None, help="model directory of --reranker cross-encoder")
     args = ap.parse_args()
 
@@ -85,7 +87,7 @@ def main() -> None:
     loaded = assistant.current()
     baselines = {k: hub_baseline(loaded.matrix, k) for k in (3, 5, 8)}
     # The same correction at the level the composer quotes: each answer unit against its
-    # own nearest units (measured, not used by the rule: see assistant/confidence.py).
+    # own nearest units (measured, not used by the rule: see assistant/answering/decide.py).
     stored = loaded.prepared.units
     units = np.zeros((0, loaded.matrix.shape[1])) if stored is None else np.asarray(stored)
     unit_hub = hub_baseline(units, 8)
@@ -95,7 +97,7 @@ def main() -> None:
     for name in SETS:
         rows[name] = []
         for q in load_questions(args.eval_dir / f"{name}.jsonl"):
-            _, results, query = assistant.retrieve(q.question, 10)
+            results, query = retrieve(q.question, loaded, assistant.components, 10)
             results = reorder(reranker, q.question, results)
             cos = loaded.matrix @ query.vector
             srt = np.sort(cos)[::-1]

@@ -4,7 +4,7 @@
 
 Each question goes through the production pipeline once (``Assistant.run``: retrieve →
 rerank → evidence → decide → compose); the trace gives the decision's features
-(assistant/confidence.py) and the label, "the composed answer contains a gold phrase"
+(assistant/answering/decide.py) and the label, "the composed answer contains a gold phrase"
 (False for every question the page does not answer). A logistic regression (L2, Platt
 scaling on the features) is fitted on the pooled questions, and measured where it was not
 fitted:
@@ -28,10 +28,11 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import minimize
 
-from assistant.calibration import load_calibration, write_calibration
-from assistant.confidence import FEATURES, ConfidenceConfig, Decision, decide
-from assistant.engine import Assistant
-from assistant.evaluation import calibration, composed_hit, load_questions
+from assistant.answering.calibration import load_calibration, write_calibration
+from assistant.answering.decide import FEATURES, ConfidenceConfig, Decision, decide
+from assistant.maintenance.evaluation import calibration, composed_hit, load_questions
+from assistant.service import Assistant
+from assistant.types import Ask
 from index.embedding.registry import make_embedder
 from index.settings import Settings
 
@@ -77,7 +78,7 @@ def collect(assistant: Assistant, paths: list[Path]) -> list[dict]:
     rows = []
     for path in paths:
         for q in load_questions(path):
-            _, trace = assistant.run(q.question)
+            trace = assistant.trace(Ask(q.question))
             right, lead_hit = composed_hit(trace, q.gold)
             rows.append({
                 "set": path.stem, "id": q.id, "answerable": q.answerable, "right": right, "lead_hit": lead_hit,
@@ -141,7 +142,7 @@ def main() -> None:
         idx = [i for i, r in enumerate(rows) if r["set"] == n]
         cv[n] = measure([rows[i] for i in idx], [predicted[i] for i in idx])
     _table("validação cruzada, 5 partes (conjuntos misturados)", cv)
-    current = assistant.abstaining
+    current = assistant.components.abstaining
     _table("configuração em uso", {n: _measure_one(rows, n, current) for n in names})
     upper = {n: sum(r["right"] for r in rows if r["set"] == n and r["answerable"]) for n in names}
     print("\nteto (resposta composta contém o gold, sem recusar nada):",

@@ -32,10 +32,11 @@ from scipy import sparse
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from assistant.engine import Assistant  # noqa: E402
-from assistant.evaluation import hits, load_questions  # noqa: E402
-from assistant.rerank import Reranker, RerankerError, build_reranker, reorder  # noqa: E402
-from assistant.retrieval import Scored  # noqa: E402
+from assistant.answering.pipeline import retrieve  # noqa: E402
+from assistant.answering.rerank import Reranker, RerankerError, build_reranker, reorder  # noqa: E402
+from assistant.answering.retrieval import Scored  # noqa: E402
+from assistant.maintenance.evaluation import hits, load_questions  # noqa: E402
+from assistant.service import Assistant  # noqa: E402
 from index.embedding.registry import make_embedder  # noqa: E402
 from index.models import Chunk  # noqa: E402
 from index.settings import Settings  # noqa: E402
@@ -74,7 +75,7 @@ def features(args: argparse.Namespace, reranker: Reranker) -> tuple[dict[str, li
     embedder = make_embedder(settings)
     assistant = Assistant(settings, embedder)
     snap = assistant.current()
-    cfg = assistant.retriever.config
+    cfg = assistant.components.retriever.config
     ordered = list(snap.snapshot.iter_chunks())  # rowid order: the rows
     lex = snap.lexicon
     tf = sparse.csr_matrix(lex.sec_tf, dtype=float)
@@ -93,7 +94,7 @@ def features(args: argparse.Namespace, reranker: Reranker) -> tuple[dict[str, li
         for q in load_questions(args.eval_dir / f"{name}.jsonl"):
             if not q.gold:
                 continue
-            _, _, query = assistant.retrieve(q.question, 10)
+            _, query = retrieve(q.question, assistant.current(), assistant.components, 10)
             assert query.vector is not None
             cols = sorted({lex.vocab[s] for s in query.stems if s in lex.vocab})
             f = {
@@ -155,7 +156,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--eval-dir", type=Path, default=ROOT.parent / "shared" / "eval")
     ap.add_argument("--second", default=None, help="a second embedder's cosine as a feature (e.g. minilm)")
-    ap.add_argument("--reranker", default="identity", help="a name of assistant.rerank.RERANKERS")
+    ap.add_argument("--reranker", default="identity", help="a name of assistant.answering.rerank.RERANKERS")
     ap.add_argument("--reranker-path", type=Path, default=None, help="model directory of --reranker cross-encoder")
     args = ap.parse_args()
     try:

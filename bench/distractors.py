@@ -113,8 +113,8 @@ def edit_pages(folder: Path, fraction: float) -> int:
 
 # --- quality ----------------------------------------------------------------------------------
 def evaluate(data_dir: Path, eval_dir: Path) -> dict[str, dict[str, Any]]:
-    from assistant.engine import Assistant
-    from assistant.evaluation import load_questions, run_eval
+    from assistant.maintenance.evaluation import load_questions, run_eval
+    from assistant.service import Assistant
     from index.embedding.registry import make_embedder
     from index.settings import Settings
 

@@ -4,7 +4,7 @@ For each packaged backend it builds a snapshot of corpus/ and runs `bpa eval` on
 question set, printing one row per (model, set): the full pipeline's figures, dense
 retrieval alone over our chunks, and ingest time. This is how the default was chosen.
 With --reranker, the pipeline's top passages are reordered by that reranker (as
-assistant.rerank builds it) before the ranking figures and the answer are computed.
+assistant.answering.rerank builds it) before the ranking figures and the answer are computed.
 
     .venv/bin/python bench/models.py [--models e5,minilm,use] [--sets ../shared/eval/dev.jsonl,...]
         [--reranker cross-encoder --reranker-path DIR]
@@ -22,9 +22,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from assistant.engine import Assistant  # noqa: E402
-from assistant.evaluation import hits, load_questions, run_eval  # noqa: E402
-from assistant.rerank import RerankerError, build_reranker  # noqa: E402
+from assistant.answering.rerank import RerankerError, build_reranker  # noqa: E402
+from assistant.maintenance.evaluation import hits, load_questions, run_eval  # noqa: E402
+from assistant.service import Assistant  # noqa: E402
 from index.embedding.registry import make_embedder  # noqa: E402
 from index.settings import Settings  # noqa: E402
 from ingest.pipeline import run_ingest  # noqa: E402
@@ -38,8 +38,8 @@ def dense_only_recall(assistant: Assistant, path: Path, k: int = 5) -> float:
     qs = [q for q in load_questions(path) if q.gold]
     found = 0
     for q in qs:
-        query = assistant.retriever.prepare(q.question, assistant.glossary.expand(q.question))
-        res = assistant.retriever.search(loaded, query, k, None, use_dense=True, use_lexical=False)
+        query = assistant.components.retriever.prepare(q.question, assistant.glossary.expand(q.question))
+        res = assistant.components.retriever.search(loaded, query, k, None, use_dense=True, use_lexical=False)
         found += any(hits(r.chunk.section + "\n" + r.chunk.text, q.gold) for r in res)
     return found / len(qs)
 
@@ -48,7 +48,7 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--models", default="e5,minilm,use")
     p.add_argument("--sets", default=",".join(str(s) for s in DEFAULT_SETS))
-    p.add_argument("--reranker", default="identity", help="a name of assistant.rerank.RERANKERS")
+    p.add_argument("--reranker", default="identity", help="a name of assistant.answering.rerank.RERANKERS")
     p.add_argument("--reranker-path", type=Path, default=None, help="model directory of --reranker cross-encoder")
     args = p.parse_args()
     try:

@@ -229,20 +229,21 @@ def questions_for(questions: list[str], count: int) -> list[str]:
 # --- measuring --------------------------------------------------------------------------------
 def child(data_dir: str, questions_file: str) -> None:
     """Runs in a fresh process: first answer, RSS, then the questions one by one."""
-    from assistant.engine import Assistant
+    from assistant.service import Assistant
+    from assistant.types import Ask
     from index.embedding.registry import make_embedder
     from index.settings import Settings
 
     questions = json.loads(Path(questions_file).read_text(encoding="utf-8"))
     settings = Settings(data_dir=Path(data_dir), embedder=EMBEDDER, query_cache_size=0)
     assistant = Assistant(settings, make_embedder(settings))
-    assistant.ask(questions[0])
+    assistant.ask(Ask(questions[0]))
     print("FIRST", flush=True)
     rss = rss_mb(os.getpid())
     latencies = []
     for q in questions[1:]:
         started = time.perf_counter()
-        assistant.ask(q)
+        assistant.ask(Ask(q))
         latencies.append(time.perf_counter() - started)
     print(json.dumps({"rss_mb": rss, "p50_ms": percentile(latencies, 0.5) * 1000,
                       "p95_ms": percentile(latencies, 0.95) * 1000}), flush=True)  # fmt: skip
@@ -323,13 +324,14 @@ def ratios(rows: list[dict[str, float]]) -> str:
 
 # --- the default corpus: candidate path against exact path -------------------------------------
 def default_corpus(data_dir: Path, eval_dir: Path, candidates: int) -> None:
-    from assistant.engine import Assistant
+    from assistant.service import Assistant
+    from assistant.types import Ask
     from index.embedding.registry import make_embedder
     from index.settings import Settings
 
     settings = Settings(data_dir=data_dir)
     assistant = Assistant(settings, make_embedder(settings))
-    exact_config = assistant.retriever.config
+    exact_config = assistant.components.retriever.config
     # Fewer candidates than passages, or the comparison would score every passage both ways.
     candidate_config = dataclasses.replace(exact_config, candidates=candidates)
     loaded = assistant.current()
@@ -338,10 +340,10 @@ def default_corpus(data_dir: Path, eval_dir: Path, candidates: int) -> None:
     total = 0
     for name in ("dev", "dev-blind"):
         for q in dev_questions(eval_dir / f"{name}.jsonl"):
-            loaded.exact_max, assistant.retriever.config = exact_max, exact_config
-            _, exact = assistant.run(q)
-            loaded.exact_max, assistant.retriever.config = 0, candidate_config  # the candidate path
-            _, cand = assistant.run(q)
+            loaded.exact_max, assistant.components.retriever.config = exact_max, exact_config
+            exact = assistant.trace(Ask(q))
+            loaded.exact_max, assistant.components.retriever.config = 0, candidate_config  # the candidate path
+            cand = assistant.trace(Ask(q))
             total += 1
             differ["top10"] += [r.rowid for r in exact.ranked] != [r.rowid for r in cand.ranked]
             differ["top5"] += [r.rowid for r in exact.ranked[:5]] != [r.rowid for r in cand.ranked[:5]]
@@ -349,7 +351,7 @@ def default_corpus(data_dir: Path, eval_dir: Path, candidates: int) -> None:
             differ["score of the first"] += not same or abs(exact.ranked[0].score - cand.ranked[0].score) > 1e-4
             differ["hub"] += abs(exact.signals.hub - cand.signals.hub) > 1e-6
             differ["outcome"] += exact.decision.outcome != cand.decision.outcome
-    loaded.exact_max, assistant.retriever.config = exact_max, exact_config
+    loaded.exact_max, assistant.components.retriever.config = exact_max, exact_config
     print(
         f"{total} perguntas, {len(loaded.rowids)} passagens; {candidates} candidatos densos + {candidates} lexicais "
         "vs. todas as passagens:"

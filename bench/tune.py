@@ -20,11 +20,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from assistant.compose import ComposeConfig, compose  # noqa: E402
-from assistant.engine import Assistant  # noqa: E402
-from assistant.evaluation import Question, hits, load_questions  # noqa: E402
-from assistant.glossary import Glossary  # noqa: E402
-from assistant.retrieval import FusionConfig, Query  # noqa: E402
+from assistant.answering.compose import compose  # noqa: E402
+from assistant.answering.config import ComposeConfig  # noqa: E402
+from assistant.answering.glossary import Glossary  # noqa: E402
+from assistant.answering.retrieval import FusionConfig, Query  # noqa: E402
+from assistant.maintenance.evaluation import Question, hits, load_questions  # noqa: E402
+from assistant.service import Assistant  # noqa: E402
 from index.embedding.registry import make_embedder  # noqa: E402
 from index.settings import Settings  # noqa: E402
 
@@ -72,17 +73,17 @@ def main() -> None:
     queries: dict[str, Query] = {}
     for qs in sets.values():
         for q in qs:
-            query = assistant.retriever.prepare(q.question, assistant.glossary.expand(q.question))
-            assistant.retriever.embed(query)
+            query = assistant.components.retriever.prepare(q.question, assistant.glossary.expand(q.question))
+            assistant.components.retriever.embed(query)
             queries[q.id] = query
 
     def run(cfg: FusionConfig, qs: list[Question]) -> tuple[dict[str, float], list[tuple[Question, list]]]:
-        assistant.retriever.config = cfg
+        assistant.components.retriever.config = cfg
         rows = []
         r1 = r3 = r5 = mrr = ah = 0.0
         for q in qs:
             query = queries[q.id]
-            results = assistant.retriever.search(loaded, query, 10)
+            results = assistant.components.retriever.search(loaded, query, 10)
             rows.append((q, results))
             if not q.gold:
                 continue

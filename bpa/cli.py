@@ -90,7 +90,7 @@ def _ingest(
     settings: Settings, *, full: bool = False, source: str | None = None, embedder: Any = None, force: bool = False
 ) -> None:
     """Run an ingest; ``embedder`` is the model already loaded by the caller, if any."""
-    from assistant.evaluation import EvalError, load_questions
+    from assistant.maintenance.evaluation import EvalError, load_questions
     from index.embedding.registry import make_embedder
     from ingest.pipeline import IngestBusy, run_ingest
     from ingest.sources import ConfigError
@@ -120,7 +120,7 @@ def _ingest(
 
 
 def _gate(settings: Settings, embedder: Any, golden: list[Any], force: bool) -> Any:
-    from assistant.gate import EvaluationGate
+    from assistant.maintenance.gate import EvaluationGate
 
     return EvaluationGate(settings, embedder, golden, force=force)
 
@@ -296,7 +296,7 @@ def sources_check(sources: Annotated[Path | None, typer.Option(help="Arquivo de 
 
 
 def _assistant(settings: Settings, embedder: Any = None) -> Any:
-    from assistant.engine import Assistant
+    from assistant.service import Assistant
     from index.embedding.registry import make_embedder
 
     return Assistant(settings, embedder or make_embedder(settings))
@@ -335,10 +335,11 @@ def ask(
 ) -> None:
     """Responde a uma pergunta com trechos citados da documentação."""
     from assistant.errors import InvalidQuestion
+    from assistant.types import Ask
 
     settings = _settings()
     try:
-        answer = _assistant(settings).ask(pergunta, channel="cli")
+        answer = _assistant(settings).ask(Ask(pergunta, channel="cli"))
     except InvalidQuestion as e:
         raise _fail(e.message, EXIT_CONFIG) from None
     except NoSnapshotError as e:
@@ -362,7 +363,7 @@ def evaluate(
     as_json: Annotated[bool, typer.Option("--json", help="Saída JSON.")] = False,
 ) -> None:
     """Mede recall, MRR, acerto das respostas e abstenção num conjunto de perguntas."""
-    from assistant.evaluation import EvalError, load_questions, print_report, run_eval
+    from assistant.maintenance.evaluation import EvalError, load_questions, print_report, run_eval
 
     settings = _settings()
     try:
@@ -383,8 +384,8 @@ def evaluate(
 
 
 def _gap_report(period: str) -> Any:
-    """The gap report of ``period`` (assistant.report), domain errors turned into exits."""
-    from assistant.report import GapReporter, ReportError
+    """The gap report of ``period`` (assistant.maintenance.report), domain errors turned into exits."""
+    from assistant.maintenance.report import GapReporter, ReportError
 
     settings = _settings()
     try:
@@ -411,11 +412,11 @@ def report(
     if fmt == "json":
         text = gaps.model_dump_json(indent=2) + "\n"
     elif fmt == "md":
-        from assistant.report_text import render_markdown
+        from assistant.maintenance.report_text import render_markdown
 
         text = render_markdown(gaps)
     else:
-        from assistant.report_html import render_html
+        from assistant.maintenance.report_html import render_html
 
         text = render_html(gaps)
     if out_file is None:
@@ -433,7 +434,7 @@ def glossary_suggest(
     since: Annotated[str, typer.Option(help="Período: número + h, d ou w (ex.: 30d).")] = "30d",
 ) -> None:
     """Imprime candidatos ao glossário (sintaxe de corpus/glossary.toml) para revisão; não altera nada."""
-    from assistant.report_text import glossary_toml
+    from assistant.maintenance.report_text import glossary_toml
 
     gaps = _gap_report(since)
     sys.stdout.write(glossary_toml(gaps.glossary, gaps.period))
@@ -461,7 +462,7 @@ def _serve(settings: Settings, embedder: Any = None) -> None:
 
     from assistant.http.admin import SubprocessReindexer
     from assistant.http.app import create_app, warn_if_exposed
-    from assistant.report import GapReporter
+    from assistant.maintenance.report import GapReporter
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     assistant = _assistant(settings, embedder)

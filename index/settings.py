@@ -85,7 +85,7 @@ class Settings(BaseSettings):
             "Reranker of the retrieved top passages: 'identity' (keep the fused order) or "
             "'cross-encoder' (a sentence-transformers CrossEncoder directory given by "
             "reranker_path; none ships with bpa). The name is checked against "
-            "assistant.rerank.RERANKERS where the reranker is built (this layer cannot import it)."
+            "assistant.answering.rerank.RERANKERS where the reranker is built (this layer cannot import it)."
         ),
     )
     reranker_path: Path | None = Field(

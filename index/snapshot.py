@@ -5,7 +5,7 @@ Layout (under ``data_dir``)::
     CURRENT                      id of the published snapshot (replaced atomically)
     snapshots/<id>/manifest.json model, chunking, counts, per-source status
     snapshots/<id>/index.sqlite  documents, chunks, units (the lexical index is built in
-                                 memory at load: assistant.retrieval.LexicalIndex)
+                                 memory at load: assistant.answering.retrieval.LexicalIndex)
     snapshots/<id>/prepared/     what query time reads, computed at publish (index.prepared),
                                  the passage and answer-unit vectors among them (prepared/
                                  vectors.npy, units.npy: their only copy)
@@ -84,7 +84,7 @@ class SourceStatus:
 
 @dataclass
 class GateRecord:
-    """What the evaluation gate measured before publishing (``assistant.gate``).
+    """What the evaluation gate measured before publishing (``assistant.maintenance.gate``).
 
     ``candidate`` and ``served`` hold recall@5 and answer_hit on the golden set; ``served``
     is None when there was nothing comparable to measure against. ``broken`` lists the
@@ -125,7 +125,7 @@ class Manifest:
     gate: GateRecord | None = None
     # index.prepared's structures (None: written before them; computed at load instead).
     prepared: str | None = None
-    # How queries search it (assistant.retrieval): up to ``exact_max`` passages every
+    # How queries search it (assistant.answering.retrieval): up to ``exact_max`` passages every
     # passage is scored; above, only the dense and lexical top candidates.
     retrieval: dict[str, Any] = field(default_factory=dict)
     # How the hub baselines were found: method (exact, knn), passages whose neighbours were

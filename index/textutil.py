@@ -1,7 +1,7 @@
 """Portuguese text analysis shared by the lexical index and the query: one analyzer, both sides.
 
 ``analyze`` folds case and accents, drops stopwords and stems with Snowball's Portuguese
-stemmer; ``assistant.retrieval``'s BM25F ranks these stems.
+stemmer; ``assistant.answering.retrieval``'s BM25F ranks these stems.
 """
 
 from __future__ import annotations

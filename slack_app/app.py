@@ -20,7 +20,7 @@ from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
 from assistant import BpaError, InvalidQuestion, NoSnapshotError, StateUnavailable, UnknownAnswer
 from assistant.protocol import AssistantService
-from assistant.types import Answer
+from assistant.types import Answer, Ask
 from slack_app import blocks
 from slack_app.blocks import Message
 from slack_app.state import BoundedMap, RateLimiter, SeenKeys
@@ -246,7 +246,7 @@ class SlackBot:
     ) -> tuple[Message, Answer | None]:
         """The message answering ``question`` (or explaining why not) and the answer."""
         try:
-            answer = self.assistant.ask(question, context=context, channel="slack")
+            answer = self.assistant.ask(Ask(question, context=context, channel="slack"))
         except InvalidQuestion as e:
             return blocks.text_message(e.message), None
         except NoSnapshotError:

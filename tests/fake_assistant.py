@@ -28,6 +28,7 @@ from assistant.protocol import AssistantService
 from assistant.types import (
     Answer,
     AnswerLine,
+    Ask,
     Citation,
     DocumentSection,
     DocumentView,
@@ -91,13 +92,7 @@ def _hit(citation: Citation) -> SearchHit:
 HITS = [_hit(c) for c in CITATIONS]
 
 
-@dataclass
-class AskCall:
-    question: str
-    top_k: int | None
-    sources: list[str] | None
-    context: str | None
-    channel: str
+AskCall = Ask  # what the fake records of each ask: the request itself
 
 
 @dataclass
@@ -126,20 +121,13 @@ class FakeAssistant:
             raise NoSnapshotError(NO_INDEX_MESSAGE)
         return self.snapshot_id
 
-    def ask(
-        self,
-        question: str,
-        *,
-        top_k: int | None = None,
-        sources: list[str] | None = None,
-        context: str | None = None,
-        channel: str = "api",
-    ) -> Answer:
+    def ask(self, request: Ask) -> Answer:
+        question, top_k = request.question, request.top_k
         snapshot = self._require_snapshot()
         if not question.strip():
             raise InvalidQuestion("A pergunta está vazia.")
         with self._lock:
-            self.asks.append(AskCall(question, top_k, sources, context, channel))
+            self.asks.append(request)
             if self.ask_error is not None:
                 raise self.ask_error
             answer_id = f"ans-{len(self.asks)}"

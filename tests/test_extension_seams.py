@@ -8,7 +8,7 @@ import pytest
 from toy_embedder import ToyEmbedder
 from toy_source import ToySourceConfig
 
-from assistant.engine import Assistant
+from assistant.service import Assistant
 from index.embedding import registry
 from index.embedding.registry import EmbedderType, make_embedder
 from index.settings import Settings

@@ -13,8 +13,8 @@ import pytest
 from bpa_testing import ROOT, SEED
 from typer.testing import CliRunner
 
-from assistant.engine import Assistant
-from assistant.evaluation import load_questions
+from assistant.maintenance.evaluation import load_questions
+from assistant.service import Assistant
 from bpa.cli import EXIT_CONFIG, EXIT_FAILED, app
 from index.embedding.fake import FakeEmbedder
 from index.settings import Settings

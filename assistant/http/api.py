@@ -31,7 +31,7 @@ from assistant.http.schemas import (
 from assistant.http.security import request_channel
 from assistant.privacy import mask_for_log
 from assistant.protocol import AssistantService
-from assistant.types import DocumentView
+from assistant.types import Ask, DocumentView
 from index.settings import Settings
 
 logger = logging.getLogger("bpa.http")
@@ -81,7 +81,7 @@ def build_api_router(
         question = body.question.strip()
         channel = request_channel(request)
         logger.info("pergunta (canal=%s, top_k=%d): %s", channel, body.top_k, for_log(question))
-        answer = service.ask(question, top_k=body.top_k, sources=body.sources, channel=channel)
+        answer = service.ask(Ask(question, top_k=body.top_k, sources=body.sources, channel=channel))
         metrics.observe_answer(answer.abstained)
         return AskResponse.model_validate(answer.model_dump(exclude={"question"}))
 

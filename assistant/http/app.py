@@ -71,7 +71,7 @@ def create_app(
     """Build the app. ``reindexer`` backs /v1/admin/reindex (enabled only when
     settings.admin_token is set) and BPA_REINDEX_SCHEDULE (started with the app's
     lifespan); pass SubprocessReindexer(settings) in production.
-    ``reporter`` backs /v1/admin/report (assistant.report.GapReporter; without it, no route)."""
+    ``reporter`` backs /v1/admin/report (assistant.maintenance.report.GapReporter; without it, no route)."""
     metrics = Metrics()
     jobs: ReindexJobs | None = None
     if settings.admin_token or settings.reindex_schedule:

@@ -1,4 +1,4 @@
-"""HTML served by the app: the question page (assistant/static) and /d/{document_id}."""
+"""HTML served by the app: the question page (assistant/http/static) and /d/{document_id}."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from assistant.types import DocumentSection, DocumentView
 from index.models import PATH_SEP
 from index.textutil import slugify, unique_id
 
-STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 # Everything the pages use is served by this app: no inline script, no third-party origin.
 SECURITY_HEADERS = {

@@ -1,4 +1,4 @@
-"""GET /v1/admin/report: the maintainers' gap report (assistant.report), behind the admin token."""
+"""GET /v1/admin/report: the maintainers' gap report (assistant.maintenance.report), behind the admin token."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
 from assistant.http.errors import ApiError
 from assistant.http.schemas import ErrorResponse
-from assistant.report import GapReport, ReportError
+from assistant.maintenance.report import GapReport, ReportError
 
 # The page is self-contained: nothing may be fetched, no script runs. Inline styles only
 # (matplotlib's SVG carries style attributes).
@@ -55,11 +55,11 @@ def build_report_router(reporter: Reporter, guard: Callable[..., None]) -> APIRo
             raise ApiError(422, "invalid_period", str(e), field="since") from None
         # Renderers imported on use: matplotlib takes a while to load and most apps never need it.
         if format == "html":
-            from assistant.report_html import render_html
+            from assistant.maintenance.report_html import render_html
 
             return HTMLResponse(render_html(report), headers=REPORT_HEADERS)
         if format == "md":
-            from assistant.report_text import render_markdown
+            from assistant.maintenance.report_text import render_markdown
 
             return PlainTextResponse(render_markdown(report), media_type="text/markdown", headers=REPORT_HEADERS)
         return report

@@ -1,7 +1,7 @@
 """Where and how local models run: devices, CPU threads, quiet loading, weight fingerprints.
 
 Shared by the sentence-transformers embedders (``index.embedding.backends``) and the
-cross-encoder reranker (``assistant.rerank``); model libraries are passed in or imported
+cross-encoder reranker (``assistant.answering.rerank``); model libraries are passed in or imported
 lazily, so importing this module costs nothing.
 """
 

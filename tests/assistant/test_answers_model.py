@@ -13,8 +13,10 @@ from pathlib import Path
 import pytest
 from bpa_testing import ROOT, SHARED_EVAL
 
-from assistant.engine import ABSTAIN_TEXT, POINTER_TEXT, Assistant
-from assistant.evaluation import load_questions, run_eval
+from assistant.maintenance.evaluation import load_questions, run_eval
+from assistant.render import ABSTAIN_TEXT, POINTER_TEXT
+from assistant.service import Assistant
+from assistant.types import Ask
 from index.embedding.registry import make_embedder
 from index.settings import Settings
 from index.snapshot import SnapshotStore
@@ -49,7 +51,7 @@ def test_every_answer_line_is_a_verbatim_excerpt_of_its_citation(real: Assistant
     texts = {c.id: c.text for c in snap.all_chunks().values()}
     answered = 0
     for question in _questions():
-        answer = real.ask(question)
+        answer = real.ask(Ask(question))
         if answer.abstained:
             assert answer.answer.startswith((ABSTAIN_TEXT, POINTER_TEXT)) and not answer.citations
             assert answer.outcome in ("pointer", "refusal")

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from assistant.compose import ComposeConfig, Composed, compose, score_units
-from assistant.evidence import asked
-from assistant.retrieval import Scored
+from assistant.answering.compose import Composed, compose
+from assistant.answering.config import ComposeConfig
+from assistant.answering.evidence import score_units
+from assistant.answering.question import asked
+from assistant.answering.retrieval import Scored
 from index.models import Chunk
 from index.textutil import analyze
 from index.units import split_units

@@ -12,12 +12,14 @@ import numpy as np
 import pytest
 from bpa_testing import strip_unit_vectors
 
-import assistant.engine as engine
-import assistant.state as state_module
-from assistant.compose import score_units
-from assistant.confidence import ConfidenceConfig
-from assistant.engine import ABSTAIN_TEXT, Assistant
+import assistant.answering.pipeline as pipeline
+import assistant.state.guarded as state_module
+from assistant.answering.decide import ConfidenceConfig
+from assistant.answering.evidence import score_units
 from assistant.errors import IncompatibleSnapshot, InvalidQuestion, UnknownAnswer, UnknownDocument
+from assistant.render import ABSTAIN_TEXT
+from assistant.service import Assistant
+from assistant.types import Ask
 from index.embedding.fake import FakeEmbedder
 from index.errors import NoSnapshotError
 from index.settings import Settings
@@ -39,13 +41,13 @@ def test_no_index_raises_no_snapshot(settings: Settings) -> None:
     a = Assistant(settings, FakeEmbedder())
     assert a.snapshot_id is None
     with pytest.raises(NoSnapshotError):
-        a.ask("cliente parado, o que faço?")
+        a.ask(Ask("cliente parado, o que faço?"))
 
 
 @pytest.mark.parametrize("bad", ["", "   \n\t", "?!... 123", "x" * 2001])
 def test_invalid_questions_are_refused_in_portuguese(assistant: Assistant, bad: str) -> None:
     with pytest.raises(InvalidQuestion) as e:
-        assistant.ask(bad)
+        assistant.ask(Ask(bad))
     assert e.value.field == "question"
     assert any(w in e.value.message for w in ("vazia", "limite", "palavra"))
 
@@ -62,7 +64,7 @@ def test_search_returns_typed_hits_with_deep_links(assistant: Assistant) -> None
 
 
 def test_answer_sentences_are_verbatim_cited_excerpts(assistant: Assistant) -> None:
-    answer = assistant.ask("Quantas interações públicas por escrito pode haver no ticket sem contato telefônico?")
+    answer = assistant.ask(Ask("Quantas interações públicas por escrito pode haver no ticket sem contato telefônico?"))
     if answer.abstained:  # the fake embedder may not convince the abstention model
         assert answer.answer.startswith(ABSTAIN_TEXT) and answer.suggestions and not answer.citations
         return
@@ -76,7 +78,7 @@ def test_answer_sentences_are_verbatim_cited_excerpts(assistant: Assistant) -> N
 
 
 def test_ask_records_masked_question_and_accepts_feedback(assistant: Assistant) -> None:
-    answer = assistant.ask("cliente 123.456.789-09 (joao@cliente.com.br) parado, o que faço?")
+    answer = assistant.ask(Ask("cliente 123.456.789-09 (joao@cliente.com.br) parado, o que faço?"))
     assert "123.456.789-09" not in answer.question and "[CPF]" in answer.question
     stored = assistant.state.questions()[-1]
     assert stored["answer_id"] == answer.answer_id and "[EMAIL]" in stored["question"]
@@ -154,7 +156,7 @@ def test_snapshot_from_another_model_is_refused_clearly(settings: Settings) -> N
     run_ingest(settings, FakeEmbedder(dim=64))
     other = FakeEmbedder(dim=32)
     with pytest.raises(IncompatibleSnapshot, match="ingest --full"):
-        Assistant(settings, other).ask("cliente parado?")
+        Assistant(settings, other).ask(Ask("cliente parado?"))
 
 
 def test_broken_new_snapshot_keeps_the_old_one_served(assistant: Assistant) -> None:
@@ -178,14 +180,14 @@ def test_repeated_questions_reuse_the_query_embedding(settings: Settings) -> Non
     run_ingest(settings, embedder)
     a = Assistant(settings, embedder)
     before = embedder.texts_embedded
-    a.ask("cliente parado, o que faço?")
-    a.ask("cliente parado, o que faço?")
+    a.ask(Ask("cliente parado, o que faço?"))
+    a.ask(Ask("cliente parado, o que faço?"))
     a.search("cliente parado, o que faço?")
     assert embedder.texts_embedded - before == 1
     uncached = Assistant(settings.model_copy(update={"query_cache_size": 0}), embedder)
     before = embedder.texts_embedded
-    uncached.ask("cliente parado, o que faço?")
-    uncached.ask("cliente parado, o que faço?")
+    uncached.ask(Ask("cliente parado, o que faço?"))
+    uncached.ask(Ask("cliente parado, o que faço?"))
     assert embedder.texts_embedded - before == 2
 
 
@@ -203,8 +205,8 @@ def test_answers_score_units_with_the_snapshot_unit_vectors(
         seen.append(cos)
         return score_units(results, stems, idf, cfg, cos, asked)
 
-    monkeypatch.setattr(engine, "score_units", spy)
-    answer = _always_answering(settings).ask("cliente parado, o que faço?")
+    monkeypatch.setattr(pipeline, "score_units", spy)
+    answer = _always_answering(settings).ask(Ask("cliente parado, o que faço?"))
     [cosines] = seen
     assert cosines and not answer.abstained
     snap = SnapshotStore(settings.data_dir).open_current()
@@ -216,13 +218,14 @@ def test_answers_score_units_with_the_snapshot_unit_vectors(
 
 def _expanded(settings: Settings) -> str:
     a = Assistant(settings, FakeEmbedder())
-    return a.retriever.prepare("cliente parado, o que faço?", a.glossary.expand("cliente parado, o que faço?")).expanded
+    question = "cliente parado, o que faço?"
+    return a.components.retriever.prepare(question, a.glossary.expand(question)).expanded
 
 
 def test_snapshot_without_unit_vectors_still_answers_verbatim(settings: Settings) -> None:
     report = run_ingest(settings, FakeEmbedder())
     strip_unit_vectors(settings.data_dir / "snapshots" / (report.snapshot_id or ""))
-    answer = _always_answering(settings).ask("cliente parado, o que faço?")
+    answer = _always_answering(settings).ask(Ask("cliente parado, o que faço?"))
     assert not answer.abstained and answer.citations
     snap = SnapshotStore(settings.data_dir).open_current()
     texts = {c.id: c.text for c in snap.all_chunks().values()}

@@ -19,8 +19,8 @@ from fastapi import FastAPI
 from hypothesis import HealthCheck, settings
 from schemathesis import Case
 
-from assistant.engine import Assistant
 from assistant.http import ReindexResult, create_app
+from assistant.service import Assistant
 from index.embedding.fake import FakeEmbedder
 from index.settings import Settings
 from ingest.pipeline import run_ingest

@@ -11,8 +11,8 @@ import httpx
 import uvicorn
 from bpa_testing import free_port
 
-from assistant.engine import Assistant
 from assistant.http.app import create_app
+from assistant.service import Assistant
 from index.embedding.fake import FakeEmbedder
 from index.settings import Settings
 from ingest.pipeline import run_ingest

@@ -58,7 +58,7 @@ def test_iframe_loads_the_sdk_then_the_app() -> None:
     assert "{{setting.api_key}}" in script and "secure: true" in script
 
 
-@pytest.mark.parametrize("script", ["sidebar/assets/app.js", "assistant/static/app.js"])
+@pytest.mark.parametrize("script", ["sidebar/assets/app.js", "assistant/http/static/app.js"])
 def test_scripts_never_write_html(script: str) -> None:
     source = (SIDEBAR.parent / script).read_text(encoding="utf-8")
     for sink in (".innerHTML", ".outerHTML", "insertAdjacentHTML", "document.write"):

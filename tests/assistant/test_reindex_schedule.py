@@ -14,8 +14,8 @@ from fake_assistant import FakeAssistant
 from starlette.testclient import TestClient
 from typer.testing import CliRunner
 
-from assistant.engine import Assistant
 from assistant.http import ReindexResult, SubprocessReindexer, create_app
+from assistant.service import Assistant
 from bpa.cli import EXIT_CONFIG, app
 from index.embedding.fake import FakeEmbedder
 from index.settings import Settings

@@ -12,10 +12,11 @@ import numpy as np
 import pytest
 from standins import ConfluenceStandin, ZendeskStandin
 
-from assistant.engine import Assistant
-from assistant.report import GapReporter, ReportError, group_by_topic, parse_period
-from assistant.report_html import render_html
-from assistant.report_text import render_markdown
+from assistant.maintenance.report import GapReporter, ReportError, group_by_topic, parse_period
+from assistant.maintenance.report_html import render_html
+from assistant.maintenance.report_text import render_markdown
+from assistant.service import Assistant
+from assistant.types import Ask
 from index.embedding.fake import FakeEmbedder
 from index.settings import Settings
 from ingest.pipeline import run_ingest
@@ -90,7 +91,7 @@ def test_personal_data_is_masked_even_if_a_stored_row_was_not(settings: Settings
     embedder = FakeEmbedder()
     run_ingest(settings, embedder)
     assistant = Assistant(settings, embedder)
-    assistant.ask("boleto pix faturamento duplicado")
+    assistant.ask(Ask("boleto pix faturamento duplicado"))
     # A row written before a masking rule existed (or by a buggy writer): raw personal data.
     with sqlite3.connect(settings.state_db) as db:
         db.execute(

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from assistant.rerank import (
+from assistant.answering.rerank import (
     RERANKERS,
     CrossEncoderReranker,
     IdentityReranker,
@@ -22,7 +22,7 @@ from assistant.rerank import (
     build_reranker,
     reorder,
 )
-from assistant.retrieval import Scored
+from assistant.answering.retrieval import Scored
 from index.models import Chunk
 from index.settings import Settings
 from index.textutil import fold

@@ -17,8 +17,10 @@ from bpa_testing import write_before_prepared
 
 import index.prepared as prepared
 import index.textutil as textutil
-from assistant.engine import Assistant
-from assistant.retrieval import LoadedSnapshot
+from assistant.answering.pipeline import retrieve
+from assistant.answering.retrieval import LoadedSnapshot
+from assistant.service import Assistant
+from assistant.types import Ask
 from index.embedding.fake import FakeEmbedder
 from index.settings import Settings
 from index.snapshot import SnapshotStore
@@ -43,7 +45,7 @@ def assistant(settings: Settings) -> Assistant:
 
 def _ranked(a: Assistant, question: str, sources: list[str] | None = None) -> tuple[list[int], str, np.ndarray]:
     """The passages in order, the outcome, and the scores, z-scores and hub signal."""
-    _, trace = a.run(question, sources=sources)
+    trace = a.trace(Ask(question, sources=sources))
     values = [v for r in trace.ranked for v in (r.score, r.dense_z, r.lexical_z)]
     return [r.rowid for r in trace.ranked], trace.decision.outcome, np.array([*values, trace.signals.hub])
 
@@ -88,11 +90,12 @@ def test_the_candidate_path_ranks_scores_and_decides_as_every_passage(assistant:
     exact = {q: _ranked(assistant, q) for q in QUESTIONS}
     exact_sources = _ranked(assistant, QUESTIONS[0], ["boas-praticas"])
     loaded.exact_max = 0
-    assistant.retriever.config = dataclasses.replace(assistant.retriever.config, candidates=candidates)
+    retriever = assistant.components.retriever
+    retriever.config = dataclasses.replace(retriever.config, candidates=candidates)
     for q in QUESTIONS:
         assert _same(_ranked(assistant, q), exact[q]), q
     assert _same(_ranked(assistant, QUESTIONS[0], ["boas-praticas"]), exact_sources)
-    assert assistant.retrieve(QUESTIONS[0], 5, ["nenhuma"])[1] == []
+    assert retrieve(QUESTIONS[0], assistant.current(), assistant.components, 5, ("nenhuma",))[0] == []
 
 
 def test_hub_baselines_from_knn_equal_the_all_pairs_definition() -> None:
@@ -123,4 +126,4 @@ def test_a_large_snapshot_serves_from_its_ivf_index(
     vector = embedder.embed(["cliente parado"], "query")[0]
     exact = np.argsort(-(np.asarray(loaded.matrix) @ vector), kind="stable")[:10]
     assert list(loaded.dense_top(vector, 10, None)) == list(exact)
-    assert a.ask("cliente parado, o que faço?").citations
+    assert a.ask(Ask("cliente parado, o que faço?")).citations

@@ -14,10 +14,10 @@ import pytest
 from pii_cases import PII_CASES
 from starlette.testclient import TestClient
 
-from assistant.engine import Assistant
 from assistant.errors import StateUnavailable
 from assistant.http import create_app
-from assistant.state import GuardedState, SqliteStateStore
+from assistant.service import Assistant
+from assistant.state import GuardedState, QuestionRecord, SqliteStateStore
 from index.embedding.fake import FakeEmbedder
 from index.settings import Settings
 from ingest.pipeline import run_ingest
@@ -28,7 +28,7 @@ CPF = "529 982 247 25"
 @pytest.mark.parametrize(("written", "placeholder"), PII_CASES)
 def test_every_format_is_stored_masked(tmp_path: Path, written: str, placeholder: str) -> None:
     store = SqliteStateStore(tmp_path / "state.sqlite")
-    store.record_question("a1", "api", f"cliente {written} parado", False, 0.9, "snap", [], 1.0)
+    store.record_question(QuestionRecord("a1", "api", f"cliente {written} parado", False, 0.9, "snap", (), 1.0))
     store.record_feedback("a1", False, f"me liga: {written}", "web")
     stored = store.questions()[0]["question"], store.feedback()[0]["comment"]
     assert stored == (f"cliente {placeholder} parado", f"me liga: {placeholder}")
@@ -45,8 +45,8 @@ def test_a_failed_write_is_counted_and_reported_never_raised(
 ) -> None:
     state = GuardedState(unusable_path(tmp_path))
     with caplog.at_level(logging.DEBUG, logger="bpa.state"):
-        assert state.record_question("a1", "api", f"cpf {CPF}", False, 0.9, "snap", [], 1.0) is False
-        assert state.record_question("a2", "api", "outra", False, 0.9, "snap", [], 1.0) is False
+        assert state.record_question(QuestionRecord("a1", "api", f"cpf {CPF}", False, 0.9, "snap", (), 1.0)) is False
+        assert state.record_question(QuestionRecord("a2", "api", "outra", False, 0.9, "snap", (), 1.0)) is False
         assert state.health().model_dump() == {"degraded": True, "errors": 2}
         with pytest.raises(StateUnavailable):
             state.record_feedback(f"cpf {CPF}", True, None, "api")  # an id is client text too
@@ -61,7 +61,7 @@ def test_the_store_recovers_when_the_directory_does(tmp_path: Path) -> None:
     assert state.health().degraded  # known before the first question: readiness tells
     assert state.health().errors == 0  # a probe is not a failed write
     path.parent.unlink()  # the operator fixes the data directory
-    assert state.record_question("a1", "api", "q", False, 0.9, "snap", [], 1.0) is True
+    assert state.record_question(QuestionRecord("a1", "api", "q", False, 0.9, "snap", (), 1.0)) is True
     assert state.health().model_dump() == {"degraded": False, "errors": 0}
     state.record_feedback("a1", True, None, "api")
 

@@ -15,10 +15,10 @@ from bpa_testing import free_port
 from pii_cases import PII_CASES
 from starlette.testclient import TestClient
 
-from assistant.engine import Assistant
 from assistant.errors import StateUnavailable, UnknownAnswer
 from assistant.http import create_app
-from assistant.state import GuardedState, StateStore, open_store
+from assistant.service import Assistant
+from assistant.state import GuardedState, QuestionRecord, StateStore, open_store
 from index.embedding.fake import FakeEmbedder
 from index.settings import Settings
 from ingest.pipeline import run_ingest
@@ -32,7 +32,7 @@ def target(request: pytest.FixtureRequest, tmp_path: Path) -> Path | str:
 
 
 def record(store: StateStore, answer_id: str, question: str = "cliente parado") -> None:
-    store.record_question(answer_id, "api", question, False, 0.9, "snap", ["c:1"], 1.0)
+    store.record_question(QuestionRecord(answer_id, "api", question, False, 0.9, "snap", tuple(["c:1"]), 1.0))
 
 
 def test_stored_text_is_masked(target: Path | str) -> None:
@@ -83,15 +83,15 @@ def test_concurrent_claims_of_one_delivery_have_one_winner(target: Path | str) -
 
 def test_postgres_connection_lost_then_back(postgres_url: str) -> None:
     state = GuardedState(postgres_url)
-    assert state.record_question("a1", "api", "q", False, 0.9, "snap", [], 1.0) is True
+    assert state.record_question(QuestionRecord("a1", "api", "q", False, 0.9, "snap", (), 1.0)) is True
     with psycopg.connect(postgres_url, autocommit=True) as admin:  # the database restarts
         admin.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
             "AND pid <> pg_backend_pid()"
         )
-    assert state.record_question("a2", "api", "q", False, 0.9, "snap", [], 1.0) is False
+    assert state.record_question(QuestionRecord("a2", "api", "q", False, 0.9, "snap", (), 1.0)) is False
     assert state.health().degraded is False  # the probe reconnects: the database is back
-    assert state.record_question("a3", "api", "q", False, 0.9, "snap", [], 1.0) is True
+    assert state.record_question(QuestionRecord("a3", "api", "q", False, 0.9, "snap", (), 1.0)) is True
     state.record_feedback("a3", True, None, "api")
     assert state.health().model_dump() == {"degraded": False, "errors": 1}
 

@@ -3,18 +3,21 @@ exact titles, the three outcomes and the calibration file."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 
-from assistant.calibration import Calibration, CalibrationError, load_calibration, write_calibration
-from assistant.compose import ComposeConfig
-from assistant.confidence import ConfidenceConfig, Signals, decide
-from assistant.engine import POINTER_TEXT, Assistant
-from assistant.evaluation import calibration
-from assistant.evidence import FactKind, asked, asked_kinds, holds
-from assistant.rerank import Reranked
-from assistant.retrieval import FusionConfig, Scored
+from assistant.answering.calibration import Calibration, CalibrationError, load_calibration, write_calibration
+from assistant.answering.config import ComposeConfig
+from assistant.answering.decide import ConfidenceConfig, Signals, decide
+from assistant.answering.question import FactKind, asked, asked_kinds, holds
+from assistant.answering.rerank import Reranked
+from assistant.answering.retrieval import FusionConfig, Scored
+from assistant.maintenance.evaluation import calibration
+from assistant.render import POINTER_TEXT
+from assistant.service import Assistant
+from assistant.types import Ask
 from index.embedding.fake import FakeEmbedder
 from index.settings import Settings
 from ingest.pipeline import run_ingest
@@ -47,13 +50,13 @@ def _assistant(tmp_path: Path, settings: Settings, html: str, cfg: ConfidenceCon
 
 
 def test_a_phone_question_is_not_answered_by_evidence_without_a_number(tmp_path: Path, settings: Settings) -> None:
-    answer = _assistant(tmp_path, settings, PHONE_ETIQUETTE).ask("qual o telefone do suporte?")
+    answer = _assistant(tmp_path, settings, PHONE_ETIQUETTE).ask(Ask("qual o telefone do suporte?"))
     assert answer.abstained and answer.outcome == "pointer"
     assert answer.answer.startswith(POINTER_TEXT) and answer.suggestions and not answer.citations
 
 
 def test_a_phone_question_is_answered_when_the_page_has_the_number(tmp_path: Path, settings: Settings) -> None:
-    answer = _assistant(tmp_path, settings, PHONE_NUMBER).ask("qual o telefone do suporte?")
+    answer = _assistant(tmp_path, settings, PHONE_NUMBER).ask(Ask("qual o telefone do suporte?"))
     assert answer.outcome == "answer" and not answer.abstained
     assert "0800 709 8100" in answer.lines[0].text
 
@@ -155,9 +158,9 @@ class _Reverse:
 
 def test_the_pipeline_reads_passages_in_the_rerankers_order(tmp_path: Path, settings: Settings) -> None:
     a = _assistant(tmp_path, settings, PHONE_NUMBER)
-    plain = a.run("qual o telefone do suporte?")[1]
-    a.reranker = _Reverse()
-    _, trace = a.run("qual o telefone do suporte?")
+    plain = a.trace(Ask("qual o telefone do suporte?"))
+    a.components = dataclasses.replace(a.components, reranker=_Reverse())
+    trace = a.trace(Ask("qual o telefone do suporte?"))
     assert [r.rowid for r in trace.retrieved] == [r.rowid for r in plain.retrieved]
     assert [r.rowid for r in trace.ranked] == [r.rowid for r in reversed(plain.retrieved)]
     assert [r.score for r in trace.reranked] == [float(i) for i in range(len(trace.ranked))]
@@ -168,5 +171,5 @@ def test_the_assistant_reads_its_constants_from_the_calibration_file(tmp_path: P
     path = tmp_path / "calibration.toml"
     path.write_text("[fusion]\nlexical_weight = 0.9\n\n[compose]\nmax_lines = 2\n", encoding="utf-8")
     a = Assistant(settings.model_copy(update={"calibration": path}), FakeEmbedder())
-    assert a.retriever.config.lexical_weight == 0.9 and a.composing.max_lines == 2
-    assert a.abstaining == ConfidenceConfig()  # no [confidence] table: the built-in model
+    assert a.components.retriever.config.lexical_weight == 0.9 and a.components.composing.max_lines == 2
+    assert a.components.abstaining == ConfidenceConfig()  # no [confidence] table: the built-in model

@@ -15,8 +15,8 @@ from bpa_testing import SEED
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
 
-from assistant.engine import Assistant
 from assistant.http import create_app
+from assistant.service import Assistant
 from index.embedding.fake import FakeEmbedder
 from index.models import Chunk
 from index.settings import Settings

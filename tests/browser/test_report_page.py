@@ -9,7 +9,8 @@ import pytest
 from selenium.webdriver.common.by import By
 from typer.testing import CliRunner
 
-from assistant.engine import Assistant
+from assistant.service import Assistant
+from assistant.types import Ask
 from bpa.cli import app
 from index.embedding.registry import make_embedder
 from index.settings import Settings
@@ -28,11 +29,11 @@ def report_file(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPa
     run_ingest(settings, embedder)
     assistant = Assistant(settings, embedder)
     unanswered = [
-        assistant.ask(q)
+        assistant.ask(Ask(q))
         for q in ("emitir boleto pix faturamento", "boleto pix faturamento duplicado", "impressora fiscal sat cupom")
     ]
     assert all(a.abstained for a in unanswered)
-    answered = assistant.ask("O que é o ESN?")
+    answered = assistant.ask(Ask("O que é o ESN?"))
     assistant.feedback(answered.answer_id, False, "errado, meu cpf é 123.456.789-09")
     assistant.feedback(unanswered[0].answer_id, False, None, channel="web")
     target = tmp_path / "relatorio.html"

@@ -101,8 +101,8 @@ def test_pointer_is_shown_as_a_pointer_not_an_answer(browser, live_server, setti
 
 def test_answer_without_lines_is_listed_line_by_line(browser, live_server, settings: Settings) -> None:
     class Unlined(FakeAssistant):
-        def ask(self, question, **kwargs):  # type: ignore[override]
-            answer = super().ask(question, **kwargs)
+        def ask(self, request):  # type: ignore[override]
+            answer = super().ask(request)
             text = "\n".join(f"{line.text} [{line.n}]" for line in ANSWER_LINES)
             return answer.model_copy(update={"lines": [], "answer": text})
 
@@ -126,8 +126,8 @@ def test_server_error_message_is_shown(browser, live_server, settings: Settings)
 
 def test_answer_text_is_not_interpreted_as_html(browser, live_server, settings: Settings) -> None:
     class Hostile(FakeAssistant):
-        def ask(self, question, **kwargs):  # type: ignore[override]
-            answer = super().ask(question, **kwargs)
+        def ask(self, request):  # type: ignore[override]
+            answer = super().ask(request)
             hostile = "<img src=x onerror=\"document.title='pwned'\"> texto"
             return answer.model_copy(
                 update={"answer": f"{hostile} [1]", "lines": [AnswerLine(text=hostile, n=1)]}

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from bpa_testing import strip_unit_vectors, write_before_prepared
 
-from assistant.engine import Assistant
+from assistant.service import Assistant
+from assistant.types import Ask
 from index.embedding.fake import FakeEmbedder
 from index.errors import NoSnapshotError, SnapshotError
 from index.models import Block, Document, Section
@@ -65,7 +66,7 @@ def _tables(snapshot_dir: Path) -> set[str]:
 
 
 def test_one_lexical_index_no_fts_table(data_dir: Path) -> None:
-    # BM25F is computed in memory by assistant.retrieval; the snapshot keeps no second one.
+    # BM25F is computed in memory by assistant.answering.retrieval; the snapshot keeps no second one.
     store = SnapshotStore(data_dir)
     sid = _publish(store, ["Clientes parados exigem contato telefônico."])
     tables = _tables(store.root / sid)
@@ -239,7 +240,7 @@ def test_many_units_are_stored_as_float16_and_read_as_float32(
         units = snap.units_by_chunk()
         assert units is not None and all(v.dtype == np.float32 for v in units.values())
         assistant = Assistant(s, FakeEmbedder())
-        answers[dtype] = [assistant.ask(q) for q in questions]
+        answers[dtype] = [assistant.ask(Ask(q)) for q in questions]
         if dtype == "float16":  # an incremental ingest reuses float16 units like any others
             assert run_ingest(s, FakeEmbedder(), full=False).embedded_units == 0
     for a, b in zip(answers["float32"], answers["float16"], strict=True):

@@ -22,9 +22,9 @@ from slack_mock import MockSlackServer
 from starlette.testclient import TestClient
 from typer.testing import CliRunner
 
-from assistant.engine import Assistant
 from assistant.http.app import create_app
-from assistant.report import GapReporter
+from assistant.maintenance.report import GapReporter
+from assistant.service import Assistant
 from bpa.cli import EXIT_CONFIG, EXIT_FAILED, app
 from index.embedding.registry import make_embedder
 from index.settings import Settings
@@ -236,9 +236,9 @@ def test_report_to_a_file(loop: Loop, tmp_path: Any) -> None:
 
 
 def test_glossary_suggest_output_is_valid_toml_the_glossary_loads(tmp_path: Any) -> None:
-    from assistant.glossary import Glossary
-    from assistant.report import GlossaryCandidate
-    from assistant.report_text import glossary_toml
+    from assistant.answering.glossary import Glossary
+    from assistant.maintenance.report import GlossaryCandidate
+    from assistant.maintenance.report_text import glossary_toml
 
     text = glossary_toml(
         [GlossaryCandidate(term="nfe", questions=2, examples=['nota "fiscal"\\ca\tda\x07 do cpf [CPF]'])], "7d"

@@ -4,18 +4,18 @@ golden questions (``corpus/golden.jsonl``) about as well as the snapshot being s
 ``ingest.pipeline.run_ingest`` takes the gate as a callable (ingest cannot import this
 package); the edge (bpa/cli.py) builds it. Both snapshots are measured now, with the same
 model, glossary and golden file, so a change of any of them is never mistaken for a
-change of the documentation. The questions are asked through ``Assistant.run``: nothing
-is recorded in the questions log.
+change of the documentation. The questions go through the pipeline itself
+(``answering.pipeline.run``), built without a service: nothing is recorded in the questions log.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from assistant.engine import Assistant
-from assistant.evaluation import Question, composed_hit, hits
-from assistant.glossary import Glossary
-from assistant.rerank import build_reranker
+from assistant.answering.pipeline import Components, run
+from assistant.answering.pipeline import Question as Asked
+from assistant.answering.retrieval import LoadedSnapshot
+from assistant.maintenance.evaluation import Question, composed_hit, hits
 from index.embedding.protocol import Embedder
 from index.settings import Settings
 from index.snapshot import GateRecord, Snapshot
@@ -42,17 +42,14 @@ class EvaluationGate:
         self.embedder = embedder
         self.questions = [q for q in questions if q.answerable]
         self.force = force
-        # Built once, shared by both measurements (the calibration file is read by each Assistant).
-        self.glossary = Glossary.load(settings.glossary)
-        self.reranker = build_reranker(settings)
+        # Built once, shared by both measurements.
+        self.components = Components.build(settings, embedder)
 
     def measure(self, snapshot: Snapshot) -> dict[str, _Outcome]:
-        assistant = Assistant(
-            self.settings, self.embedder, glossary=self.glossary, reranker=self.reranker, snapshot=snapshot
-        )
+        loaded = LoadedSnapshot(snapshot)
         out = {}
         for q in self.questions:
-            _, trace = assistant.run(q.question, top_k=GATE_K)
+            trace = run(Asked(q.question, GATE_K), loaded, self.components)
             top = any(hits(r.chunk.section + "\n" + r.chunk.text, q.gold) for r in trace.ranked[:GATE_K])
             answered = trace.decision.outcome == "answer" and composed_hit(trace, q.gold)[0]
             out[q.id] = _Outcome(top, answered)

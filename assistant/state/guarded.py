@@ -14,16 +14,13 @@ failure from ever failing an answer.
 from __future__ import annotations
 
 import logging
-import sqlite3
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 from assistant.errors import StateUnavailable
 from assistant.privacy import mask_for_log
-from assistant.state_sql import SCHEMA, Execute, Row, StateStore
+from assistant.state.sqlite import SqliteStateStore
+from assistant.state.store import QuestionRecord, StateStore
 from assistant.types import StateHealth
 
 log = logging.getLogger("bpa.state")
@@ -39,7 +36,7 @@ def describe(target: Path | str) -> str:
     """Where the state lives, for messages and logs: never a password."""
     if not is_postgres(target):
         return str(target)
-    from assistant.state_pg import describe_url  # psycopg only where PostgreSQL is used
+    from assistant.state.postgres import describe_url  # psycopg only where PostgreSQL is used
 
     return describe_url(str(target))
 
@@ -47,54 +44,10 @@ def describe(target: Path | str) -> str:
 def open_store(target: Path | str) -> StateStore:
     """The store at ``target``: a ``postgresql://`` URL, or an SQLite file path."""
     if is_postgres(target):
-        from assistant.state_pg import PostgresStateStore
+        from assistant.state.postgres import PostgresStateStore
 
         return PostgresStateStore(str(target))
     return SqliteStateStore(Path(target))
-
-
-def _dict_row(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> Row:
-    return {column[0]: value for column, value in zip(cursor.description, row, strict=True)}
-
-
-class SqliteStateStore(StateStore):
-    """The embedded default: ``data_dir/state.sqlite``, shared only by processes on one machine."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.where = str(path)
-        self._lock = threading.Lock()
-        with self._storage():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            # Another process (a CLI `bpa ask` beside the server) may hold the write lock briefly.
-            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=10.0)
-            try:
-                self._db.row_factory = _dict_row
-                self._db.execute("PRAGMA journal_mode=WAL")
-                self._db.executescript(SCHEMA.format(id_type="INTEGER"))
-            except sqlite3.Error:
-                self._db.close()
-                raise
-
-    @contextmanager
-    def _storage(self) -> Iterator[None]:
-        """Storage failures (read-only or full disk, a path that is not a directory) as StateUnavailable."""
-        try:
-            yield
-        except (OSError, sqlite3.Error) as e:
-            raise StateUnavailable(f"registro de perguntas indisponível em {self.where}: {e}") from e
-
-    @contextmanager
-    def _transaction(self) -> Iterator[Execute]:
-        with self._lock, self._storage():
-            # IMMEDIATE: the write lock is taken up front, so a read-then-write is atomic.
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db.execute
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
 
 
 class GuardedState:
@@ -124,24 +77,12 @@ class GuardedState:
                     self._store = open_store(self.target)
         return self._store
 
-    def record_question(
-        self,
-        answer_id: str,
-        channel: str,
-        question: str,
-        abstained: bool,
-        confidence: float,
-        snapshot: str,
-        chunk_ids: list[str],
-        latency_ms: float,
-    ) -> bool:
+    def record_question(self, record: QuestionRecord) -> bool:
         """Record an asked question; False (logged, counted) when it could not be."""
         try:
-            self.store().record_question(
-                answer_id, channel, question, abstained, confidence, snapshot, chunk_ids, latency_ms
-            )
+            self.store().record_question(record)
         except StateUnavailable as e:
-            self._failed(e, f"pergunta {answer_id} respondida mas não registrada")
+            self._failed(e, f"pergunta {record.answer_id} respondida mas não registrada")
             return False
         self._succeeded()
         return True

@@ -3,7 +3,7 @@
 Built from the state store (the masked questions and feedback of a period) and the served
 snapshot. Unanswered questions (outcome pointer or refusal) are grouped by topic with
 scikit-learn's agglomerative clustering over the assistant's own question embeddings; the
-renderers (assistant.report_html, assistant.report_text) only lay the result out.
+renderers (assistant.maintenance.report_html, assistant.maintenance.report_text) only lay the result out.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from index.snapshot import DocumentRecord
 from index.textutil import collapse_ws, content_words, fold, stem_all
 
 if TYPE_CHECKING:
-    from assistant.engine import Assistant
+    from assistant.service import Assistant
 
 # Past this many unanswered questions only the newest are grouped: clustering is quadratic.
 MAX_GROUPED = 2000

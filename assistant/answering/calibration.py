@@ -2,8 +2,8 @@
 
 ``[confidence]`` is the decision's logistic model: bench/calibrate.py fits it on the dev sets
 pooled and writes it with ``--write``. ``[fusion]`` and ``[compose]`` optionally override the
-retrieval and composition constants (``assistant.retrieval.FusionConfig``,
-``assistant.compose.ComposeConfig``; their fields are the keys). A deployment that plugs in its
+retrieval and composition constants (``assistant.answering.retrieval.FusionConfig``,
+``assistant.answering.compose.ComposeConfig``; their fields are the keys). A deployment that plugs in its
 own embedding model or corpus refits and rewrites this file without editing code. A missing
 file, or a missing table, means the built-in defaults.
 """
@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from assistant.compose import ComposeConfig
-from assistant.confidence import FEATURES, ConfidenceConfig
-from assistant.retrieval import FusionConfig
+from assistant.answering.config import ComposeConfig
+from assistant.answering.decide import FEATURES, ConfidenceConfig
+from assistant.answering.retrieval import FusionConfig
 from index.errors import BpaError
 
 
@@ -79,7 +79,7 @@ def write_calibration(path: Path, calibration: Calibration) -> None:
         "# Written by bench/calibrate.py --write: the decision's logistic model, fitted on the dev",
         "# sets pooled (see the script for the cross-validated figures). Refit after changing the",
         "# embedding model or the corpus a lot. Optional [fusion] and [compose] tables override",
-        "# assistant.retrieval.FusionConfig and assistant.compose.ComposeConfig by field name.",
+        "# assistant.answering.retrieval.FusionConfig and assistant.answering.compose.ComposeConfig by field name.",
         "[confidence]",
         f"bias = {cfg.bias!r}",
         f"threshold = {cfg.threshold!r}",

@@ -20,8 +20,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from assistant.maintenance.report import GapReport, SectionRef
 from assistant.privacy import mask_pii
-from assistant.report import GapReport, SectionRef
 
 _BLUE, _RED, _GREEN, _GREY = "#1f5fa8", "#c0392b", "#2e8b57", "#777777"
 _CHART_LABEL = 48  # characters of a group's example shown as its bar's label

@@ -18,7 +18,7 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import dict_row
 
 from assistant.errors import StateUnavailable
-from assistant.state_sql import SCHEMA, Execute, StateStore
+from assistant.state.store import SCHEMA, Execute, StateStore
 
 # An unreachable or stuck database must not hold an answer for long (recording a question
 # waits for the store): connecting, a silent network and a blocked statement are all bounded.

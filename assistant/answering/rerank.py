@@ -32,7 +32,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from assistant.retrieval import Scored
+from assistant.answering.retrieval import Scored
 from index.errors import BpaError
 from index.settings import Settings
 

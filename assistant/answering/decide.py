@@ -12,7 +12,7 @@ The decision reads signals with absolute meaning, never the fused rank scores al
 - ``lead``: the composer's score of the line it would lead with (overlap and cosine of the
   best *line*, not passage).
 - ``fact_missing``: the question asks for a kind of fact (a number of hours, a phone
-  number, a price ...) and no candidate line holds one (assistant/evidence.py).
+  number, a price ...) and no candidate line holds one (assistant/answering/question.py).
 
 ``probability`` is a logistic over these, fitted on both dev sets pooled (Platt scaling:
 the label is "the composed answer contains the answer"), so it reads as the chance that
@@ -35,8 +35,7 @@ from typing import Literal
 
 import numpy as np
 
-from assistant.retrieval import Scored
-from index.prepared import hub_baseline  # noqa: F401  (computed at publish; the benches compare k)
+from assistant.answering.retrieval import Scored
 
 FEATURES = ("hub", "agreement", "lead", "fact_missing")
 

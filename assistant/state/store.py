@@ -10,6 +10,7 @@ import json
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -39,6 +40,20 @@ Row = dict[str, Any]
 Execute = Callable[[str, tuple[Any, ...]], Any]
 
 
+@dataclass(frozen=True)
+class QuestionRecord:
+    """One answered question, as the store keeps it (the question is masked on write)."""
+
+    answer_id: str
+    channel: str
+    question: str
+    abstained: bool
+    confidence: float
+    snapshot: str
+    chunk_ids: tuple[str, ...]
+    latency_ms: float
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -52,22 +67,13 @@ class StateStore:
     def _transaction(self) -> AbstractContextManager[Execute]:
         raise NotImplementedError
 
-    def record_question(
-        self,
-        answer_id: str,
-        channel: str,
-        question: str,
-        abstained: bool,
-        confidence: float,
-        snapshot: str,
-        chunk_ids: list[str],
-        latency_ms: float,
-    ) -> None:
+    def record_question(self, record: QuestionRecord) -> None:
+        r = record
         with self._transaction() as execute:
             execute(
                 "INSERT INTO questions VALUES (?,?,?,?,?,?,?,?,?)",
-                (answer_id, _now(), channel, mask_pii(question), int(abstained), confidence, snapshot,
-                 json.dumps(chunk_ids), latency_ms),
+                (r.answer_id, _now(), r.channel, mask_pii(r.question), int(r.abstained), r.confidence, r.snapshot,
+                 json.dumps(list(r.chunk_ids)), r.latency_ms),
             )  # fmt: skip
 
     def record_feedback(self, answer_id: str, helpful: bool, comment: str | None, channel: str) -> None:

@@ -5,8 +5,8 @@ User text is masked again here (defence in depth: the store already holds it mas
 
 from __future__ import annotations
 
+from assistant.maintenance.report import GapReport, GlossaryCandidate, SectionRef
 from assistant.privacy import mask_pii
-from assistant.report import GapReport, GlossaryCandidate, SectionRef
 from index.textutil import collapse_ws
 
 

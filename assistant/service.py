@@ -1,0 +1,254 @@
+"""The Assistant: the one implementation of AssistantService, a thin service around the pipeline.
+
+It validates what the edges send, serves the current snapshot and hot-swaps to a newly
+published one (checked at most every ``reload_interval`` seconds, on the request path: a
+file read, no thread), runs the pipeline (``answering.pipeline.run``, pure), renders the
+trace (``render``) and records the question at this boundary, and only here. A request keeps
+the snapshot object it started with, so a swap never fails a request in flight.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+import uuid
+
+from assistant.answering.config import ComposeConfig
+from assistant.answering.decide import ConfidenceConfig
+from assistant.answering.glossary import Glossary
+from assistant.answering.pipeline import Components, Question, Trace, retrieve, run
+from assistant.answering.rerank import Reranker
+from assistant.answering.retrieval import FusionConfig, LoadedSnapshot
+from assistant.errors import IncompatibleSnapshot, InvalidQuestion, UnknownDocument
+from assistant.render import hit, render
+from assistant.state import GuardedState, QuestionRecord, StateStore
+from assistant.suggest import checklist, clean_ticket_text
+from assistant.types import (
+    WORD_PATTERN,
+    Answer,
+    Ask,
+    DocumentSection,
+    DocumentView,
+    SearchHit,
+    StateHealth,
+    Suggestion,
+)
+from index.embedding.protocol import Embedder
+from index.errors import BpaError, NoSnapshotError
+from index.settings import Settings
+from index.snapshot import Snapshot, SnapshotStore
+
+log = logging.getLogger("bpa.assistant")
+
+_LETTER = re.compile(WORD_PATTERN)
+
+
+class _Loaded(LoadedSnapshot):
+    """Adds what the ticket suggestions read (found on first use)."""
+
+    _checklist: list[str] | None = None
+
+    def checklist(self) -> list[str]:
+        if self._checklist is None:
+            self._checklist = checklist(self.snapshot.iter_chunks())
+        return self._checklist
+
+
+class Assistant:
+    def __init__(
+        self,
+        settings: Settings,
+        embedder: Embedder,
+        *,
+        fusion: FusionConfig | None = None,
+        composing: ComposeConfig | None = None,
+        abstaining: ConfidenceConfig | None = None,
+        glossary: Glossary | None = None,
+        state: StateStore | None = None,
+        reranker: Reranker | None = None,
+        snapshot: Snapshot | None = None,
+    ) -> None:
+        """``snapshot``: serve this one snapshot, never the published pointer. The stage
+        arguments override what ``Components.build`` reads from the settings (tests, benches)."""
+        self.settings = settings
+        self.embedder = embedder
+        self.components = Components.build(
+            settings, embedder, fusion=fusion, composing=composing, abstaining=abstaining, glossary=glossary,
+            reranker=reranker,
+        )  # fmt: skip
+        self.store = SnapshotStore(settings.data_dir, settings.keep_snapshots)
+        self._state = GuardedState(settings.state_target, state)
+        self._loaded: _Loaded | None = None
+        self._pinned = _Loaded(snapshot) if snapshot is not None else None
+        self._checked = 0.0
+        self._lock = threading.Lock()
+        self._loading: str | None = None  # snapshot id being loaded in the background
+
+    @property
+    def glossary(self) -> Glossary:
+        return self.components.glossary
+
+    # --- snapshot -------------------------------------------------------------------------
+    @property
+    def state(self) -> StateStore:
+        """The state store, opened on first use; raises StateUnavailable when it cannot be."""
+        return self._state.store()
+
+    @property
+    def state_health(self) -> StateHealth:
+        return self._state.health()
+
+    @property
+    def snapshot_id(self) -> str | None:
+        try:
+            return self.current().id
+        except NoSnapshotError:
+            return None
+
+    def current(self) -> _Loaded:
+        if self._pinned is not None:
+            return self._pinned
+        now = time.monotonic()
+        loaded = self._loaded
+        if loaded is not None and now - self._checked < self.settings.reload_interval:
+            return loaded
+        with self._lock:
+            self._checked = now
+            current = self.store.current_id()
+            if current is None:
+                if self._loaded is None:
+                    raise NoSnapshotError("nenhum índice publicado ainda; rode `bpa ingest`")
+                return self._loaded  # pointer vanished: keep serving what we have
+            if self._loaded is None:
+                self._loaded = self._load(current)  # nothing to serve meanwhile: load inline
+            elif self._loaded.id != current and self._loading != current:
+                # Build the new snapshot's structures off the request path; requests keep
+                # being served from the current one until the swap.
+                self._loading = current
+                threading.Thread(target=self._swap, args=(current,), name="bpa-reload", daemon=True).start()
+            return self._loaded
+
+    def _load(self, snapshot_id: str) -> _Loaded:
+        snapshot = self.store.open(snapshot_id)
+        m = snapshot.manifest
+        if m.model_id != self.embedder.model_id or m.dim != self.embedder.dim:
+            raise IncompatibleSnapshot(
+                f"o índice {snapshot_id} foi construído com o modelo {m.model_id}, mas as perguntas usam "
+                f"{self.embedder.model_id}: rode `bpa ingest --full`"
+            )
+        loaded = _Loaded(snapshot)
+        log.info("serving snapshot %s", snapshot_id)
+        return loaded
+
+    def _swap(self, snapshot_id: str) -> None:
+        try:
+            new = self._load(snapshot_id)
+        except BpaError as e:
+            log.error("snapshot %s not served (%s); still serving %s", snapshot_id, e, self._loaded and self._loaded.id)
+            return  # _loading keeps the id: no retry loop on a broken snapshot
+        with self._lock:
+            self._loaded = new
+            self._loading = None
+
+    # --- validation -----------------------------------------------------------------------
+    def _validate(self, question: str, field: str = "question") -> str:
+        text = question.strip() if isinstance(question, str) else ""
+        if not text:
+            raise InvalidQuestion("A pergunta está vazia. Escreva o que você quer saber.", field)
+        if len(text) > self.settings.max_question_chars:
+            raise InvalidQuestion(
+                f"A pergunta tem {len(text)} caracteres; o limite é {self.settings.max_question_chars}.", field
+            )
+        if not _LETTER.search(text):
+            raise InvalidQuestion("A pergunta não tem nenhuma palavra. Escreva a dúvida em texto.", field)
+        return text
+
+    def question(self, request: Ask) -> Question:
+        """The pipeline's input: the request validated, with the deployment's defaults."""
+        return Question(
+            self._validate(request.question),
+            request.top_k or self.settings.top_k,
+            tuple(request.sources) if request.sources else None,
+            request.context,
+        )
+
+    # --- answers --------------------------------------------------------------------------
+    def search(self, query: str, *, k: int = 5, sources: list[str] | None = None) -> list[SearchHit]:
+        text = self._validate(query, "q")
+        loaded = self.current()
+        results, _ = retrieve(text, loaded, self.components, k, tuple(sources) if sources else None)
+        return [hit(loaded, r) for r in results]
+
+    def trace(self, request: Ask) -> Trace:
+        """The pipeline's trace for a request, recording nothing (eval, the gate and the
+        benches read traces)."""
+        return run(self.question(request), self.current(), self.components)
+
+    def ask(self, request: Ask) -> Answer:
+        return self.answer(request)[0]
+
+    def answer(self, request: Ask) -> tuple[Answer, Trace]:
+        """``ask`` with its trace. The one place a question is recorded."""
+        started = time.perf_counter()
+        question = self.question(request)
+        loaded = self.current()
+        trace = run(question, loaded, self.components)
+        answer = render(trace, loaded, uuid.uuid4().hex)
+        answer.latency_ms = round((time.perf_counter() - started) * 1000, 2)
+        self._record(answer, request.channel, trace)
+        return answer, trace
+
+    def _record(self, answer: Answer, channel: str, trace: Trace) -> None:
+        # Never raises: an answer is given even when the data directory is read-only or full.
+        self._state.record_question(
+            QuestionRecord(
+                answer.answer_id, channel, answer.question, answer.abstained, answer.confidence, answer.snapshot,
+                tuple(c.chunk_id for c in answer.citations), answer.latency_ms,
+            )
+        )  # fmt: skip
+        log.info(
+            "ask channel=%s abstained=%s conf=%.3f signals=%s q=%r",
+            channel, answer.abstained, answer.confidence, trace.signals.as_dict(), answer.question[:200],
+        )  # fmt: skip
+
+    # --- the rest of the interface -------------------------------------------------------------
+    def feedback(self, answer_id: str, helpful: bool, comment: str | None = None, channel: str = "api") -> None:
+        self._state.record_feedback(answer_id, helpful, comment, channel)
+
+    def first_delivery(self, *keys: str) -> bool:
+        return self._state.first_delivery(list(keys))
+
+    def suggest(self, subject: str, description: str, tags: list[str]) -> Suggestion:
+        text = clean_ticket_text(subject, description, tags)
+        if not _LETTER.search(text):
+            raise InvalidQuestion("O ticket não tem texto para analisar.", "description")
+        loaded = self.current()
+        results, _ = retrieve(text[: self.settings.max_question_chars], loaded, self.components, 5)
+        hits = [hit(loaded, r) for r in results]
+        return Suggestion(results=hits, checklist=loaded.checklist())
+
+    def document(self, document_id: str) -> DocumentView:
+        loaded = self.current()
+        doc = loaded.document(document_id)
+        if doc is None:
+            raise UnknownDocument(f"documento {document_id} não encontrado")
+        # By path and anchor: the page's opening text and a section titled like the page share a path.
+        texts: dict[tuple[str, str], list[str]] = {}
+        for _, chunk in loaded.snapshot.document_chunks(doc.id):
+            texts.setdefault((chunk.section, chunk.anchor), []).append(chunk.text)
+        sections = [
+            DocumentSection(
+                title=o["title"],
+                path=o["path"],
+                anchor=o["anchor"],
+                url=f"{doc.url}#{o['anchor']}" if o["anchor"] else doc.url,
+                text="\n".join(texts.get((o["path"], o["anchor"]), [])),
+            )
+            for o in doc.outline
+        ]
+        return DocumentView(
+            document_id=doc.id, title=doc.title, url=doc.url, source=doc.source, updated_at=doc.updated_at,
+            sections=sections,
+        )  # fmt: skip
