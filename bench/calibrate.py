@@ -33,7 +33,7 @@ from assistant.answering.decide import FEATURES, ConfidenceConfig, Decision, dec
 from assistant.maintenance.evaluation import calibration, composed_hit, load_questions
 from assistant.service import Assistant
 from assistant.types import Ask
-from index.embedding.registry import make_embedder
+from index.embedding.factory import make_embedder
 from index.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent

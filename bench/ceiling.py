@@ -37,7 +37,7 @@ from assistant.answering.rerank import Reranker, RerankerError, build_reranker, 
 from assistant.answering.retrieval import Scored  # noqa: E402
 from assistant.maintenance.evaluation import hits, load_questions  # noqa: E402
 from assistant.service import Assistant  # noqa: E402
-from index.embedding.registry import make_embedder  # noqa: E402
+from index.embedding.factory import make_embedder  # noqa: E402
 from index.models import Chunk  # noqa: E402
 from index.settings import Settings  # noqa: E402
 

@@ -115,7 +115,7 @@ def edit_pages(folder: Path, fraction: float) -> int:
 def evaluate(data_dir: Path, eval_dir: Path) -> dict[str, dict[str, Any]]:
     from assistant.maintenance.evaluation import load_questions, run_eval
     from assistant.service import Assistant
-    from index.embedding.registry import make_embedder
+    from index.embedding.factory import make_embedder
     from index.settings import Settings
 
     settings = Settings(data_dir=data_dir, embedder=EMBEDDER)

@@ -61,7 +61,7 @@ def _status_kb(field: str) -> float:
 def run_one(name: str, n_passages: int, n_words: int) -> dict[str, object]:
     """Measure one backend in this process (called in a child process)."""
     t0 = time.perf_counter()
-    from index.embedding.registry import make_embedder
+    from index.embedding.factory import make_embedder
     from index.settings import Settings
 
     emb = make_embedder(Settings(embedder=name, model_path=None))

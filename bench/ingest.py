@@ -31,7 +31,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 def child(data_dir: str, sources: str, embedder: str) -> None:
     """Run one ingest in this process and print its report as JSON."""
-    from index.embedding.registry import make_embedder
+    from index.embedding.factory import make_embedder
     from index.settings import Settings
     from ingest.pipeline import run_ingest
 

@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 from assistant.answering.rerank import RerankerError, build_reranker  # noqa: E402
 from assistant.maintenance.evaluation import hits, load_questions, run_eval  # noqa: E402
 from assistant.service import Assistant  # noqa: E402
-from index.embedding.registry import make_embedder  # noqa: E402
+from index.embedding.factory import make_embedder  # noqa: E402
 from index.settings import Settings  # noqa: E402
 from ingest.pipeline import run_ingest  # noqa: E402
 

@@ -231,7 +231,7 @@ def child(data_dir: str, questions_file: str) -> None:
     """Runs in a fresh process: first answer, RSS, then the questions one by one."""
     from assistant.service import Assistant
     from assistant.types import Ask
-    from index.embedding.registry import make_embedder
+    from index.embedding.factory import make_embedder
     from index.settings import Settings
 
     questions = json.loads(Path(questions_file).read_text(encoding="utf-8"))
@@ -326,7 +326,7 @@ def ratios(rows: list[dict[str, float]]) -> str:
 def default_corpus(data_dir: Path, eval_dir: Path, candidates: int) -> None:
     from assistant.service import Assistant
     from assistant.types import Ask
-    from index.embedding.registry import make_embedder
+    from index.embedding.factory import make_embedder
     from index.settings import Settings
 
     settings = Settings(data_dir=data_dir)

@@ -26,7 +26,7 @@ from assistant.answering.glossary import Glossary  # noqa: E402
 from assistant.answering.retrieval import FusionConfig, Query  # noqa: E402
 from assistant.maintenance.evaluation import Question, hits, load_questions  # noqa: E402
 from assistant.service import Assistant  # noqa: E402
-from index.embedding.registry import make_embedder  # noqa: E402
+from index.embedding.factory import make_embedder  # noqa: E402
 from index.settings import Settings  # noqa: E402
 
 SETS = ("dev", "dev-blind")

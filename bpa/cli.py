@@ -91,7 +91,7 @@ def _ingest(
 ) -> None:
     """Run an ingest; ``embedder`` is the model already loaded by the caller, if any."""
     from assistant.maintenance.evaluation import EvalError, load_questions
-    from index.embedding.registry import make_embedder
+    from index.embedding.factory import make_embedder
     from ingest.pipeline import IngestBusy, run_ingest
     from ingest.sources import ConfigError
 
@@ -297,7 +297,7 @@ def sources_check(sources: Annotated[Path | None, typer.Option(help="Arquivo de 
 
 def _assistant(settings: Settings, embedder: Any = None) -> Any:
     from assistant.service import Assistant
-    from index.embedding.registry import make_embedder
+    from index.embedding.factory import make_embedder
 
     return Assistant(settings, embedder or make_embedder(settings))
 
@@ -501,7 +501,7 @@ def slack() -> None:
 @app.command()
 def run() -> None:
     """O trabalho principal: indexa o corpus se não houver índice e serve a API e a página web."""
-    from index.embedding.registry import make_embedder
+    from index.embedding.factory import make_embedder
     from index.snapshot import SnapshotStore
     from index.units import UNITS_VERSION
 

@@ -84,7 +84,7 @@ def test_sources_check(tmp_path: Path) -> None:
 
 def test_run_indexes_first_and_reindexes_after_a_model_change(monkeypatch: pytest.MonkeyPatch) -> None:
     import bpa.cli
-    import index.embedding.registry
+    import index.embedding.factory
     from index.embedding.fake import FakeEmbedder
     from index.settings import Settings
     from index.snapshot import SnapshotStore
@@ -94,7 +94,7 @@ def test_run_indexes_first_and_reindexes_after_a_model_change(monkeypatch: pytes
     assert runner.invoke(app, ["run"]).exit_code == 0
     store = SnapshotStore(Settings().data_dir)
     assert store.manifest(store.current_id() or "").model_id == "fake-hash-64"
-    monkeypatch.setattr(index.embedding.registry, "make_embedder", lambda settings: FakeEmbedder(dim=32))
+    monkeypatch.setattr(index.embedding.factory, "make_embedder", lambda settings: FakeEmbedder(dim=32))
     result = runner.invoke(app, ["run"])
     assert result.exit_code == 0 and "outro modelo" in result.output
     assert store.manifest(store.current_id() or "").model_id == "fake-hash-32"
@@ -103,7 +103,7 @@ def test_run_indexes_first_and_reindexes_after_a_model_change(monkeypatch: pytes
 
 def test_run_loads_the_model_once_to_index_and_serve(monkeypatch: pytest.MonkeyPatch) -> None:
     import bpa.cli
-    import index.embedding.registry
+    import index.embedding.factory
     from index.embedding.fake import FakeEmbedder
 
     loaded: list[FakeEmbedder] = []
@@ -113,7 +113,7 @@ def test_run_loads_the_model_once_to_index_and_serve(monkeypatch: pytest.MonkeyP
         return loaded[-1]
 
     served: list[object] = []
-    monkeypatch.setattr(index.embedding.registry, "make_embedder", load)
+    monkeypatch.setattr(index.embedding.factory, "make_embedder", load)
     monkeypatch.setattr(bpa.cli, "_serve", lambda settings, embedder=None: served.append(embedder))
     result = runner.invoke(app, ["run"])
     assert result.exit_code == 0 and "indexando" in result.output

@@ -10,7 +10,8 @@ from toy_source import ToySourceConfig
 
 from assistant.service import Assistant
 from index.embedding import registry
-from index.embedding.registry import EmbedderType, make_embedder
+from index.embedding.factory import make_embedder
+from index.embedding.registry import EmbedderType
 from index.settings import Settings
 from index.snapshot import SnapshotStore
 from ingest.pipeline import run_ingest

@@ -7,7 +7,7 @@
 ``fake``
     the deterministic test embedder.
 ``registry``
-    name -> loader table, ``Settings.embedder`` validation and ``make_embedder``.
+    name -> loader table and ``Settings.embedder`` validation; ``factory.py``: ``make_embedder``.
 
 Nothing is re-exported here: ``index.settings`` imports the registry, and importing this
 package must stay free of numpy and model libraries.

@@ -1,9 +1,10 @@
 """The embedder registry: one line per backend, from its name to a lazily imported loader.
 
 ``Settings.embedder`` is validated against this table and :func:`make_embedder` builds
-the chosen backend from it. The table holds only strings, so importing it (as
-``index.settings`` does) imports no model library; the loader's module is imported only
-when that backend is chosen.
+the chosen backend from it (``index.embedding.factory``, which this module does not import, so
+``index.settings`` can import the table without a cycle). The table holds only strings, so
+importing it imports no model library; the loader's module is imported only when that
+backend is chosen.
 
 Adding a backend: write a module with a loader ``(name, settings) -> Embedder`` (raise
 :class:`index.errors.MissingPackageError` when its package is absent) and add one line to
@@ -12,16 +13,7 @@ Adding a backend: write a module with a loader ``(name, settings) -> Embedder`` 
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
-from index.errors import EmbedderError, MissingPackageError
-
-if TYPE_CHECKING:
-    from index.embedding.protocol import Embedder
-    from index.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -90,17 +82,3 @@ def install_hint(name: str, package: str, cause: ImportError) -> str:
         f"{head}; ele vem no extra '{extra}': instale com pip install -e '.[{extra}]' "
         f"(ou pip install 'bpa[{extra}]' fora do repositório)"
     )
-
-
-def make_embedder(settings: Settings) -> Embedder:
-    """Build the configured backend; EmbedderError (pt-BR install hint for a missing package)."""
-    name = settings.embedder
-    entry = EMBEDDERS.get(name)
-    if entry is None:  # Settings validates the name; this catches model_construct/model_copy
-        raise EmbedderError(unknown_name_message(name))
-    module, _, attr = entry.loader.partition(":")
-    loader: Callable[[str, Settings], Embedder] = getattr(importlib.import_module(module), attr)
-    try:
-        return loader(name, settings)
-    except MissingPackageError as exc:
-        raise EmbedderError(install_hint(name, exc.package, exc.cause)) from exc

@@ -17,7 +17,7 @@ from assistant.maintenance.evaluation import load_questions, run_eval
 from assistant.render import ABSTAIN_TEXT, POINTER_TEXT
 from assistant.service import Assistant
 from assistant.types import Ask
-from index.embedding.registry import make_embedder
+from index.embedding.factory import make_embedder
 from index.settings import Settings
 from index.snapshot import SnapshotStore
 from ingest.pipeline import run_ingest

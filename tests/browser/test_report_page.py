@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from assistant.service import Assistant
 from assistant.types import Ask
 from bpa.cli import app
-from index.embedding.registry import make_embedder
+from index.embedding.factory import make_embedder
 from index.settings import Settings
 from ingest.pipeline import run_ingest
 

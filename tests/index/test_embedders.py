@@ -19,8 +19,9 @@ import pytest
 from pydantic import ValidationError
 
 from index.embedding import runtime
+from index.embedding.factory import make_embedder
 from index.embedding.protocol import Embedder
-from index.embedding.registry import EMBEDDERS, make_embedder
+from index.embedding.registry import EMBEDDERS
 from index.errors import EmbedderError
 from index.settings import Settings
 
@@ -329,7 +330,7 @@ def test_e5_uses_the_configured_thread_count() -> None:
     import subprocess
 
     code = (
-        "import os, sys; from index.settings import Settings; from index.embedding.registry import make_embedder; "
+        "import os, sys; from index.settings import Settings; from index.embedding.factory import make_embedder; "
         "e = make_embedder(Settings(embed_threads=int(sys.argv[1]))); "
         "before = len(os.listdir('/proc/self/task')); e.embed(['um texto'] * 8, 'passage'); "
         "print(len(os.listdir('/proc/self/task')) - before)"

@@ -26,7 +26,7 @@ from assistant.http.app import create_app
 from assistant.maintenance.report import GapReporter
 from assistant.service import Assistant
 from bpa.cli import EXIT_CONFIG, EXIT_FAILED, app
-from index.embedding.registry import make_embedder
+from index.embedding.factory import make_embedder
 from index.settings import Settings
 from index.textutil import fold
 from ingest.pipeline import run_ingest
