@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path[:0] = [str(ROOT)]
 
 from bench.ingest import run as run_ingest_child  # noqa: E402
 from bench.scale import EVAL  # noqa: E402  (the dev sets beside the repository)

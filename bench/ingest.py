@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path[:0] = [str(ROOT)]
 
 
 def child(data_dir: str, sources: str, embedder: str) -> None:
@@ -103,7 +103,7 @@ def bench_scale(work: Path, n: int, embedder: str) -> None:
 
 
 def bench_remote(work: Path, n: int, embedder: str) -> None:
-    from standins import ZendeskStandin
+    from tests.support.standins import ZendeskStandin
 
     with ZendeskStandin(max_page_size=100) as zd:
         zd.add_synthetic(n, section_ids=(1, 2, 3))

@@ -7,12 +7,12 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import pg_cluster
 import psycopg
 import pytest
-from bpa_testing import ROOT
 
 from index.settings import Settings
+from tests.support import pg_cluster
+from tests.support.common import ROOT
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

@@ -5,8 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from toy_embedder import ToyEmbedder
-from toy_source import ToySourceConfig
 
 from assistant.service import Assistant
 from index.embedding import registry
@@ -17,6 +15,8 @@ from index.snapshot import SnapshotStore
 from ingest.pipeline import run_ingest
 from ingest.sources import ConfigError, load_sources
 from ingest.sources.config import SOURCE_TYPES, SourceType
+from tests.support.toy_embedder import ToyEmbedder
+from tests.support.toy_source import ToySourceConfig
 
 SOURCES = """\
 [[source]]
@@ -36,8 +36,8 @@ text = "Antes de encerrar o ticket, confirme a solução com o solicitante."
 @pytest.fixture
 def toy_registered(monkeypatch: pytest.MonkeyPatch) -> None:
     # The one registry line each:
-    monkeypatch.setitem(SOURCE_TYPES, "toy", SourceType(ToySourceConfig, "toy_source:ToySource"))
-    monkeypatch.setitem(registry.EMBEDDERS, "toy", EmbedderType("toy_embedder:load_toy", "test toy"))
+    monkeypatch.setitem(SOURCE_TYPES, "toy", SourceType(ToySourceConfig, "tests.support.toy_source:ToySource"))
+    monkeypatch.setitem(registry.EMBEDDERS, "toy", EmbedderType("tests.support.toy_embedder:load_toy", "test toy"))
 
 
 def _sources_file(tmp_path: Path) -> Path:

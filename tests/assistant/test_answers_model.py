@@ -11,7 +11,6 @@ import re
 from pathlib import Path
 
 import pytest
-from bpa_testing import ROOT, SHARED_EVAL
 
 from assistant.maintenance.evaluation import load_questions, run_eval
 from assistant.render import ABSTAIN_TEXT, POINTER_TEXT
@@ -21,6 +20,7 @@ from index.embedding.factory import make_embedder
 from index.settings import Settings
 from index.snapshot import SnapshotStore
 from ingest.pipeline import run_ingest
+from tests.support.common import ROOT, SHARED_EVAL
 
 pytestmark = pytest.mark.model
 MARK = re.compile(r"\s\[(\d+)\]$")

@@ -8,10 +8,10 @@ import time
 from collections.abc import Callable
 
 import pytest
-from pii_cases import NOT_PII, PII_CASES
 
 from assistant import privacy
 from assistant.privacy import LOG_TEXT_LIMIT, mask_for_log, mask_pii
+from tests.support.pii_cases import NOT_PII, PII_CASES
 
 
 @pytest.mark.parametrize(("written", "placeholder"), PII_CASES)

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 import uvicorn
-from bpa_testing import free_port
 from fastapi import FastAPI
+
+from tests.support.common import free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from fake_assistant import FakeAssistant
 from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from assistant.http import create_app
 from index.settings import Settings
+from tests.support.fake_assistant import FakeAssistant
 
 pytestmark = pytest.mark.browser
 

@@ -11,7 +11,6 @@ from collections import Counter
 from urllib.parse import urlsplit
 
 import pytest
-from bpa_testing import SEED
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
 
@@ -25,6 +24,7 @@ from ingest.chunk import ChunkingConfig, chunk_document
 from ingest.parse import parse_document
 from ingest.pipeline import run_ingest
 from ingest.sources.base import RawDocument
+from tests.support.common import SEED
 
 pytestmark = pytest.mark.browser
 

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-from fake_assistant import ANSWER_LINES, CHECKLIST, CITATIONS, POINTER_TEXT, FakeAssistant
 from fastapi import FastAPI
 from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
@@ -16,6 +15,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from assistant.http import create_app
 from index.settings import Settings
+from tests.support.fake_assistant import ANSWER_LINES, CHECKLIST, CITATIONS, POINTER_TEXT, FakeAssistant
 
 pytestmark = pytest.mark.browser
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 
 import pytest
-from fake_assistant import ABSTAIN_TEXT, ANSWER_LINES, CITATIONS, POINTER_TEXT, FakeAssistant
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
@@ -13,6 +12,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 from assistant.http import create_app
 from assistant.types import AnswerLine
 from index.settings import Settings
+from tests.support.fake_assistant import ABSTAIN_TEXT, ANSWER_LINES, CITATIONS, POINTER_TEXT, FakeAssistant
 
 pytestmark = pytest.mark.browser
 

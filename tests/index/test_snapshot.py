@@ -9,7 +9,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from bpa_testing import strip_unit_vectors, write_before_prepared
 
 from assistant.service import Assistant
 from assistant.types import Ask
@@ -20,6 +19,7 @@ from index.settings import Settings
 from index.snapshot import DocumentRecord, Snapshot, SnapshotStore, SourceStatus
 from index.units import UNITS_VERSION, split_units, unit_embed_texts
 from ingest.chunk import ChunkingConfig, chunk_document
+from tests.support.common import strip_unit_vectors, write_before_prepared
 
 
 def _doc(doc_id: str, text: str) -> Document:

@@ -5,13 +5,12 @@ from __future__ import annotations
 import itertools
 import re
 
-from bpa_testing import SEED
-
 from index.models import Block, Document, Section
 from index.textutil import count_tokens
 from ingest.chunk import ChunkingConfig, chunk_document
 from ingest.parse import parse_document
 from ingest.sources.base import RawDocument
+from tests.support.common import SEED
 
 FAQ_QUESTION = re.compile(r"^\s{0,2}•\s+(.*\?.*)$", re.M)
 

@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 import pytest
-from standins import SiteStandin, fast_settings
 
 from ingest.sources.http import (
     MAX_REDIRECTS,
@@ -23,6 +22,7 @@ from ingest.sources.http import (
     bearer_auth,
     retry_after_seconds,
 )
+from tests.support.standins import SiteStandin, fast_settings
 
 
 @pytest.fixture

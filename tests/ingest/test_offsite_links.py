@@ -7,11 +7,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from standins import ConfluenceStandin, SiteStandin, ZendeskStandin, fast_settings
 
 from index.embedding.fake import FakeEmbedder
 from index.snapshot import SnapshotStore
 from ingest.pipeline import run_ingest
+from tests.support.standins import ConfluenceStandin, SiteStandin, ZendeskStandin, fast_settings
 
 
 def _texts(store: SnapshotStore) -> str:

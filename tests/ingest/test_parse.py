@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from bpa_testing import FIXTURES, SEED
 
 from index.models import Document
 from ingest.chunk import ChunkingConfig, chunk_document
 from ingest.parse import ParseError, parse_document
 from ingest.sources.base import RawDocument
+from tests.support.common import FIXTURES, SEED
 
 
 def _parse(path: Path, title: str | None = None, url: str = "https://exemplo.totvs.com/p") -> Document:

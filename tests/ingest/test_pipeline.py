@@ -13,7 +13,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from bpa_testing import ROOT, SEED, strip_unit_vectors, write_before_prepared
 
 from index.embedding.fake import FakeEmbedder
 from index.settings import Settings
@@ -21,6 +20,7 @@ from index.snapshot import SnapshotStore
 from index.units import split_units
 from ingest.pipeline import IngestBusy, ingest_lock, run_ingest
 from ingest.sources import ConfigError
+from tests.support.common import ROOT, SEED, strip_unit_vectors, write_before_prepared
 
 
 def _corpus(tmp_path: Path, files: dict[str, str | bytes], extra: str = "") -> Path:

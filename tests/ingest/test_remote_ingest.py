@@ -8,8 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bpa_testing import ROOT
-from standins import ConfluenceStandin, ZendeskStandin
+from tests.support.common import ROOT
+from tests.support.standins import ConfluenceStandin, ZendeskStandin
 
 SOURCES = """
 [[source]]
@@ -101,9 +101,8 @@ def test_remote_sources_end_to_end(tmp_path: Path, data_dir: Path) -> None:
 
 
 def test_sources_check_reaches_each_source(tmp_path: Path, data_dir: Path) -> None:
-    from standins import fast_settings
-
     from ingest.check import check_sources
+    from tests.support.standins import fast_settings
 
     with ConfluenceStandin() as cf, ZendeskStandin() as zd:
         cf.add_page("100", "Processos", "<p>Raiz.</p>")

@@ -7,11 +7,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from standins import MALFORMED_HTML, ConfluenceStandin, SiteStandin, fast_settings
 
 from ingest.sources.base import RawDocument, SourceError
 from ingest.sources.config import ConfluenceSourceConfig
 from ingest.sources.confluence import ConfluenceSource
+from tests.support.standins import MALFORMED_HTML, ConfluenceStandin, SiteStandin, fast_settings
 
 
 def make_source(cf: ConfluenceStandin, **overrides: Any) -> ConfluenceSource:

@@ -8,11 +8,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from standins import Response, SiteStandin, fast_settings
 
 from ingest.sources.base import RawDocument, SourceError
 from ingest.sources.config import WebSourceConfig
 from ingest.sources.web import WebSource, normalize_url
+from tests.support.standins import Response, SiteStandin, fast_settings
 
 
 def page(title: str, *links: str, canonical: str | None = None) -> str:

@@ -8,11 +8,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from standins import MALFORMED_HTML, SiteStandin, ZendeskStandin, fast_settings
 
 from ingest.sources.base import RawDocument, SourceError
 from ingest.sources.config import ZendeskSourceConfig
 from ingest.sources.zendesk import ZendeskSource
+from tests.support.standins import MALFORMED_HTML, SiteStandin, ZendeskStandin, fast_settings
 
 
 def make_source(zd: ZendeskStandin, **overrides: Any) -> ZendeskSource:

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from fake_assistant import FakeAssistant
-from slack_harness import BOT_TOKEN, SIGNING_SECRET, SlackHarness
-from slack_mock import MockSlackServer
 
 from index.settings import Settings
+from tests.support.fake_assistant import FakeAssistant
+from tests.support.slack import MockSlackServer
+from tests.support.slack_harness import BOT_TOKEN, SIGNING_SECRET, SlackHarness
 
 
 @pytest.fixture

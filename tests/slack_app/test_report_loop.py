@@ -16,9 +16,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from bpa_testing import SEED
-from slack_harness import SlackHarness, mention
-from slack_mock import MockSlackServer
 from starlette.testclient import TestClient
 from typer.testing import CliRunner
 
@@ -31,6 +28,9 @@ from index.settings import Settings
 from index.textutil import fold
 from ingest.pipeline import run_ingest
 from slack_app import blocks
+from tests.support.common import SEED
+from tests.support.slack import MockSlackServer
+from tests.support.slack_harness import SlackHarness, mention
 
 TOKEN = "segredo-admin"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

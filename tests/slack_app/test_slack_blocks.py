@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from slack_harness import action_ids, block_texts, citation
-
 from assistant.types import Answer, AnswerLine
 from slack_app import blocks
 from slack_app.state import BoundedMap, RateLimiter, SeenKeys
+from tests.support.slack_harness import action_ids, block_texts, citation
 
 
 def make_answer(text: str = "Resposta [1].", n_citations: int = 2, **overrides: Any) -> Answer:

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import time
 
-from fake_assistant import CITATIONS, AskCall, FakeAssistant
-from slack_harness import SOURCE_1, SOURCE_2, SlackHarness, action_ids, block_texts, direct_message, mention
-from slack_mock import BOT_ID, BOT_USER_ID, MockSlackServer
-
 from assistant.errors import InvalidQuestion, StateUnavailable
 from index.settings import Settings
 from slack_app import blocks
+from tests.support.fake_assistant import CITATIONS, AskCall, FakeAssistant
+from tests.support.slack import BOT_ID, BOT_USER_ID, MockSlackServer
+from tests.support.slack_harness import (
+    SOURCE_1,
+    SOURCE_2,
+    SlackHarness,
+    action_ids,
+    block_texts,
+    direct_message,
+    mention,
+)
 
 
 def test_url_verification_echoes_the_challenge(harness: SlackHarness) -> None:

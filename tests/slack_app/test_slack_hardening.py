@@ -14,10 +14,10 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 import pytest
-from slack_harness import SlackHarness, mention, signature_headers
-from slack_mock import MockSlackServer
 
 from slack_app import blocks
+from tests.support.slack import MockSlackServer
+from tests.support.slack_harness import SlackHarness, mention, signature_headers
 
 JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fake_assistant import AskCall, FakeAssistant, FeedbackCall
-from slack_harness import SOURCE_1, SOURCE_2, SlackHarness, action_ids, block_texts
-from slack_mock import MockSlackServer
-
 from index.settings import Settings
 from slack_app import blocks
+from tests.support.fake_assistant import AskCall, FakeAssistant, FeedbackCall
+from tests.support.slack import MockSlackServer
+from tests.support.slack_harness import SOURCE_1, SOURCE_2, SlackHarness, action_ids, block_texts
 
 
 def command(harness: SlackHarness, text: str, name: str = "cmd1", channel: str = "CGENERAL1") -> Any:
@@ -149,7 +148,7 @@ def test_share_where_the_bot_cannot_post_tells_how_to_fix(
 def test_feedback_click_records_feedback_and_replaces_the_buttons(
     harness: SlackHarness, slack: MockSlackServer, assistant: FakeAssistant
 ) -> None:
-    from slack_harness import mention
+    from tests.support.slack_harness import mention
 
     harness.event(mention())
     [post] = slack.wait_for("chat.postMessage")

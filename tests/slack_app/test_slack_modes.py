@@ -13,16 +13,16 @@ from typing import Any, ClassVar
 import httpx
 import pytest
 import uvicorn
-from fake_assistant import FakeAssistant
 from fastapi import FastAPI
-from slack_harness import BOT_TOKEN, SlackHarness, mention, signature_headers
-from slack_mock import MockSlackServer
 
 import slack_app.socket_mode
 from index.settings import Settings
 from slack_app import SlackConfigError, build_app, mount, run_socket_mode
 from slack_app.app import COMMAND
 from slack_app.http import EVENTS_PATH
+from tests.support.fake_assistant import FakeAssistant
+from tests.support.slack import MockSlackServer
+from tests.support.slack_harness import BOT_TOKEN, SlackHarness, mention, signature_headers
 
 
 def test_build_app_checks_the_token_against_the_configured_api_url(
