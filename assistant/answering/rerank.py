@@ -68,7 +68,7 @@ def reorder(reranker: Reranker, question: str, results: list[Scored]) -> list[Sc
 
 
 class IdentityReranker:
-    """Keeps the fused order: the default, and what every figure in the README measures."""
+    """Keeps the fused order: the default, and what every figure in docs/quality.md measures."""
 
     name = "identity"
 

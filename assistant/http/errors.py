@@ -90,7 +90,7 @@ _MESSAGES: dict[str, str] = {
 }
 _NOT_OBJECT_TYPES = {"model_attributes_type", "dict_type", "model_type"}
 
-# The question fields keep the codes clients know (README): a blank or wordless question is
+# The question fields keep the codes clients know (docs/http-api.md): a blank or wordless question is
 # invalid_question, a long one question_too_long.
 _QUESTION_FIELDS = {"question", "q"}
 _QUESTION_ERRORS: dict[str, tuple[str, str]] = {
