@@ -31,7 +31,7 @@ from assistant.answering.retrieval import Scored  # noqa: E402
 from assistant.maintenance.evaluation import load_questions  # noqa: E402
 from assistant.service import Assistant  # noqa: E402
 from index.embedding.factory import make_embedder  # noqa: E402
-from index.prepared import hub_baseline  # noqa: E402
+from index.hubs import hub_baseline  # noqa: E402
 from index.settings import Settings  # noqa: E402
 from index.textutil import analyze  # noqa: E402
 

@@ -1,6 +1,7 @@
 """Domain exceptions of the index layer. Edges (CLI, HTTP, Slack) translate them."""
 
 import errno
+from enum import IntEnum
 
 
 class BpaError(Exception):
@@ -64,3 +65,14 @@ def _storage_reason(cause: BaseException) -> str:
     if isinstance(cause, RuntimeError):  # FAISS reports its C++ I/O errors so
         return "o FAISS não conseguiu gravar o índice vetorial"
     return f"erro do banco de dados ({cause})"
+
+
+class ExitCode(IntEnum):
+    """The CLI's exit codes, in one place: ``bpa`` exits with them and the admin reindex job
+    (which runs ``bpa ingest`` as a child) reads them back."""
+
+    OK = 0
+    FAILED = 1  # ran, but something failed (a document, a source; or the gate refused the build)
+    CONFIG = 2  # invalid input: sources file, arguments, settings
+    NO_INDEX = 3  # nothing published yet
+    BUSY = 4  # another ingest holds the lock (another replica is re-indexing: not a failure)

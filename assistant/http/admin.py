@@ -25,6 +25,7 @@ from fastapi import APIRouter, Depends, Path
 from assistant.http.errors import ApiError
 from assistant.http.schemas import ErrorResponse, ReindexAccepted, ReindexStatus
 from assistant.privacy import mask_pii
+from index.errors import ExitCode
 from index.settings import Settings
 
 logger = logging.getLogger("bpa.http.admin")
@@ -45,9 +46,9 @@ _INGEST_SETTINGS = (
     "golden",
     "gate_max_drop",
 )
-# `bpa ingest`'s exit code when another process holds the ingest lock (bpa.cli.EXIT_BUSY,
-# which this layer cannot import): another replica is re-indexing, which is not a failure.
-INGEST_BUSY_EXIT = 4
+# `bpa ingest`'s exit code when another process holds the ingest lock: another replica is
+# re-indexing, which is not a failure.
+INGEST_BUSY_EXIT = ExitCode.BUSY
 
 
 @dataclass(frozen=True)

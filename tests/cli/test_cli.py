@@ -83,14 +83,14 @@ def test_sources_check(tmp_path: Path) -> None:
 
 
 def test_run_indexes_first_and_reindexes_after_a_model_change(monkeypatch: pytest.MonkeyPatch) -> None:
-    import bpa.cli
+    import bpa.serving
     import index.embedding.factory
     from index.embedding.fake import FakeEmbedder
     from index.settings import Settings
     from index.snapshot import SnapshotStore
 
     served: list[str] = []
-    monkeypatch.setattr(bpa.cli, "_serve", lambda settings, embedder=None: served.append(embedder.model_id))
+    monkeypatch.setattr(bpa.serving, "_serve", lambda settings, embedder=None: served.append(embedder.model_id))
     assert runner.invoke(app, ["run"]).exit_code == 0
     store = SnapshotStore(Settings().data_dir)
     assert store.manifest(store.current_id() or "").model_id == "fake-hash-64"
@@ -102,7 +102,7 @@ def test_run_indexes_first_and_reindexes_after_a_model_change(monkeypatch: pytes
 
 
 def test_run_loads_the_model_once_to_index_and_serve(monkeypatch: pytest.MonkeyPatch) -> None:
-    import bpa.cli
+    import bpa.serving
     import index.embedding.factory
     from index.embedding.fake import FakeEmbedder
 
@@ -114,18 +114,18 @@ def test_run_loads_the_model_once_to_index_and_serve(monkeypatch: pytest.MonkeyP
 
     served: list[object] = []
     monkeypatch.setattr(index.embedding.factory, "make_embedder", load)
-    monkeypatch.setattr(bpa.cli, "_serve", lambda settings, embedder=None: served.append(embedder))
+    monkeypatch.setattr(bpa.serving, "_serve", lambda settings, embedder=None: served.append(embedder))
     result = runner.invoke(app, ["run"])
     assert result.exit_code == 0 and "indexando" in result.output
     assert len(loaded) == 1 and served == loaded
 
 
 def test_run_adds_unit_vectors_to_an_index_from_an_older_version(monkeypatch: pytest.MonkeyPatch) -> None:
-    import bpa.cli
+    import bpa.serving
     from index.settings import Settings
     from index.snapshot import SnapshotStore
 
-    monkeypatch.setattr(bpa.cli, "_serve", lambda settings, embedder=None: None)
+    monkeypatch.setattr(bpa.serving, "_serve", lambda settings, embedder=None: None)
     assert runner.invoke(app, ["run"]).exit_code == 0
     store = SnapshotStore(Settings().data_dir)
     old = store.current_id() or ""

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import index.hubs as hubs
 import index.prepared as prepared
 import index.textutil as textutil
 from assistant.answering.pipeline import retrieve
@@ -62,12 +63,13 @@ def test_loading_a_published_snapshot_analyzes_no_chunk(
     stemmed: list[int] = []
     real = textutil.stem_all
     monkeypatch.setattr(textutil, "stem_all", lambda tokens: stemmed.append(len(tokens)) or real(tokens))
-    hub = prepared.hub_baseline
-    monkeypatch.setattr(prepared, "hub_baseline", lambda *a, **k: pytest.fail("hub baselines computed at load"))
-    loaded = LoadedSnapshot(snapshot)
+    with monkeypatch.context() as patched:
+        fail = lambda *a, **k: pytest.fail("hub baselines computed at load")  # noqa: E731
+        patched.setattr(hubs, "hub_baseline", fail)
+        patched.setattr(prepared, "hub_neighbours", fail)
+        loaded = LoadedSnapshot(snapshot)
     assert stemmed == []  # the stems were stored at publish
-    monkeypatch.setattr(prepared, "hub_baseline", hub)
-    np.testing.assert_allclose(loaded.hub, prepared.hub_baseline(np.asarray(loaded.matrix)), rtol=1e-6)
+    np.testing.assert_allclose(loaded.hub, hubs.hub_baseline(np.asarray(loaded.matrix)), rtol=1e-6)
 
 
 def test_a_snapshot_written_before_prepared_data_answers_the_same(assistant: Assistant, data_dir: Path) -> None:
@@ -107,14 +109,14 @@ def test_hub_baselines_from_knn_equal_the_all_pairs_definition() -> None:
     m /= np.linalg.norm(m, axis=1, keepdims=True)
     index = faiss.IndexFlatIP(16)
     index.add(m)
-    np.testing.assert_allclose(prepared.hub_baseline_knn(m, index), prepared.hub_baseline(m), rtol=1e-5)
+    np.testing.assert_allclose(hubs.hub_baseline_knn(m, index), hubs.hub_baseline(m), rtol=1e-5)
 
 
 def test_a_large_snapshot_serves_from_its_ivf_index(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(prepared, "ANN_MIN", 50)  # the default corpus has ~100 passages
-    monkeypatch.setattr(prepared, "HUB_EXACT_MAX", 50)
+    monkeypatch.setattr(hubs, "HUB_EXACT_MAX", 50)
     embedder = FakeEmbedder()
     run_ingest(settings, embedder)
     manifest = SnapshotStore(settings.data_dir).open_current().manifest
