@@ -1,4 +1,4 @@
-"""The assistant: retrieval, answer composition, abstention, feedback and the HTTP service.
+"""The assistant: answering, its state, maintainers' tools and the HTTP edge, in wings.
 
 Its public interface — what the Slack bot and other edges may use — is re-exported here.
 Importing it is cheap: the engine (FAISS, models) is imported only where it is built.
@@ -15,7 +15,6 @@ from assistant.errors import (
 from assistant.protocol import AssistantService
 from assistant.types import Answer, Citation, DocumentSection, DocumentView, SearchHit, Suggestion
 from index.errors import BpaError
-from index.settings import Settings
 
 __all__ = [
     "NO_INDEX_MESSAGE",
@@ -28,7 +27,6 @@ __all__ = [
     "InvalidQuestion",
     "NoSnapshotError",
     "SearchHit",
-    "Settings",
     "StateUnavailable",
     "Suggestion",
     "UnknownAnswer",

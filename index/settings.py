@@ -1,7 +1,10 @@
 """The one Settings object of bpa.
 
 It lives in the bottom layer because every package reads it; it is built once at the
-edge (CLI, server) and passed down explicitly. Environment variables use the prefix
+edge (CLI, server) and passed down explicitly. Its fields are declared in groups, one class
+per layer that reads them (``IndexSettings``, ``IngestSettings``, ``AnsweringSettings``,
+``HttpSettings``, ``MaintenanceSettings``, ``SlackSettings``), which ``Settings`` combines.
+Environment variables use the prefix
 ``BPA_`` except Slack's own conventional names, which are accepted as they are.
 """
 
@@ -15,40 +18,25 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from index.embedding import registry as embedders
 
+_CONFIG = SettingsConfigDict(env_prefix="BPA_", extra="ignore", populate_by_name=True)
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="BPA_", extra="ignore", populate_by_name=True)
 
-    # --- storage and sources -------------------------------------------------------
+class IndexSettings(BaseSettings):
+    """Read by index/ and everything above it: where snapshots live, the embedding model, chunking."""
+
+    model_config = _CONFIG
+
     data_dir: Path = Field(Path("var"), description="Where snapshots, feedback and logs live.")
-    sources: Path = Field(Path("corpus/sources.toml"), description="The sources file maintainers edit.")
-    glossary: Path = Field(Path("corpus/glossary.toml"), description="Query expansion glossary (data).")
-    calibration: Path = Field(
-        Path("corpus/calibration.toml"),
-        description="The decision's fitted constants (bench/calibrate.py --write); missing: built-in defaults.",
-    )
     keep_snapshots: int = Field(3, ge=1, description="How many published snapshots to keep for rollback.")
-    state_url: str = Field(
-        "",
-        description=(
-            "Where questions asked, feedback and Slack event de-duplication are stored. Empty (default): "
-            "the SQLite file data_dir/state.sqlite; "
-            "'postgresql://user:password@host:port/db': a PostgreSQL database that several `bpa serve` "
-            "replicas share."
-        ),
-    )
-
-    # --- embedding -----------------------------------------------------------------
     embedder: str = Field("e5", description=embedders.describe())
-    model_path: str | None = Field(
-        None, description="Model directory for 'st' (or to override a packaged model)."
-    )
+    model_path: str | None = Field(None, description="Model directory for 'st' (or to override a packaged model).")
     embed_batch_size: int = Field(32, ge=1, description="Texts per embedding batch.")
     embed_device: str = Field(
         "cpu",
         pattern=r"^(cpu|auto|cuda(:\d+)?|mps)$",
         description=(
-            "Where torch models run: the sentence-transformers embedders (" + ", ".join(embedders.gpu_names())
+            "Where torch models run: the sentence-transformers embedders ("
+            + ", ".join(embedders.gpu_names())
             + ") and the cross-encoder reranker. 'cpu', 'auto' (a GPU when torch sees one), 'cuda', "
             "'cuda:N' or 'mps'. The other embedders are CPU engines: they accept 'cpu' or 'auto', or a GPU "
             "only when the cross-encoder reranker is the one that uses it."
@@ -62,23 +50,49 @@ class Settings(BaseSettings):
             "4 (a server shares them with requests); an ingest machine with more cores may raise it."
         ),
     )
-
-    # --- chunking ------------------------------------------------------------------
     chunk_max_tokens: int = Field(300, ge=50, description="Upper bound of a chunk, in word tokens.")
     chunk_overlap_tokens: int = Field(40, ge=0, description="Overlap when a long section is split.")
 
-    # --- remote fetching -----------------------------------------------------------
+    @field_validator("embedder")
+    @classmethod
+    def _registered_embedder(cls, name: str) -> str:
+        return embedders.check_name(name)
+
+
+class IngestSettings(BaseSettings):
+    """Read by ingest/: the sources file and remote fetching."""
+
+    model_config = _CONFIG
+
+    sources: Path = Field(Path("corpus/sources.toml"), description="The sources file maintainers edit.")
     http_timeout: float = Field(20.0, gt=0, description="Seconds before a remote request times out.")
     http_retries: int = Field(4, ge=0, description="Retries on 429/5xx/timeouts, with backoff.")
     http_concurrency: int = Field(4, ge=1, description="Concurrent requests per source.")
     http_backoff: float = Field(1.0, ge=0, description="Base backoff in seconds (doubles per retry).")
 
-    # --- retrieval and answers -----------------------------------------------------
+
+class AnsweringSettings(BaseSettings):
+    """Read by assistant/: the pipeline's data and defaults, the reranker, the service and its state store."""
+
+    model_config = _CONFIG
+
+    glossary: Path = Field(Path("corpus/glossary.toml"), description="Query expansion glossary (data).")
+    calibration: Path = Field(
+        Path("corpus/calibration.toml"),
+        description="The decision's fitted constants (bench/calibrate.py --write); missing: built-in defaults.",
+    )
+    state_url: str = Field(
+        "",
+        description=(
+            "Where questions asked, feedback and Slack event de-duplication are stored. Empty (default): "
+            "the SQLite file data_dir/state.sqlite; "
+            "'postgresql://user:password@host:port/db': a PostgreSQL database that several `bpa serve` "
+            "replicas share."
+        ),
+    )
     top_k: int = Field(5, ge=1, le=50, description="Default number of passages/citations.")
     max_question_chars: int = Field(2000, description="Longer questions are refused.")
     query_cache_size: int = Field(1024, ge=0, description="Query embeddings kept in memory (0 disables).")
-
-    # --- reranking -----------------------------------------------------------------
     reranker: str = Field(
         "identity",
         description=(
@@ -94,13 +108,29 @@ class Settings(BaseSettings):
     reranker_depth: int = Field(
         10, ge=1, le=50, description="Top fused passages the reranker rescores; the rest follow in fused order."
     )
+    reload_interval: float = Field(1.0, gt=0, description="Seconds between checks for a new snapshot.")
 
-    # --- HTTP service --------------------------------------------------------------
+    @field_validator("state_url")
+    @classmethod
+    def _known_state_store(cls, value: str) -> str:
+        value = value.strip()
+        if value and not value.startswith(("postgresql://", "postgres://")):
+            raise ValueError(
+                "deixe vazio (SQLite em data_dir) ou use postgresql://…; "
+                f"o esquema de {value.split(':', 1)[0]!r} não é suportado"
+            )
+        return value
+
+
+class HttpSettings(BaseSettings):
+    """Read by the HTTP edge (assistant/http)."""
+
+    model_config = _CONFIG
+
     public_url: str = Field(
         "",
         description=(
-            "Where bpa's web page is reachable; citation links of local files point here. "
-            "Empty: http://{host}:{port}."
+            "Where bpa's web page is reachable; citation links of local files point here. Empty: http://{host}:{port}."
         ),
     )
     host: str = Field("127.0.0.1", description="Address `bpa serve` binds.")
@@ -116,9 +146,25 @@ class Settings(BaseSettings):
             "believed; a client's address decides its rate limit. Empty (default): trust none."
         ),
     )
-    reload_interval: float = Field(1.0, gt=0, description="Seconds between checks for a new snapshot.")
 
-    # --- maintainers' report --------------------------------------------------------
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_are_addresses(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry.strip(), strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"BPA_TRUSTED_PROXIES: {entry!r} não é um endereço IP nem uma rede (ex.: 10.0.0.0/8)"
+                ) from None
+        return [entry.strip() for entry in value]
+
+
+class MaintenanceSettings(BaseSettings):
+    """Read by the maintainers' tools (assistant/maintenance) and the reindex schedule."""
+
+    model_config = _CONFIG
+
     stale_after_days: int = Field(
         365, ge=1, description="Days without an upstream update after which `bpa report` lists a document as stale."
     )
@@ -132,11 +178,10 @@ class Settings(BaseSettings):
             "bag-of-words embedders need a larger value."
         ),
     )
-    # --- maintenance: evaluation gate, scheduled re-indexing ----------------------------
     golden: Path = Field(
         Path("corpus/golden.jsonl"),
         description=(
-            "Maintainers' golden questions (the `bpa eval` format, plus \"must\": true). Every ingest "
+            'Maintainers\' golden questions (the `bpa eval` format, plus "must": true). Every ingest '
             "is evaluated on them before it is published; a missing file turns the gate off."
         ),
     )
@@ -154,29 +199,6 @@ class Settings(BaseSettings):
         ),
     )
 
-    # --- Slack ---------------------------------------------------------------------
-    slack_bot_token: str | None = Field(
-        None, validation_alias=AliasChoices("SLACK_BOT_TOKEN", "BPA_SLACK_BOT_TOKEN")
-    )
-    slack_signing_secret: str | None = Field(
-        None, validation_alias=AliasChoices("SLACK_SIGNING_SECRET", "BPA_SLACK_SIGNING_SECRET")
-    )
-    slack_app_token: str | None = Field(
-        None, validation_alias=AliasChoices("SLACK_APP_TOKEN", "BPA_SLACK_APP_TOKEN")
-    )
-    slack_api_url: str = Field(
-        "https://slack.com/api/", description="Slack Web API base URL (a local stand-in in tests)."
-    )
-    slack_channels: list[str] = Field(
-        default_factory=list, description="Channel allow-list (JSON list); empty allows all."
-    )
-    slack_user_rate_per_minute: int = Field(6, ge=1, description="Questions per Slack user per minute.")
-
-    @field_validator("embedder")
-    @classmethod
-    def _registered_embedder(cls, name: str) -> str:
-        return embedders.check_name(name)
-
     @field_validator("reindex_schedule")
     @classmethod
     def _cron_expression(cls, value: str | None) -> str | None:
@@ -191,28 +213,31 @@ class Settings(BaseSettings):
             )
         return value.strip()
 
-    @field_validator("state_url")
-    @classmethod
-    def _known_state_store(cls, value: str) -> str:
-        value = value.strip()
-        if value and not value.startswith(("postgresql://", "postgres://")):
-            raise ValueError(
-                "deixe vazio (SQLite em data_dir) ou use postgresql://…; "
-                f"o esquema de {value.split(':', 1)[0]!r} não é suportado"
-            )
-        return value
 
-    @field_validator("trusted_proxies")
-    @classmethod
-    def _proxies_are_addresses(cls, value: list[str]) -> list[str]:
-        for entry in value:
-            try:
-                ipaddress.ip_network(entry.strip(), strict=False)
-            except ValueError:
-                raise ValueError(
-                    f"BPA_TRUSTED_PROXIES: {entry!r} não é um endereço IP nem uma rede (ex.: 10.0.0.0/8)"
-                ) from None
-        return [entry.strip() for entry in value]
+class SlackSettings(BaseSettings):
+    """Read by slack_app/."""
+
+    model_config = _CONFIG
+
+    slack_bot_token: str | None = Field(None, validation_alias=AliasChoices("SLACK_BOT_TOKEN", "BPA_SLACK_BOT_TOKEN"))
+    slack_signing_secret: str | None = Field(
+        None, validation_alias=AliasChoices("SLACK_SIGNING_SECRET", "BPA_SLACK_SIGNING_SECRET")
+    )
+    slack_app_token: str | None = Field(None, validation_alias=AliasChoices("SLACK_APP_TOKEN", "BPA_SLACK_APP_TOKEN"))
+    slack_api_url: str = Field(
+        "https://slack.com/api/", description="Slack Web API base URL (a local stand-in in tests)."
+    )
+    slack_channels: list[str] = Field(
+        default_factory=list, description="Channel allow-list (JSON list); empty allows all."
+    )
+    slack_user_rate_per_minute: int = Field(6, ge=1, description="Questions per Slack user per minute.")
+
+
+class Settings(IndexSettings, IngestSettings, AnsweringSettings, HttpSettings, MaintenanceSettings, SlackSettings):
+    """All of bpa's settings: one object, built at the edge and passed down. Its fields are
+    grouped above by the layer that reads them; the ``BPA_*`` environment names stay flat."""
+
+    model_config = _CONFIG
 
     @model_validator(mode="after")
     def _device_fits_embedder(self) -> Settings:

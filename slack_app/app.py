@@ -26,7 +26,7 @@ from slack_app.blocks import Message
 from slack_app.state import BoundedMap, RateLimiter, SeenKeys
 
 if TYPE_CHECKING:
-    from assistant import Settings
+    from index.settings import Settings
 
 log = logging.getLogger(__name__)
 

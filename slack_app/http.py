@@ -21,7 +21,7 @@ from slack_app.app import build_app
 from slack_app.inbound import SlackRequestRefused, check_body, verify_signature
 
 if TYPE_CHECKING:
-    from assistant import Settings
+    from index.settings import Settings
 
 log = logging.getLogger(__name__)
 

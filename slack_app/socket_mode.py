@@ -10,7 +10,7 @@ from assistant.protocol import AssistantService
 from slack_app.app import SlackConfigError, build_app
 
 if TYPE_CHECKING:
-    from assistant import Settings
+    from index.settings import Settings
 
 
 def run_socket_mode(assistant: AssistantService, settings: Settings) -> None:
