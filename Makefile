@@ -31,9 +31,11 @@ run: install
 test: install
 	$(PY) -m pytest
 
+## make lint: ruff (rules and format) and mypy, as CI runs them.
 lint: install
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy  # the packages and the test fakes: [tool.mypy] files in pyproject.toml
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy  # the packages and the test support package: [tool.mypy] files in pyproject.toml
 
 ## make eval: retrieval/answer figures on the dev sets (needs ../shared/eval).
 eval: install
