@@ -30,10 +30,21 @@ class FactKind(StrEnum):
 
 
 _TIME_UNIT = r"(?:horas?|h|hs|dias?|dias uteis|semanas?|mes|meses|minutos?|min|anos?)"
+# Numbers written as words, multiples and fractions: facts of their kind, like digits
+# ("quatro analistas", "metade dos tickets", "um terco"). "um"/"uma" are numbers only where a
+# count names what it counts ("uma pessoa"): alone they are articles.
 _NUMBER_WORD = (
-    r"(?:dois|duas|tres|quatro|cinco|seis|sete|oito|nove|dez|onze|doze|quinze|vinte|trinta|"
-    r"quarenta|cinquenta|sessenta|cem|mil|dobro|metade)"
+    r"(?:dois|duas|tres|quatro|cinco|seis|sete|oito|nove|dez|onze|doze|treze|catorze|quatorze|quinze|"
+    r"dezesseis|dezessete|dezoito|dezenove|vinte|trinta|quarenta|cinquenta|sessenta|setenta|oitenta|noventa|"
+    r"cem|cento|duzent[oa]s|trezent[oa]s|quinhent[oa]s|mil|milhao|milhoes|bilhao|bilhoes|"
+    r"dobro|triplo|metade|tercos?|dezenas?|duzias?|centenas?)"
 )
+# Ordinals ("o terceiro contato", "2a tentativa") and percentages ("60%", "sessenta por cento").
+_ORDINAL = (
+    r"(?:primeir[oa]s?|segund[oa]s?|terceir[oa]s?|quart[oa]s?|quint[oa]s?|sext[oa]s?|setim[oa]s?|"
+    r"oitav[oa]s?|non[oa]s?|decim[oa]s?|ultim[oa]s?|\d{1,3}\s?(?:o|a|º|ª))"
+)
+_PERCENT = r"(?:\d{1,3}(?:[.,]\d{1,2})?\s?%|\bpor\s+cento\b)"
 
 # Question forms. Order matters only for readability: a question may ask for several kinds.
 _ASKS: list[tuple[FactKind, re.Pattern[str]]] = [
@@ -54,7 +65,9 @@ _ASKS: list[tuple[FactKind, re.Pattern[str]]] = [
 _WHICH = re.compile(r"\b(?:qual|quais|tem\s+(?:algum|um)?|onde\s+(?:acho|encontro|fica)|me\s+passa)\b")
 
 _HAS: dict[FactKind, re.Pattern[str]] = {
-    FactKind.COUNT: re.compile(rf"\d|\b{_NUMBER_WORD}\b|\b(?:uma|um)\s+(?:vez|dia|semana|hora|mes)\b"),
+    FactKind.COUNT: re.compile(
+        rf"\d|\b{_NUMBER_WORD}\b|\b{_ORDINAL}\b|{_PERCENT}|\b(?:uma|um)\s+(?:vez|dia|semana|hora|mes)\b"
+    ),
     FactKind.DURATION: re.compile(
         rf"\b(?:\d{{1,4}}|{_NUMBER_WORD}|um|uma)\s{{0,2}}{_TIME_UNIT}\b|\b\d{{1,2}}/\d{{1,2}}\b|\b\d{{1,2}}h\d{{0,2}}\b"
     ),
@@ -65,7 +78,7 @@ _HAS: dict[FactKind, re.Pattern[str]] = {
         r"\b(?:janeiro|fevereiro|marco|abril|maio|junho|julho|agosto|setembro|outubro|novembro|dezembro)\b|"
         rf"\b(?:\d{{1,4}}|{_NUMBER_WORD}|um|uma)\s{{0,2}}{_TIME_UNIT}\b"
     ),
-    FactKind.VALUE: re.compile(r"r\$|\d"),
+    FactKind.VALUE: re.compile(rf"r\$|\d|\b{_NUMBER_WORD}\b|{_PERCENT}|\breais\b"),
 }
 
 _NAVIGATION = re.compile(
@@ -86,7 +99,9 @@ def asked_kinds(question: str) -> frozenset[FactKind]:
 
 
 _COUNTED = re.compile(r"\b(?:quant[oa]s|qu?n?t[oa]s)\s+(\w+)")
-_NUMBER_THEN_WORDS = re.compile(rf"(?:(?<!\d)\d{{1,6}}|\b{_NUMBER_WORD}\b)((?:\W{{1,3}}\w+){{1,3}})")
+_NUMBER_THEN_WORDS = re.compile(
+    rf"(?:(?<!\d)\d{{1,6}}|\b(?:{_NUMBER_WORD[3:-1]}|um|uma|{_ORDINAL[3:-1]})\b)((?:\W{{1,3}}\w+){{1,3}})"
+)
 
 
 @dataclass(frozen=True)
@@ -120,11 +135,10 @@ def holds(text: str, kind: FactKind, counted: str | None = None) -> bool:
     A count of something ("quantas interações") needs a number followed, within three
     words, by that thing ("3 interações públicas")."""
     folded = fold(text)
-    if _HAS[kind].search(folded) is None:
-        return False
     if kind is FactKind.COUNT and counted:
+        # "uma pessoa", "quatro analistas", "3 interações": the number names what it counts.
         return any(counted in analyze(m.group(1)) for m in _NUMBER_THEN_WORDS.finditer(folded))
-    return True
+    return _HAS[kind].search(folded) is not None
 
 
 def satisfies(text: str, question: Asked) -> bool:
