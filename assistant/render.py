@@ -10,7 +10,7 @@ from __future__ import annotations
 from assistant.answering.pipeline import Trace
 from assistant.answering.retrieval import LoadedSnapshot, Scored
 from assistant.privacy import mask_pii
-from assistant.types import Answer, AnswerLine, Citation, SearchHit, confidence_label
+from assistant.types import Answer, AnswerLine, Citation, SearchHit, SectionLink, confidence_label
 from index.errors import SnapshotError
 from index.models import PATH_SEP
 from index.snapshot import DocumentRecord
@@ -46,11 +46,19 @@ def hit(loaded: LoadedSnapshot, r: Scored) -> SearchHit:
     )  # fmt: skip
 
 
+def _link(loaded: LoadedSnapshot, r: Scored) -> SectionLink:
+    doc = _known(loaded.document(r.chunk.document_id), r.chunk.document_id)
+    return SectionLink(
+        title=doc.title, section=_within(r, doc.title), url=r.chunk.url, document_id=doc.id, chunk_id=r.chunk.id
+    )
+
+
 def citation(loaded: LoadedSnapshot, n: int, r: Scored, excerpt: str) -> Citation:
     doc = _known(loaded.document(r.chunk.document_id), r.chunk.document_id)
     return Citation(
         n=n, title=doc.title, section=_within(r, doc.title), url=r.chunk.url, excerpt=excerpt,
         score=round(r.score, 6), document_id=doc.id, chunk_id=r.chunk.id,
+        also_in=[_link(loaded, c) for c in r.copies],
     )  # fmt: skip
 
 

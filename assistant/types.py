@@ -38,6 +38,16 @@ def confidence_label(probability: float) -> ConfidenceLabel:
     return "baixa"
 
 
+class SectionLink(BaseModel):
+    """Another place holding the same text as a citation (a copy in another document)."""
+
+    title: str = Field(description="Document title.")
+    section: str = Field(description="Section path, 'A › B › C'.")
+    url: str = Field(description="Deep link to the section.")
+    document_id: str
+    chunk_id: str
+
+
 class Citation(BaseModel):
     n: int = Field(description="Marker number used in the answer text as [n].")
     title: str = Field(description="Document title.")
@@ -47,6 +57,9 @@ class Citation(BaseModel):
     score: float = Field(description="Relevance score of the cited passage (higher is better).")
     document_id: str
     chunk_id: str
+    also_in: list[SectionLink] = Field(
+        default_factory=list, description="The same text in other documents, cited together with this one."
+    )
 
 
 class AnswerLine(BaseModel):

@@ -20,6 +20,7 @@ from assistant.answering.calibration import load_calibration
 from assistant.answering.compose import Composed, compose, lead_unit, link_unit
 from assistant.answering.config import ComposeConfig
 from assistant.answering.decide import ConfidenceConfig, Decision, Signals, decide, hub_cosine, signals
+from assistant.answering.duplicates import merge_copies
 from assistant.answering.evidence import Evidence, score_units
 from assistant.answering.glossary import Glossary
 from assistant.answering.question import Asked
@@ -103,7 +104,7 @@ class Trace:
     query: Query
     retrieved: list[Scored]  # retrieve
     reranked: list[Reranked]  # rerank: the reranker's order and its own scores
-    ranked: list[Scored]  # the passages in that order, for the stages after it
+    ranked: list[Scored]  # the passages in that order, copies merged (duplicates.py), for the stages after it
     asked: Asked  # the kind of fact the question asks for
     evidence: Evidence  # candidate lines, scored
     signals: Signals
@@ -136,7 +137,7 @@ def run(question: Question, loaded: LoadedSnapshot, components: Components) -> T
     results, query = retrieve(question.search_text, loaded, c, max(question.k, MIN_RETRIEVED), question.sources)
     # The reranker reads the question as asked (expansions are a retrieval device).
     reranked = c.reranker.rerank(question.text, results)
-    ranked = [r.result for r in reranked]
+    ranked = merge_copies([r.result for r in reranked])
     asked = asked_for(question.text)
     cosines = _unit_cosines(loaded, ranked, query)
     evidence = score_units(ranked, query.stems, loaded.idf, c.composing, cosines, asked)

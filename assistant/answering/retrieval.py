@@ -64,6 +64,9 @@ class Scored:
     # for this query, which (unlike a raw cosine) is comparable across questions.
     dense_z: float = 0.0
     lexical_z: float = 0.0
+    # The same text found in other documents (a KCS article copied into a TDN page): those
+    # passages count once in the ranking and are cited together with this one.
+    copies: tuple[Scored, ...] = ()
 
 
 @dataclass
