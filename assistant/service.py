@@ -79,7 +79,7 @@ class Assistant:
             reranker=reranker,
         )  # fmt: skip
         self.store = SnapshotStore(settings.data_dir, settings.keep_snapshots)
-        self._state = GuardedState(settings.state_target, state)
+        self._state = GuardedState(settings.state_target, state, settings.data_dir / "state-spool")
         self._loaded: _Loaded | None = None
         self._pinned = _Loaded(snapshot) if snapshot is not None else None
         self._checked = 0.0

@@ -6,26 +6,43 @@ feedback on an answer given by one replica is accepted by another, and a Slack e
 to another replica is not answered twice.
 
 Everything user-written is masked (LGPD) before it reaches these tables. The store may be
-unreachable (a read-only or full disk, a PostgreSQL outage): StateStore turns every storage
-failure into StateUnavailable, and GuardedState (what the assistant uses) keeps such a
-failure from ever failing an answer.
+unreachable (a read-only or full disk, a PostgreSQL outage, a stopped database host):
+StateStore turns every storage failure into StateUnavailable, and GuardedState (what the
+assistant uses) keeps such a failure, or a store that does not answer, from ever failing or
+holding an answer: questions are recorded behind the answer (assistant.state.writer), and
+the store's health is kept by a background check that readiness reads.
 """
 
 from __future__ import annotations
 
+import atexit
+import dataclasses
 import logging
 import threading
+import weakref
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from assistant.errors import StateUnavailable
 from assistant.privacy import mask_for_log
+from assistant.state.spool import Spool
 from assistant.state.sqlite import SqliteStateStore
-from assistant.state.store import QuestionRecord, StateStore
+from assistant.state.store import QuestionRecord, StateStore, now_iso
+from assistant.state.writer import RecordWriter, bounded
 from assistant.types import StateHealth
 
 log = logging.getLogger("bpa.state")
 
 __all__ = ["GuardedState", "SqliteStateStore", "StateStore", "open_store"]
+
+T = TypeVar("T")
+
+PROBE_INTERVAL = 0.5  # seconds between health checks
+PROBE_TIMEOUT = 1.0  # a check not answered by then is a store not answering: degraded
+CALL_TIMEOUT = 3.0  # feedback and delivery claims: a request waits at most this for the store
+FEEDBACK_WAIT = 3.0  # feedback on an answer still queued waits this long for its record
+EXIT_FLUSH = 3.0  # seconds given to the queue at exit before it is spooled
 
 
 def is_postgres(target: Path | str) -> bool:
@@ -53,19 +70,33 @@ def open_store(target: Path | str) -> StateStore:
 class GuardedState:
     """The state store as the assistant uses it: opened on first use, failures contained.
 
-    Recording a question never fails its answer: the failure is logged (masked), counted and
-    reported as degraded, and the next write tries again (the disk may have been freed, the
-    database restarted). Feedback, which the analyst sent on purpose, and delivery claims,
-    for which the caller has its own fallback, raise StateUnavailable instead.
+    Recording a question never fails or holds its answer: it is queued for the writer
+    (spooled on disk while the store is down). Feedback, which the analyst sent on purpose,
+    and delivery claims, for which the caller has its own fallback, are written while the
+    request waits, bounded, and raise StateUnavailable when the store is down or slow.
+    Feedback on an answer whose record is still queued waits for it (the answer id is valid
+    from the moment it was returned). ``health`` reads what the background check last saw.
     """
 
-    def __init__(self, target: Path | str, store: StateStore | None = None) -> None:
+    def __init__(self, target: Path | str, store: StateStore | None = None, spool_dir: Path | None = None) -> None:
         self.target = target
         self._store = store
         self._open_lock = threading.Lock()
         self._status_lock = threading.Lock()
+        self._start_lock = threading.Lock()
         self._errors = 0
+        self._probe_ok = True
+        self._write_failed = False
         self._degraded = False
+        self._reason = ""
+        self._probed = threading.Event()
+        self._probe_running: threading.Event | None = None
+        if spool_dir is None and not is_postgres(target):
+            spool_dir = Path(target).parent / "state-spool"
+        self._writer = RecordWriter(
+            self.store, Spool(spool_dir) if spool_dir is not None else None, self._healthy, self._write_result
+        )
+        self._started = False
 
     def store(self) -> StateStore:
         """The open store; raises StateUnavailable when it cannot be opened (retried next call)."""
@@ -75,67 +106,165 @@ class GuardedState:
             with self._open_lock:
                 if self._store is None:
                     self._store = open_store(self.target)
+                    # A pool's connections are closed with the state that opened them.
+                    weakref.finalize(self, self._store.close)
         return self._store
 
+    def _start(self) -> None:
+        # Threads start with the first use, not at construction: tools and tests build
+        # services that never record anything.
+        if self._started:
+            return
+        with self._start_lock:
+            if not self._started:
+                self._writer.start()
+                threading.Thread(
+                    target=_monitor_loop, args=(weakref.ref(self),), name="bpa-state-health", daemon=True
+                ).start()
+                atexit.register(_flush_at_exit, weakref.ref(self._writer))
+                self._started = True
+
+    # --- writes ------------------------------------------------------------------------------
     def record_question(self, record: QuestionRecord) -> bool:
-        """Record an asked question; False (logged, counted) when it could not be."""
-        try:
-            self.store().record_question(record)
-        except StateUnavailable as e:
-            self._failed(e, f"pergunta {record.answer_id} respondida mas não registrada")
-            return False
-        self._succeeded()
-        return True
+        """Queue an answered question for the writer; False (logged, counted) when even the
+        queue is full. Never waits for the store."""
+        self._start()
+        if not record.created_at:  # when it was answered, whenever it is written
+            record = dataclasses.replace(record, created_at=now_iso())
+        if self._writer.submit(record):
+            return True
+        what = f"pergunta {record.answer_id} respondida mas não registrada"
+        self._failed(StateUnavailable("fila e spool cheios"), what)
+        return False
 
     def record_feedback(self, answer_id: str, helpful: bool, comment: str | None, channel: str) -> None:
         """Record feedback; raises UnknownAnswer, or StateUnavailable (logged, counted)."""
-        try:
-            self.store().record_feedback(answer_id, helpful, comment, channel)
-        except StateUnavailable as e:
-            self._failed(e, f"avaliação de {answer_id} não registrada")
-            raise
-        self._succeeded()
+        self._start()
+        what = f"avaliação de {answer_id} não registrada"
+        waiting = self._writer.is_pending(answer_id)
+        if waiting and (not self._healthy() or not self._writer.wait_written(answer_id, FEEDBACK_WAIT)):
+            self._failed(StateUnavailable("a resposta ainda aguarda registro"), what)
+            raise StateUnavailable(f"a resposta {answer_id} ainda aguarda registro")
+        self._call(lambda: self.store().record_feedback(answer_id, helpful, comment, channel), what)
 
     def first_delivery(self, keys: list[str]) -> bool:
         """StateStore.first_delivery; raises StateUnavailable (logged, counted)."""
-        try:
-            first = self.store().first_delivery(keys)
-        except StateUnavailable as e:
-            self._failed(e, "entrega não verificada contra duplicatas entre réplicas")
-            raise
-        self._succeeded()
-        return first
+        self._start()
+        return self._call(
+            lambda: self.store().first_delivery(keys), "entrega não verificada contra duplicatas entre réplicas"
+        )
 
-    def health(self) -> StateHealth:
-        """Degraded while the last attempt failed. A store never opened is opened now, so a
-        read-only data directory shows before the first question (not counted as an error);
-        an open remote store is probed, so a database outage (and its end) shows without
-        waiting for a write."""
+    def _call(self, call: Callable[[], T], what: str) -> T:
+        if not self._probe_ok:
+            error = StateUnavailable("o registro não respondeu à última verificação")
+            self._failed(error, what)
+            raise error
         try:
-            if self._store is None:
-                self.store()
-                probed = True  # it failed to open before: it is back
-            else:
-                probed = self._store.ping()
+            return bounded(call, CALL_TIMEOUT)
         except StateUnavailable as e:
-            self._failed(e, "registro de perguntas indisponível", count=False)
-        else:
-            if probed:
-                self._succeeded()
+            self._failed(e, what)
+            raise
+
+    def flush(self, timeout: float = EXIT_FLUSH) -> None:
+        """Write what is queued (at most ``timeout`` s), spooling the rest."""
+        self._writer.flush(timeout)
+
+    @property
+    def backlog(self) -> int:
+        """Answered questions not yet in the store (queued or spooled)."""
+        return self._writer.backlog()
+
+    # --- health --------------------------------------------------------------------------------
+    def health(self) -> StateHealth:
+        """What the background check last saw (degraded also while written records wait
+        after a failed write). Never touches the store; the very first call waits for the
+        first check (at most its timeout), so a read-only data directory shows before the
+        first question."""
+        self._start()
+        self._probed.wait(PROBE_TIMEOUT + 0.5)
         with self._status_lock:
             return StateHealth(degraded=self._degraded, errors=self._errors)
 
-    def _failed(self, error: StateUnavailable, what: str, *, count: bool = True) -> None:
-        with self._status_lock:
-            self._errors += int(count)
-            first = not self._degraded
-            self._degraded = True
-        # Once per outage at ERROR (the counter tells how many followed), then quieter.
-        log.log(logging.ERROR if first else logging.DEBUG, "%s", mask_for_log(f"{what}: {error}"))
+    def probe(self) -> None:
+        """One health check, bounded by PROBE_TIMEOUT: opens the store if it is not open yet,
+        else reads from it. A check still stuck from before counts as failed."""
+        if self._probe_running is not None and not self._probe_running.is_set():
+            self._probe_result(StateUnavailable(f"sem resposta há mais de {PROBE_TIMEOUT:.0f} s"))
+            return
+        finished = threading.Event()
+        self._probe_running = finished
 
-    def _succeeded(self) -> None:
+        def check() -> None:
+            try:
+                self.store().ping()
+            finally:
+                finished.set()
+
+        try:
+            bounded(check, PROBE_TIMEOUT, "bpa-state-probe")
+        except StateUnavailable as e:
+            self._probe_result(e)
+        else:
+            self._probe_result(None)
+        finally:
+            self._probed.set()
+
+    def _healthy(self) -> bool:
+        return self._probe_ok
+
+    def _probe_result(self, error: StateUnavailable | None) -> None:
         with self._status_lock:
-            recovered = self._degraded
-            self._degraded = False
-        if recovered:
-            log.warning("registro de perguntas e avaliações voltou a funcionar (%s)", describe(self.target))
+            self._probe_ok = error is None
+        self._transition(error)
+
+    def _write_result(self, error: StateUnavailable | None) -> None:
+        with self._status_lock:
+            self._write_failed = error is not None
+            self._errors += error is not None
+        if error is not None:
+            log.debug("%s", mask_for_log(f"gravação adiada para o spool: {error}"))
+        self._transition(error)
+
+    def _failed(self, error: StateUnavailable, what: str) -> None:
+        with self._status_lock:
+            self._errors += 1
+        log.log(logging.ERROR if not self._degraded else logging.DEBUG, "%s", mask_for_log(f"{what}: {error}"))
+
+    def _transition(self, error: StateUnavailable | None) -> None:
+        """Recompute degraded; a change is logged once each way."""
+        with self._status_lock:
+            degraded = not self._probe_ok or self._write_failed
+            changed = degraded != self._degraded
+            self._degraded = degraded
+        if not changed:
+            return
+        if degraded:
+            log.error(
+                "registro de perguntas indisponível (%s): %s; respostas seguem, registros aguardam no spool",
+                describe(self.target), mask_for_log(str(error) if error else "falha de gravação"),
+            )  # fmt: skip
+        else:
+            log.warning(
+                "registro de perguntas e avaliações voltou a funcionar (%s); %d registros pendentes",
+                describe(self.target), self._writer.backlog(),
+            )  # fmt: skip
+
+
+def _monitor_loop(ref: weakref.ref[GuardedState]) -> None:
+    stop = threading.Event()
+    while True:
+        state = ref()
+        if state is None:
+            return
+        try:
+            state.probe()
+        except Exception:  # the check must outlive any surprise
+            log.exception("erro inesperado na verificação do registro de perguntas")
+        del state
+        stop.wait(PROBE_INTERVAL)
+
+
+def _flush_at_exit(ref: weakref.ref[RecordWriter]) -> None:
+    writer = ref()
+    if writer is not None:
+        writer.flush(EXIT_FLUSH)

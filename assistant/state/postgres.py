@@ -1,14 +1,14 @@
 """The PostgreSQL backend of the state store, which several replicas share.
 
-One connection per process, serialized by a lock like the SQLite backend's: a state write is
-a few milliseconds beside an answer's hundreds. A broken connection (the database restarted,
-the network failed) is dropped and opened again on the next call, so an outage lasts as long
-as the database's, and meanwhile GuardedState reports degraded.
+A pool of connections (psycopg_pool), each checked before use, with short connect,
+statement and lock timeouts: a dead connection is replaced, a locked table fails a write in
+seconds instead of holding it. A *stopped* server (a hung host, a partition) answers nothing
+and fires no server-side timeout, so no caller waits on this class directly: the writer and
+the health check (assistant.state.guarded) run it behind their own bounded calls.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -16,14 +16,17 @@ from typing import Any
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from assistant.errors import StateUnavailable
 from assistant.state.store import SCHEMA, Execute, StateStore
 
-# An unreachable or stuck database must not hold an answer for long (recording a question
-# waits for the store): connecting, a silent network and a blocked statement are all bounded.
-CONNECT_TIMEOUT = 5  # seconds
-IO_TIMEOUT_MS = 10_000
+CONNECT_TIMEOUT = 3  # seconds: opening a connection
+POOL_TIMEOUT = 2.0  # seconds: waiting for a free (or new) connection from the pool
+POOL_SIZE = 8  # per process: the writer, the health check, feedback and Slack claims
+STATEMENT_TIMEOUT_MS = 5_000
+LOCK_TIMEOUT_MS = 2_000  # a table locked by another session fails the write, which is spooled
+IO_TIMEOUT_MS = 10_000  # unacknowledged data on a silent network
 SCHEMA_LOCK = 0x6270615F  # advisory lock id: replicas starting together create the tables once
 
 
@@ -40,47 +43,46 @@ class PostgresStateStore(StateStore):
     def __init__(self, url: str) -> None:
         self.url = url
         self.where = describe_url(url)
-        self._lock = threading.Lock()
-        self._conn: psycopg.Connection[dict[str, Any]] | None = None
-        with self._transaction() as execute:
-            execute("SELECT pg_advisory_xact_lock(?)", (SCHEMA_LOCK,))
-            for statement in SCHEMA.format(id_type="BIGINT GENERATED ALWAYS AS IDENTITY").split(";"):
-                if statement.strip():
-                    execute(statement, ())
-
-    def _connection(self) -> psycopg.Connection[dict[str, Any]]:
-        if self._conn is None or self._conn.closed or self._conn.broken:
-            conn = psycopg.connect(
-                self.url, autocommit=True, row_factory=dict_row, connect_timeout=CONNECT_TIMEOUT,
-                tcp_user_timeout=IO_TIMEOUT_MS,
-            )  # fmt: skip
-            try:
-                conn.execute(f"SET statement_timeout = {IO_TIMEOUT_MS}")
-            except psycopg.Error:
-                conn.close()
-                raise
-            self._conn = conn
-        return self._conn
+        self._pool: ConnectionPool[psycopg.Connection[dict[str, Any]]] = ConnectionPool(
+            url,
+            min_size=0,  # connections made on demand: no reconnection loop (and its log) in an outage
+            max_size=POOL_SIZE,
+            timeout=POOL_TIMEOUT,
+            check=ConnectionPool.check_connection,
+            open=False,
+            name="bpa-state",
+            kwargs={
+                "autocommit": True,
+                "row_factory": dict_row,
+                "connect_timeout": CONNECT_TIMEOUT,
+                "tcp_user_timeout": IO_TIMEOUT_MS,
+                "options": f"-c statement_timeout={STATEMENT_TIMEOUT_MS} -c lock_timeout={LOCK_TIMEOUT_MS}",
+            },
+        )
+        try:
+            self._pool.open(wait=True, timeout=CONNECT_TIMEOUT + 1)
+            with self._transaction() as execute:
+                execute("SELECT pg_advisory_xact_lock(?)", (SCHEMA_LOCK,))
+                for statement in SCHEMA.format(id_type="BIGINT GENERATED ALWAYS AS IDENTITY").split(";"):
+                    if statement.strip():
+                        execute(statement, ())
+        except (PoolTimeout, StateUnavailable) as e:
+            self._pool.close(timeout=1.0)
+            raise StateUnavailable(f"registro de perguntas indisponível em {self.where}: {e}") from e
 
     @contextmanager
     def _transaction(self) -> Iterator[Execute]:
-        with self._lock:
-            try:
-                conn = self._connection()
-                with conn.transaction():
+        try:
+            with self._pool.connection() as conn, conn.transaction():
 
-                    def execute(sql: str, params: tuple[Any, ...]) -> psycopg.Cursor[dict[str, Any]]:
-                        # The statements are written once for both dialects, with qmark placeholders.
-                        return conn.execute(sql.replace("?", "%s"), params)
+                def execute(sql: str, params: tuple[Any, ...]) -> psycopg.Cursor[dict[str, Any]]:
+                    # The statements are written once for both dialects, with qmark placeholders.
+                    return conn.execute(sql.replace("?", "%s"), params)
 
-                    yield execute
-            except psycopg.Error as e:
-                if self._conn is not None and (self._conn.broken or isinstance(e, psycopg.OperationalError)):
-                    self._conn.close()
-                    self._conn = None
-                raise StateUnavailable(f"registro de perguntas indisponível em {self.where}: {e}") from e
+                yield execute
+        except (psycopg.Error, PoolTimeout) as e:
+            # The pool discards a broken connection on its return.
+            raise StateUnavailable(f"registro de perguntas indisponível em {self.where}: {e}") from e
 
-    def ping(self) -> bool:
-        with self._transaction() as execute:
-            execute("SELECT 1", ())
-        return True
+    def close(self) -> None:
+        self._pool.close(timeout=1.0)

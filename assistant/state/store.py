@@ -52,10 +52,13 @@ class QuestionRecord:
     snapshot: str
     chunk_ids: tuple[str, ...]
     latency_ms: float
+    # When it was answered (ISO 8601, UTC); empty: when it is written. A record written late
+    # (after an outage, from the spool) keeps the time it was answered, so the order holds.
+    created_at: str = ""
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 class StateStore:
@@ -68,13 +71,19 @@ class StateStore:
         raise NotImplementedError
 
     def record_question(self, record: QuestionRecord) -> None:
-        r = record
+        self.record_questions([record])
+
+    def record_questions(self, records: list[QuestionRecord]) -> None:
+        """Record answered questions in one transaction, in order. Idempotent (keyed by
+        answer_id): a record written twice (a write that timed out here but went through
+        there, then replayed from the spool) is stored once."""
         with self._transaction() as execute:
-            execute(
-                "INSERT INTO questions VALUES (?,?,?,?,?,?,?,?,?)",
-                (r.answer_id, _now(), r.channel, mask_pii(r.question), int(r.abstained), r.confidence, r.snapshot,
-                 json.dumps(list(r.chunk_ids)), r.latency_ms),
-            )  # fmt: skip
+            for r in records:
+                execute(
+                    "INSERT INTO questions VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT (answer_id) DO NOTHING",
+                    (r.answer_id, r.created_at or now_iso(), r.channel, mask_pii(r.question), int(r.abstained),
+                     r.confidence, r.snapshot, json.dumps(list(r.chunk_ids)), r.latency_ms),
+                )  # fmt: skip
 
     def record_feedback(self, answer_id: str, helpful: bool, comment: str | None, channel: str) -> None:
         with self._transaction() as execute:
@@ -82,7 +91,7 @@ class StateStore:
                 raise UnknownAnswer(f"resposta {answer_id} não encontrada")
             execute(
                 "INSERT INTO feedback (answer_id, created_at, helpful, comment, channel) VALUES (?,?,?,?,?)",
-                (answer_id, _now(), int(helpful), mask_pii(comment) if comment else None, channel),
+                (answer_id, now_iso(), int(helpful), mask_pii(comment) if comment else None, channel),
             )
 
     def first_delivery(self, keys: list[str], ttl: float = DELIVERY_TTL) -> bool:
@@ -106,7 +115,11 @@ class StateStore:
         with self._transaction() as execute:
             return list(execute("SELECT * FROM feedback ORDER BY id", ()).fetchall())
 
-    def ping(self) -> bool:
-        """Check a remote store is reachable (StateUnavailable if not); False when there is
-        nothing to check beyond what opening the store did (a local file)."""
-        return False
+    def ping(self) -> None:
+        """Check the store answers (StateUnavailable if not): a read of the questions table,
+        so a table locked by another session counts as not answering."""
+        with self._transaction() as execute:
+            execute("SELECT 1 FROM questions LIMIT 1", ()).fetchall()
+
+    def close(self) -> None:
+        """Release connections (a pool's threads); the store is not used afterwards."""

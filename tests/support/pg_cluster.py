@@ -11,15 +11,18 @@ import glob
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from tests.support.common import free_port
 
 SUPERUSER = "bpa"
+# Each running cluster's data directory, by its base URL (freeze finds its processes there).
+_DATA: dict[str, Path] = {}
 
 
 def _bindir() -> Path | None:
@@ -61,9 +64,42 @@ def cluster() -> Iterator[str]:
         run(str(bindir / "initdb"), "-D", str(data), "-U", SUPERUSER, "--auth=trust", "-E", "UTF8", "--no-sync")
         options = f"-h 127.0.0.1 -p {port} -k {root} -c fsync=off -c max_connections=40"
         run(str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(root / "log"), "-w", "start")
+        url = f"postgresql://{SUPERUSER}@127.0.0.1:{port}"
+        _DATA[url] = data
         try:
-            yield f"postgresql://{SUPERUSER}@127.0.0.1:{port}"
+            yield url
         finally:
+            _DATA.pop(url, None)
             run(str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop")
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+def _processes(data: Path) -> list[int]:
+    """The postmaster's pid, then its children's (backends, checkpointer, walwriter...)."""
+    postmaster = int((data / "postmaster.pid").read_text().split()[0])
+    children = []
+    for stat in glob.glob("/proc/[0-9]*/stat"):
+        try:
+            fields = Path(stat).read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # exited meanwhile
+        if int(fields[1]) == postmaster:
+            children.append(int(Path(stat).parent.name))
+    return [postmaster, *children]
+
+
+@contextmanager
+def frozen(url: str) -> Iterator[None]:
+    """The whole cluster SIGSTOPped (a hung host, a network partition: connections open,
+    nothing answers, no error) while the block runs; SIGCONT afterwards, whatever happens."""
+    base = url.rsplit("/", 1)[0] if url.count("/") > 2 else url
+    pids = _processes(_DATA[base])
+    try:
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)
+        yield
+    finally:
+        for pid in pids:
+            with suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import re
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -40,18 +42,28 @@ def unusable_path(tmp_path: Path) -> Path:
     return blocker / "state.sqlite"
 
 
-def test_a_failed_write_is_counted_and_reported_never_raised(
+def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def test_a_store_that_cannot_open_is_degraded_and_nothing_raises(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     state = GuardedState(unusable_path(tmp_path))
     with caplog.at_level(logging.DEBUG, logger="bpa.state"):
-        assert state.record_question(QuestionRecord("a1", "api", f"cpf {CPF}", False, 0.9, "snap", (), 1.0)) is False
-        assert state.record_question(QuestionRecord("a2", "api", "outra", False, 0.9, "snap", (), 1.0)) is False
-        assert state.health().model_dump() == {"degraded": True, "errors": 2}
+        # Queued for the writer: the answer never waits for (or fails on) the store.
+        assert state.record_question(QuestionRecord("a1", "api", f"cpf {CPF}", False, 0.9, "snap", (), 1.0)) is True
+        assert state.health().degraded
         with pytest.raises(StateUnavailable):
             state.record_feedback(f"cpf {CPF}", True, None, "api")  # an id is client text too
-    assert state.health().errors == 3
-    assert "a1 respondida mas não registrada" in caplog.text and "not-a-directory" in caplog.text
+    assert state.health().errors >= 1
+    assert state.backlog == 1  # still waiting, not lost
+    assert "not-a-directory" in caplog.text
     assert "avaliação de cpf [CPF] não registrada" in caplog.text and CPF not in caplog.text
 
 
@@ -60,10 +72,12 @@ def test_the_store_recovers_when_the_directory_does(tmp_path: Path) -> None:
     state = GuardedState(path)
     assert state.health().degraded  # known before the first question: readiness tells
     assert state.health().errors == 0  # a probe is not a failed write
-    path.parent.unlink()  # the operator fixes the data directory
     assert state.record_question(QuestionRecord("a1", "api", "q", False, 0.9, "snap", (), 1.0)) is True
+    path.parent.unlink()  # the operator fixes the data directory
+    assert wait_for(lambda: not state.health().degraded, 3.0)
+    state.record_feedback("a1", True, None, "api")  # the answer given while it was down
+    assert [q["answer_id"] for q in state.store().questions()] == ["a1"]
     assert state.health().model_dump() == {"degraded": False, "errors": 0}
-    state.record_feedback("a1", True, None, "api")
 
 
 def metric(text: str, name: str) -> float:
@@ -96,8 +110,8 @@ def test_ask_answers_when_the_state_store_cannot_open(
     ready = client.get("/readyz")
     assert ready.status_code == 200 and ready.json()["state"] == "degraded"
     scraped = client.get("/metrics").text
-    assert metric(scraped, "bpa_state_errors_total") == 2.0  # the question and the feedback
+    assert metric(scraped, "bpa_state_errors_total") >= 1.0  # the feedback, and any write tried
     assert metric(scraped, "bpa_state_degraded") == 1.0
     logged = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("bpa"))
-    assert "não registrada" in logged and "unable to open database file" in logged
+    assert "aguardam no spool" in logged and "unable to open database file" in logged
     assert CPF not in logged and "Traceback" not in logged
