@@ -18,7 +18,8 @@ def build_ops_router(service: AssistantService, metrics: Metrics, jobs: ReindexJ
     router = APIRouter(tags=["operação"])
 
     @router.get("/healthz", response_model=HealthResponse, summary="O processo está no ar")
-    def healthz() -> HealthResponse:
+    async def healthz() -> HealthResponse:
+        # On the event loop, touching nothing: it answers even when every worker thread waits.
         return HealthResponse()
 
     @router.get(
@@ -33,6 +34,7 @@ def build_ops_router(service: AssistantService, metrics: Metrics, jobs: ReindexJ
             return error_response(503, "no_snapshot", NO_INDEX_MESSAGE)
         # Still 200 when the state store is degraded: every answer is still given, and taking
         # every instance that shares the data directory out of rotation would stop them all.
+        # The state is what the background check last saw: this never waits for the store.
         return ReadyResponse(
             snapshot=snapshot,
             state="degraded" if service.state_health.degraded else "ok",

@@ -141,8 +141,10 @@ class GuardedState:
         """Record feedback; raises UnknownAnswer, or StateUnavailable (logged, counted)."""
         self._start()
         what = f"avaliação de {answer_id} não registrada"
+        # The store may be back a moment before the check has seen it: wait for the record
+        # (bounded) even while degraded, so feedback sent right after an outage is accepted.
         waiting = self._writer.is_pending(answer_id)
-        if waiting and (not self._healthy() or not self._writer.wait_written(answer_id, FEEDBACK_WAIT)):
+        if waiting and not self._writer.wait_written(answer_id, FEEDBACK_WAIT):
             self._failed(StateUnavailable("a resposta ainda aguarda registro"), what)
             raise StateUnavailable(f"a resposta {answer_id} ainda aguarda registro")
         self._call(lambda: self.store().record_feedback(answer_id, helpful, comment, channel), what)
@@ -155,12 +157,10 @@ class GuardedState:
         )
 
     def _call(self, call: Callable[[], T], what: str) -> T:
-        if not self._probe_ok:
-            error = StateUnavailable("o registro não respondeu à última verificação")
-            self._failed(error, what)
-            raise error
+        # Tried even while degraded (the store may be back before the check has seen it),
+        # but then with the check's shorter bound: a request is never held for long.
         try:
-            return bounded(call, CALL_TIMEOUT)
+            return bounded(call, CALL_TIMEOUT if self._probe_ok else PROBE_TIMEOUT)
         except StateUnavailable as e:
             self._failed(e, what)
             raise
