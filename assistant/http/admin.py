@@ -17,12 +17,13 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from pathlib import Path as FilePath
 from typing import Annotated, Literal, Protocol
 
 from fastapi import APIRouter, Depends, Path
 
 from assistant.http.errors import ApiError
+from assistant.http.job_files import Heartbeat, JobFiles, now_iso
 from assistant.http.schemas import ErrorResponse, ReindexAccepted, ReindexStatus
 from assistant.privacy import mask_pii
 from index.errors import ExitCode
@@ -62,6 +63,12 @@ class Reindexer(Protocol):
     def __call__(self) -> ReindexResult: ...
 
 
+class SupervisedReindexer(Reindexer, Protocol):
+    def run_job(self, files: FilePath, job_id: str) -> ReindexResult:
+        """Run it under a supervisor process that records the outcome in ``files`` itself."""
+        ...
+
+
 class SubprocessReindexer:
     """Runs ``python -m bpa ingest`` with this process' environment and settings."""
 
@@ -87,9 +94,18 @@ class SubprocessReindexer:
         return env
 
     def __call__(self) -> ReindexResult:
+        return self._run(self.command)
+
+    def run_job(self, files: FilePath, job_id: str) -> ReindexResult:
+        """Run under assistant.http.reindex_child, which outlives this process if it must:
+        the job's outcome lands in ``files`` even when this replica is killed meanwhile."""
+        supervisor = [sys.executable, "-m", "assistant.http.reindex_child", str(files), job_id, str(self.tail_lines)]
+        return self._run([*supervisor, "--", *self.command])
+
+    def _run(self, command: list[str]) -> ReindexResult:
         try:
             done = subprocess.run(
-                self.command,
+                command,
                 env=self.environment(),
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
@@ -99,17 +115,11 @@ class SubprocessReindexer:
                 check=False,
             )
         except subprocess.TimeoutExpired:
-            return ReindexResult(
-                False, -1, f"A reindexação passou de {self.timeout:.0f} s e foi interrompida."
-            )
+            return ReindexResult(False, -1, f"A reindexação passou de {self.timeout:.0f} s e foi interrompida.")
         except OSError as exc:
             return ReindexResult(False, -1, f"Não foi possível iniciar a reindexação: {exc}")
         tail = "\n".join(done.stdout.splitlines()[-self.tail_lines :])
         return ReindexResult(done.returncode == 0, done.returncode, mask_pii(tail))
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 class JobAlreadyRunning(Exception):
@@ -121,6 +131,9 @@ class JobAlreadyRunning(Exception):
 class ReindexJobs:
     """At most one job at a time; keeps the last ``history`` jobs for status queries.
 
+    With ``files`` (``data_dir/reindex-jobs``), every job's state and outcome are also on
+    disk, so any replica sharing the data directory reports any job, after the replica that
+    started it is gone; a job whose processes all died is reported failed (job_files).
     ``on_finish`` is told about every finished job (metrics)."""
 
     def __init__(
@@ -128,10 +141,12 @@ class ReindexJobs:
         reindexer: Reindexer,
         history: int = 20,
         on_finish: Callable[[ReindexStatus], None] | None = None,
+        files: JobFiles | None = None,
     ) -> None:
         self._reindexer = reindexer
         self._history = history
         self._on_finish = on_finish
+        self._files = files
         self._jobs: OrderedDict[str, ReindexStatus] = OrderedDict()
         self._running: str | None = None
         self._last: ReindexStatus | None = None
@@ -141,23 +156,32 @@ class ReindexJobs:
     def last_finished(self) -> ReindexStatus | None:
         """The most recently finished job, whoever started it (None: none since start)."""
         with self._lock:
-            return self._last
+            last, running = self._last, self._running
+        stored = self._files.last_finished() if self._files is not None else None
+        if stored is not None and stored.job_id == running:
+            stored = None  # its supervisor wrote it first: reported here once this replica is done with it
+        if stored is not None and (last is None or (stored.finished_at or "") > (last.finished_at or "")):
+            return stored
+        return last
 
     def start(self) -> ReindexStatus:
         with self._lock:
             if self._running is not None:
                 raise JobAlreadyRunning(self._running)
-            job = ReindexStatus(job_id=uuid.uuid4().hex, status="running", started_at=_now())
+            job = ReindexStatus(job_id=uuid.uuid4().hex, status="running", started_at=now_iso())
             self._remember(job)
             self._running = job.job_id
-        threading.Thread(
-            target=self._run, args=(job.job_id,), name=f"reindex-{job.job_id}", daemon=True
-        ).start()
+        if self._files is not None:
+            self._files.write(job)
+        threading.Thread(target=self._run, args=(job.job_id,), name=f"reindex-{job.job_id}", daemon=True).start()
         return job
 
     def get(self, job_id: str) -> ReindexStatus | None:
         with self._lock:
-            return self._jobs.get(job_id)
+            job = self._jobs.get(job_id)
+        if job is None and self._files is not None:
+            job = self._files.read(job_id)  # started by another replica, or before a restart
+        return job
 
     def _remember(self, job: ReindexStatus) -> None:
         self._jobs[job.job_id] = job
@@ -167,7 +191,7 @@ class ReindexJobs:
     def _run(self, job_id: str) -> None:
         logger.info("reindexação %s iniciada", job_id)
         try:
-            result = self._reindexer()
+            result = self._reindex(job_id)
         except Exception:
             logger.error("reindexação %s falhou\n%s", job_id, mask_pii(traceback.format_exc()))
             result = ReindexResult(False, -1, "Erro inesperado ao reindexar; veja o log do servidor.")
@@ -176,7 +200,7 @@ class ReindexJobs:
             job = self._jobs[job_id].model_copy(
                 update={
                     "status": status,
-                    "finished_at": _now(),
+                    "finished_at": now_iso(),
                     "summary": result.summary,
                     "exit_code": result.exit_code,
                 }
@@ -184,9 +208,21 @@ class ReindexJobs:
             self._remember(job)
             self._running = None
             self._last = job
+        if self._files is not None:
+            self._files.write(job)
         logger.info("reindexação %s terminou: %s (código %s)", job_id, status, result.exit_code)
         if self._on_finish is not None:
             self._on_finish(job)
+
+    def _reindex(self, job_id: str) -> ReindexResult:
+        if self._files is None:
+            return self._reindexer()
+        with Heartbeat(self._files, job_id):
+            run_job = getattr(self._reindexer, "run_job", None)
+            if run_job is not None:
+                result: ReindexResult = run_job(self._files.directory, job_id)
+                return result
+            return self._reindexer()
 
 
 def build_admin_router(jobs: ReindexJobs, guard: Callable[..., None]) -> APIRouter:

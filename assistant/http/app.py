@@ -18,6 +18,7 @@ from assistant.http.admin import (
 )
 from assistant.http.api import build_api_router
 from assistant.http.errors import UnexpectedErrorMiddleware, install_error_handlers
+from assistant.http.job_files import JobFiles
 from assistant.http.metrics import Metrics, MetricsMiddleware
 from assistant.http.ops import build_ops_router
 from assistant.http.pages import STATIC_DIR, build_pages_router
@@ -80,7 +81,11 @@ def create_app(
             if job.exit_code != INGEST_BUSY_EXIT:  # another replica holds the lock and runs it
                 metrics.observe_reindex(job.status == "succeeded")
 
-        jobs = ReindexJobs(reindexer or SubprocessReindexer(settings), on_finish=observe)
+        jobs = ReindexJobs(
+            reindexer or SubprocessReindexer(settings),
+            on_finish=observe,
+            files=JobFiles(settings.data_dir / "reindex-jobs"),
+        )
     schedule = ReindexSchedule(settings.reindex_schedule, jobs) if settings.reindex_schedule and jobs else None
     # /docs and /redoc load Swagger UI and ReDoc from this server (assets shipped in the
     # fastapi-offline package), not from a CDN: they work on an offline network.
