@@ -9,6 +9,7 @@ the health check (assistant.state.guarded) run it behind their own bounded calls
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -28,6 +29,10 @@ STATEMENT_TIMEOUT_MS = 5_000
 LOCK_TIMEOUT_MS = 2_000  # a table locked by another session fails the write, which is spooled
 IO_TIMEOUT_MS = 10_000  # unacknowledged data on a silent network
 SCHEMA_LOCK = 0x6270615F  # advisory lock id: replicas starting together create the tables once
+
+# The pool logs every failed connection attempt; an outage is logged once each way by the
+# health check (assistant.state.guarded) instead.
+logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
 
 
 def describe_url(url: str) -> str:

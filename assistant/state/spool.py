@@ -94,7 +94,8 @@ class Spool:
             if self._file is None or self._size <= self._read:
                 return [], self._read
             self._file.seek(self._read)
-            records, offset = [], self._read
+            records: list[QuestionRecord] = []
+            offset = self._read
             while len(records) < limit and offset < self._size:
                 line = self._file.readline()
                 if not line.endswith(b"\n"):
@@ -126,22 +127,22 @@ class Spool:
             try:
                 with open(path, "rb") as handle:
                     fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)  # BlockingIOError: alive
-                    records = []
+                    found: list[QuestionRecord] = []
                     for line in handle:
                         if line.endswith(b"\n"):
                             try:
-                                records.append(_record(line))
+                                found.append(_record(line))
                             except (ValueError, TypeError):
                                 continue
-                    if records:
-                        self.append(records)
+                    if found:
+                        self.append(found)
                     path.unlink()
             except BlockingIOError:
                 continue
             except OSError as e:
                 log.error("spool %s não adotado: %s", path, e)
                 continue
-            if records:
-                log.warning("%d perguntas do spool de um processo encerrado (%s) adotadas", len(records), path.name)
-            adopted.extend(records)
+            if found:
+                log.warning("%d perguntas do spool de um processo encerrado (%s) adotadas", len(found), path.name)
+            adopted.extend(found)
         return adopted
