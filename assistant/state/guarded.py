@@ -19,6 +19,7 @@ import atexit
 import dataclasses
 import logging
 import threading
+import time
 import weakref
 from collections.abc import Callable
 from pathlib import Path
@@ -107,7 +108,8 @@ class GuardedState:
                 if self._store is None:
                     self._store = open_store(self.target)
                     # A pool's connections are closed with the state that opened them.
-                    weakref.finalize(self, self._store.close)
+                    # Not at exit: the flush at exit (atexit) still writes through it.
+                    weakref.finalize(self, self._store.close).atexit = False
         return self._store
 
     def _start(self) -> None:
@@ -147,7 +149,9 @@ class GuardedState:
         if waiting and not self._writer.wait_written(answer_id, FEEDBACK_WAIT):
             self._failed(StateUnavailable("a resposta ainda aguarda registro"), what)
             raise StateUnavailable(f"a resposta {answer_id} ainda aguarda registro")
-        self._call(lambda: self.store().record_feedback(answer_id, helpful, comment, channel), what)
+        timeout = self._timeout()
+        deadline = time.monotonic() + timeout
+        self._call(lambda: self.store().record_feedback(answer_id, helpful, comment, channel, deadline), what, timeout)
 
     def first_delivery(self, keys: list[str]) -> bool:
         """StateStore.first_delivery; raises StateUnavailable (logged, counted)."""
@@ -156,11 +160,14 @@ class GuardedState:
             lambda: self.store().first_delivery(keys), "entrega não verificada contra duplicatas entre réplicas"
         )
 
-    def _call(self, call: Callable[[], T], what: str) -> T:
+    def _timeout(self) -> float:
         # Tried even while degraded (the store may be back before the check has seen it),
         # but then with the check's shorter bound: a request is never held for long.
+        return CALL_TIMEOUT if self._probe_ok else PROBE_TIMEOUT
+
+    def _call(self, call: Callable[[], T], what: str, timeout: float | None = None) -> T:
         try:
-            return bounded(call, CALL_TIMEOUT if self._probe_ok else PROBE_TIMEOUT)
+            return bounded(call, timeout or self._timeout())
         except StateUnavailable as e:
             self._failed(e, what)
             raise

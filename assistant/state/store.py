@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from assistant.errors import UnknownAnswer
+from assistant.errors import StateUnavailable, UnknownAnswer
 from assistant.privacy import mask_pii
 
 # How long a claimed delivery is remembered: Slack stops retrying an event after minutes.
@@ -85,7 +85,12 @@ class StateStore:
                      r.confidence, r.snapshot, json.dumps(list(r.chunk_ids)), r.latency_ms),
                 )  # fmt: skip
 
-    def record_feedback(self, answer_id: str, helpful: bool, comment: str | None, channel: str) -> None:
+    def record_feedback(
+        self, answer_id: str, helpful: bool, comment: str | None, channel: str, deadline: float | None = None
+    ) -> None:
+        """``deadline`` (time.monotonic()): past it, roll back instead of committing. The
+        caller answered "not recorded" by then (a stopped database resumed meanwhile), so it
+        must not land behind that answer and again when the client retries."""
         with self._transaction() as execute:
             if execute("SELECT 1 FROM questions WHERE answer_id = ?", (answer_id,)).fetchone() is None:
                 raise UnknownAnswer(f"resposta {answer_id} não encontrada")
@@ -93,6 +98,8 @@ class StateStore:
                 "INSERT INTO feedback (answer_id, created_at, helpful, comment, channel) VALUES (?,?,?,?,?)",
                 (answer_id, now_iso(), int(helpful), mask_pii(comment) if comment else None, channel),
             )
+            if deadline is not None and time.monotonic() > deadline:
+                raise StateUnavailable("avaliação não gravada: o registro demorou demais")
 
     def first_delivery(self, keys: list[str], ttl: float = DELIVERY_TTL) -> bool:
         """Claim ``keys`` (ids of one delivery: a Slack event id, its message); True only when
