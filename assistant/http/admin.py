@@ -63,12 +63,6 @@ class Reindexer(Protocol):
     def __call__(self) -> ReindexResult: ...
 
 
-class SupervisedReindexer(Reindexer, Protocol):
-    def run_job(self, files: FilePath, job_id: str) -> ReindexResult:
-        """Run it under a supervisor process that records the outcome in ``files`` itself."""
-        ...
-
-
 class SubprocessReindexer:
     """Runs ``python -m bpa ingest`` with this process' environment and settings."""
 
@@ -218,6 +212,8 @@ class ReindexJobs:
         if self._files is None:
             return self._reindexer()
         with Heartbeat(self._files, job_id):
+            # A reindexer that can run under a supervisor process (SubprocessReindexer) does:
+            # the outcome is then recorded even if this replica dies first.
             run_job = getattr(self._reindexer, "run_job", None)
             if run_job is not None:
                 result: ReindexResult = run_job(self._files.directory, job_id)

@@ -30,7 +30,9 @@ API_KEY_HEADER = "X-API-Key"
 CHANNEL_HEADER = "X-BPA-Channel"
 CHANNELS = frozenset({"api", "web", "zendesk"})
 
-_api_key_scheme = APIKeyHeader(name=API_KEY_HEADER, auto_error=False, description="Uma das chaves de BPA_API_KEYS.")
+_api_key_scheme = APIKeyHeader(
+    name=API_KEY_HEADER, auto_error=False, description="Uma das chaves de BPA_API_KEYS."
+)
 _bearer_scheme = HTTPBearer(auto_error=False, description="O token de BPA_ADMIN_TOKEN.")
 
 
@@ -149,7 +151,9 @@ def make_client_guard(settings: Settings, limiter: SlidingWindowLimiter) -> Call
 
     if accepted:
 
-        def guard_with_key(request: Request, api_key: Annotated[str | None, Security(_api_key_scheme)] = None) -> str:
+        def guard_with_key(
+            request: Request, api_key: Annotated[str | None, Security(_api_key_scheme)] = None
+        ) -> str:
             return enforce_rate_limit(client_identity(request, api_key))
 
         return guard_with_key
