@@ -344,6 +344,40 @@ class _Hostile(http.server.BaseHTTPRequestHandler):
         pass
 
 
+def run_bounded(
+    command: list[str], env: dict[str, str], timeout: float, cap: int
+) -> tuple[str, list[str], float, float]:
+    """Run ``command`` under an address-space cap, killed after ``timeout`` s: its exit code
+    (or "timeout"), its last output line, wall seconds and its own peak RSS in MB (wait4)."""
+    with tempfile.TemporaryFile() as out:
+        started = time.monotonic()
+        child = subprocess.Popen(
+            command,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (cap, cap)),
+        )
+        code = "timeout"
+        while True:
+            pid, status, usage = os.wait4(child.pid, os.WNOHANG)
+            if pid:
+                code = str(os.waitstatus_to_exitcode(status))
+                break
+            if time.monotonic() - started > timeout:
+                child.kill()
+                _, _, usage = os.wait4(child.pid, 0)
+                break
+            time.sleep(0.1)
+        child.returncode = 0  # reaped above: Popen must not wait for it again
+        wall = time.monotonic() - started
+        out.seek(0)
+        last = out.read().decode(errors="replace").strip().splitlines()[-1:]
+        if code == "timeout":
+            last = [f"interrompido após {timeout:.0f} s"]
+        return code, last, wall, usage.ru_maxrss / 1024
+
+
 def hostile_page_cases(timeout: float = 40.0, memory_cap_gb: float = 1.5) -> list[str]:
     """One ``bpa ingest`` per hostile page (with an ordinary page beside it), from a local
     server: wall time, the child's peak RSS and its last line. The child runs under an
@@ -371,22 +405,7 @@ def hostile_page_cases(timeout: float = 40.0, memory_cap_gb: float = 1.5) -> lis
                 )
                 env = environment(root / "var", "")
                 env["BPA_SOURCES"] = str(root / "sources.toml")
-                started = time.monotonic()
-                try:
-                    done = subprocess.run(
-                        [sys.executable, "-m", "bpa", "ingest"],
-                        env=env,
-                        capture_output=True,
-                        text=True,
-                        errors="replace",
-                        timeout=timeout,
-                        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (cap, cap)),
-                    )
-                    code, last = str(done.returncode), (done.stdout + done.stderr).strip().splitlines()[-1:]
-                except subprocess.TimeoutExpired:
-                    code, last = "timeout", [f"interrompido após {timeout:.0f} s"]
-                wall = time.monotonic() - started
-                peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+                code, last, wall, peak = run_bounded([sys.executable, "-m", "bpa", "ingest"], env, timeout, cap)
                 message = (last[0] if last else "")[:120].replace("|", "/")
                 rows.append(f"| {page} | {wall:.1f} | {peak:.0f} | {code} | {message} |")
     finally:
@@ -396,17 +415,18 @@ def hostile_page_cases(timeout: float = 40.0, memory_cap_gb: float = 1.5) -> lis
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cases", nargs="+", default=["pg-stopped", "pg-locked"], choices=["pg-stopped", "pg-locked"])
+    parser.add_argument("--cases", nargs="*", default=["pg-stopped", "pg-locked"], choices=["pg-stopped", "pg-locked"])
     parser.add_argument("--before", type=float, default=5.0)
     parser.add_argument("--fault", type=float, default=15.0, help="segundos de falha (padrão 15)")
     parser.add_argument("--after", type=float, default=10.0)
     parser.add_argument("--pages", action="store_true", help="roda também as páginas hostis (hostile_page_cases)")
     parser.add_argument("--log", action="store_true", help="mostra o log do servidor ao fim")
     args = parser.parse_args(argv)
-    cases = database_cases(args)
-    print(HEADER)
-    for case in cases:
-        print(row(case))
+    if args.cases:  # `--cases` alone: only the hostile pages
+        cases = database_cases(args)
+        print(HEADER)
+        for case in cases:
+            print(row(case))
     if args.pages:
         print()
         print("\n".join(hostile_page_cases()))

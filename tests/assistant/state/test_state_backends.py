@@ -134,3 +134,24 @@ def test_postgres_outage_is_degraded_not_a_failed_answer(tmp_path: Path, data_di
 def test_an_unknown_state_url_is_refused_in_portuguese() -> None:
     with pytest.raises(ValueError, match="postgresql://… ; o esquema de 'mysql' não é suportado".replace(" ;", ";")):
         Settings(state_url="mysql://u:p@h/db")
+
+
+def test_feedback_past_its_deadline_is_rolled_back_not_stored(target: Path | str) -> None:
+    # The caller has answered 503 by then: a row landing anyway would be stored twice on retry.
+    store = open_store(target)
+    record(store, "late")
+    with pytest.raises(StateUnavailable):
+        store.record_feedback("late", True, None, "api", deadline=time.monotonic() - 1)
+    assert store.feedback() == []
+    store.record_feedback("late", True, None, "api", deadline=time.monotonic() + 60)
+    assert len(store.feedback()) == 1
+
+
+def test_a_question_written_twice_is_stored_once(target: Path | str) -> None:
+    # A write that timed out here but went through there, then replayed from the spool.
+    store = open_store(target)
+    first = QuestionRecord("twice", "api", "q", False, 0.9, "snap", (), 1.0, "2026-01-01T00:00:00.000+00:00")
+    store.record_questions([first])
+    store.record_questions([first, QuestionRecord("next", "api", "q", False, 0.9, "snap", (), 1.0)])
+    assert [q["answer_id"] for q in store.questions()] == ["twice", "next"]
+    assert store.questions()[0]["created_at"] == "2026-01-01T00:00:00.000+00:00"  # when it was answered
