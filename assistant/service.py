@@ -93,7 +93,10 @@ class Assistant:
     # --- snapshot -------------------------------------------------------------------------
     @property
     def state(self) -> StateStore:
-        """The state store, opened on first use; raises StateUnavailable when it cannot be."""
+        """The state store, opened on first use; raises StateUnavailable when it cannot be.
+        Records still queued are written first (bounded): a reader in this process (the gap
+        report, a test) sees the questions this process answered."""
+        self._state.flush()
         return self._state.store()
 
     @property

@@ -92,6 +92,7 @@ def test_personal_data_is_masked_even_if_a_stored_row_was_not(settings: Settings
     run_ingest(settings, embedder)
     assistant = Assistant(settings, embedder)
     assistant.ask(Ask("boleto pix faturamento duplicado"))
+    assert assistant.state.questions()  # recorded behind the answer: written (and the table made) by now
     # A row written before a masking rule existed (or by a buggy writer): raw personal data.
     with sqlite3.connect(settings.state_db) as db:
         db.execute(
