@@ -19,6 +19,7 @@ from assistant.errors import StateUnavailable
 from assistant.http import create_app
 from assistant.service import Assistant
 from assistant.state import GuardedState, QuestionRecord, SqliteStateStore
+from assistant.state.spool import Spool, SpoolFull
 from index.embedding.fake import FakeEmbedder
 from index.settings import Settings
 from ingest.pipeline import run_ingest
@@ -115,3 +116,18 @@ def test_ask_answers_when_the_state_store_cannot_open(
     logged = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("bpa"))
     assert "aguardam no spool" in logged and "unable to open database file" in logged
     assert CPF not in logged and "Traceback" not in logged
+
+
+def test_the_spool_is_bounded_ordered_and_masked(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "spool", max_bytes=1000)
+    spool.append([QuestionRecord(f"s{i}", "api", f"cpf {CPF}", False, 0.9, "snap", ("c:1",), 1.0) for i in range(3)])
+    with pytest.raises(SpoolFull):
+        spool.append([QuestionRecord("big", "api", "x" * 2000, False, 0.9, "snap", (), 1.0)])
+    assert spool.path is not None and CPF not in spool.path.read_text()
+    records, offset = spool.peek(2)
+    assert [r.answer_id for r in records] == ["s0", "s1"] and records[0].chunk_ids == ("c:1",)
+    spool.advance(offset)
+    records, offset = spool.peek(10)
+    assert [r.answer_id for r in records] == ["s2"]
+    spool.advance(offset)
+    assert not spool.pending() and spool.path.stat().st_size == 0  # emptied: truncated
