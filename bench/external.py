@@ -231,23 +231,29 @@ def settings_for(data_dir: Path, sources: Path, embedder: str, reranker: str | N
 
 
 def ask_all(settings: Any, paragraphs: list[Paragraph], items: list[Item]) -> dict[str, Any]:
-    """Every question through ``Assistant.answer``; ranks, hits and outcomes from its trace."""
-    from assistant.engine import Assistant
-    from assistant.evaluation import calibration, composed_hit
-    from index.embedding.registry import make_embedder
+    """Every question through the answer pipeline and its rendering, as ``bpa eval`` runs
+    them (the service's components, nothing recorded); ranks, hits and outcomes from the trace."""
+    from assistant.answering import pipeline
+    from assistant.maintenance.evaluation import calibration, composed_hit
+    from assistant.render import render
+    from assistant.service import Assistant
+    from assistant.types import Ask
+    from index.embedding.factory import make_embedder
 
     assistant = Assistant(settings, make_embedder(settings))
     loaded = assistant.current()
+    components = assistant.components
     by_key = {p.key: i for i, p in enumerate(paragraphs)}
     doc_paragraph = {d.id: by_key[d.key] for d in loaded.snapshot.documents() if d.source == SOURCE and d.key in by_key}
     if len(doc_paragraph) != len(paragraphs):
         raise SystemExit(f"o índice tem {len(doc_paragraph)} dos {len(paragraphs)} parágrafos: refaça a ingestão")
-    assistant.ask("aquecimento do modelo", channel="eval")  # latency figures are for a warm process
+    pipeline.run(assistant.question(Ask("aquecimento do modelo")), loaded, components)  # latency: a warm process
     rows: list[dict[str, Any]] = []
     latencies: list[float] = []
     for item in items:
         started = time.perf_counter()
-        answer, trace = assistant.answer(item.question, channel="eval")
+        trace = pipeline.run(assistant.question(Ask(item.question)), loaded, components)
+        answer = render(trace, loaded, answer_id="")
         latencies.append((time.perf_counter() - started) * 1000)
         ranked = [doc_paragraph[r.chunk.document_id] for r in trace.ranked if r.chunk.document_id in doc_paragraph]
         would_hit, would_lead = composed_hit(trace, item.answers)
@@ -268,7 +274,7 @@ def ask_all(settings: Any, paragraphs: list[Paragraph], items: list[Item]) -> di
     result["outcomes"] = {o: sum(r["outcome"] == o for r in rows) for o in ("answer", "pointer", "refusal")}
     result["p50_ms"] = round(statistics.median(latencies), 2) if latencies else 0.0
     result["p95_ms"] = round(percentile(latencies, 0.95), 2)
-    result["reranker"] = settings.reranker
+    result["reranker"] = components.reranker.name
     result["model"] = assistant.embedder.model_id
     result["snapshot"] = assistant.snapshot_id
     result["rows"] = rows
@@ -343,6 +349,11 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.limit is not None and args.limit < 1:
         ap.error("--limit deve ser ao menos 1")
+    from assistant.answering.rerank import RERANKERS
+    from index.errors import BpaError
+
+    if args.reranker and args.reranker not in RERANKERS:
+        ap.error(f"reranker desconhecido {args.reranker!r}; opções: {', '.join(RERANKERS)}")
     if args.reranker:
         os.environ["BPA_RERANKER"] = args.reranker
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -351,9 +362,12 @@ def main(argv: list[str] | None = None) -> int:
     for data in args.data or [DATA]:
         # With --json, stdout holds the JSON alone (the ingest's line goes to stderr).
         with contextlib.redirect_stdout(sys.stderr if args.json else sys.stdout):
-            result = evaluate(
-                data.resolve(), cache, args.embedder, reranker=args.reranker, limit=args.limit, seed=args.seed
-            )
+            try:
+                result = evaluate(
+                    data.resolve(), cache, args.embedder, reranker=args.reranker, limit=args.limit, seed=args.seed
+                )
+            except BpaError as e:  # settings, snapshot or model problems, already in pt-BR
+                raise SystemExit(f"bench/external.py: {e}") from e
         if not args.rows:
             result["bpa"].pop("rows")
         results.append(result)
