@@ -8,36 +8,12 @@
   var client = null;
   var apiUrl = "";
 
-  function byId(id) {
-    return document.getElementById(id);
-  }
-
-  function el(tag, className, text) {
-    var node = document.createElement(tag);
-    if (className) node.className = className;
-    if (text !== undefined && text !== null) node.textContent = String(text);
-    return node;
-  }
-
-  function safeUrl(url) {
-    try {
-      var parsed = new URL(String(url));
-      return parsed.protocol === "http:" || parsed.protocol === "https:" ? parsed.href : null;
-    } catch (e) {
-      return null;
-    }
-  }
-
-  // Links open in a new tab: the sidebar itself must stay on the ticket.
-  function link(url, text, className) {
-    var href = safeUrl(url);
-    if (!href) return el("span", className, text);
-    var a = el("a", className, text);
-    a.href = href;
-    a.target = "_blank";
-    a.rel = "noopener noreferrer";
-    return a;
-  }
+  var render = window.bpaRender; // answer-render.js, loaded before this file
+  var byId = render.byId;
+  var el = render.el;
+  // Only absolute links: the sidebar's own URL is Zendesk's, so a relative one would go nowhere.
+  var answers = render.renderer({ relativeLinks: false, markerTitles: false, lineClass: null });
+  var link = answers.link;
 
   function shorten(text) {
     text = String(text || "").replace(/\s+/g, " ").trim();
@@ -144,59 +120,17 @@
       .then(resize);
   }
 
-  function renderAnswerText(container, text, citations) {
-    var byNumber = {};
-    citations.forEach(function (c) {
-      byNumber[c.n] = c;
-    });
-    var pattern = /\[(\d+)\]/g;
-    var last = 0;
-    var match;
-    while ((match = pattern.exec(text)) !== null) {
-      container.appendChild(document.createTextNode(text.slice(last, match.index)));
-      var citation = byNumber[Number(match[1])];
-      container.appendChild(
-        citation ? link(citation.url, match[0], "cite-marker") : document.createTextNode(match[0])
-      );
-      last = pattern.lastIndex;
-    }
-    container.appendChild(document.createTextNode(text.slice(last)));
-  }
-
-  // The answer's lines (the server's `lines`; else the text's lines), one list item each.
-  function answerLines(answer) {
-    if (answer.lines && answer.lines.length) return answer.lines;
-    return String(answer.answer || "")
-      .split("\n")
-      .filter(function (line) {
-        return line.trim();
-      })
-      .map(function (line) {
-        return { text: line, n: null, url: null };
-      });
-  }
-
   // Three outcomes, shown apart: cited lines (answer); a pointer to the nearest sections,
   // never styled as an answer (pointer); a plain refusal. Confidence in words only.
   function renderAnswer(answer) {
-    var outcome = answer.outcome || (answer.abstained ? "refusal" : "answer");
+    var outcome = render.outcomeOf(answer);
     var citations = outcome === "answer" ? answer.citations || [] : [];
     var container = byId("answer");
     container.textContent = "";
     container.className = "answer outcome-" + outcome;
     byId("answer-block").dataset.outcome = outcome;
     if (outcome === "answer") {
-      var lines = el("ul", "answer-lines");
-      answerLines(answer).forEach(function (line) {
-        var item = el("li");
-        if (line.n === null) renderAnswerText(item, line.text, citations);
-        else if (line.url) {
-          item.appendChild(link(line.url, line.text, "article-link"));
-          renderAnswerText(item, " [" + line.n + "]", citations);
-        } else renderAnswerText(item, line.text + " [" + line.n + "]", citations);
-        lines.appendChild(item);
-      });
-      container.appendChild(lines);
+      answers.renderLines(container, answer, citations);
     } else {
       var lead = String(answer.answer || "").split("\n")[0];
       container.appendChild(el("p", outcome === "pointer" ? "pointer" : "refusal", lead));

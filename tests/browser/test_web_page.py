@@ -47,6 +47,10 @@ def test_ask_shows_cited_answer_and_records_feedback(browser, live_server, setti
     markers = answer.find_elements(By.CSS_SELECTOR, "a.cite-marker")
     assert [m.text for m in markers] == ["[1]", "[2]"]
     assert [m.get_attribute("href") for m in markers] == [c.url for c in CITATIONS]
+    # The page's options of the shared answer-render.js: markers name their section, lines have a class.
+    assert [m.get_attribute("title") for m in markers] == [f"{c.title} › {c.section}" for c in CITATIONS]
+    assert all(m.get_attribute("target") == "_blank" for m in markers)
+    assert all(li.get_attribute("class") == "answer-line" for li in lines)
     confidence = browser.find_element(By.ID, "confidence").text
     assert confidence.startswith("Confiança alta") and "%" not in confidence
     assert browser.find_element(By.ID, "result-title").text == "Resposta"
@@ -129,9 +133,7 @@ def test_answer_text_is_not_interpreted_as_html(browser, live_server, settings: 
         def ask(self, request):  # type: ignore[override]
             answer = super().ask(request)
             hostile = "<img src=x onerror=\"document.title='pwned'\"> texto"
-            return answer.model_copy(
-                update={"answer": f"{hostile} [1]", "lines": [AnswerLine(text=hostile, n=1)]}
-            )
+            return answer.model_copy(update={"answer": f"{hostile} [1]", "lines": [AnswerLine(text=hostile, n=1)]})
 
     server = live_server(create_app(settings, Hostile()))
     ask(browser, server.url, "Cliente parado?")

@@ -1,0 +1,118 @@
+// Boas Práticas Assistant: how an answer is drawn, shared by the web page and the Zendesk sidebar.
+// Plain JS, no dependencies, no build step. The one source is assistant/http/static/answer-render.js;
+// sidebar/assets/answer-render.js is a byte-identical copy because the sidebar is its own Zendesk
+// bundle (`make sync-sidebar` copies it; a test fails when the two differ).
+// Every text from the server is inserted with textContent: never innerHTML.
+(function () {
+  "use strict";
+
+  function byId(id) {
+    return document.getElementById(id);
+  }
+
+  function el(tag, className, text) {
+    var node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    return node;
+  }
+
+  // An answer from a server without `outcome` (older API): abstained means refusal.
+  function outcomeOf(answer) {
+    return answer.outcome || (answer.abstained ? "refusal" : "answer");
+  }
+
+  // The answer's lines, one list item each (the server's `lines`; else the text's lines).
+  function answerLines(answer) {
+    if (answer.lines && answer.lines.length) return answer.lines;
+    return String(answer.answer || "")
+      .split("\n")
+      .filter(function (line) {
+        return line.trim();
+      })
+      .map(function (line) {
+        return { text: line, n: null, url: null };
+      });
+  }
+
+  // Where the two pages differ, as options:
+  //   relativeLinks: relative URLs resolve against the page (the web page, served by bpa itself);
+  //     without it only absolute URLs are links (the sidebar's own URL is Zendesk's, not bpa's).
+  //   markerTitles: a [n] marker shows its citation's "title › section" on hover.
+  //   lineClass: the class of each answer line's list item.
+  function renderer(options) {
+    var opts = options || {};
+
+    // Only http(s) links are made clickable (no javascript: or data: URLs).
+    function safeUrl(url) {
+      try {
+        var parsed = opts.relativeLinks ? new URL(String(url), window.location.href) : new URL(String(url));
+        return parsed.protocol === "http:" || parsed.protocol === "https:" ? parsed.href : null;
+      } catch (e) {
+        return null;
+      }
+    }
+
+    // Links open in a new tab: the page (or the sidebar, on its ticket) stays where it is.
+    function link(url, text, className) {
+      var href = safeUrl(url);
+      if (!href) return el("span", className, text);
+      var a = el("a", className, text);
+      a.href = href;
+      a.target = "_blank";
+      a.rel = "noopener noreferrer";
+      return a;
+    }
+
+    // "texto [1]. mais [2]." -> text nodes with [n] markers linked to citation n.
+    function renderAnswerText(container, text, citations) {
+      var byNumber = {};
+      citations.forEach(function (c) {
+        byNumber[c.n] = c;
+      });
+      var pattern = /\[(\d+)\]/g;
+      var last = 0;
+      var match;
+      while ((match = pattern.exec(text)) !== null) {
+        container.appendChild(document.createTextNode(text.slice(last, match.index)));
+        var citation = byNumber[Number(match[1])];
+        if (citation) {
+          var marker = link(citation.url, match[0], "cite-marker");
+          if (opts.markerTitles) marker.title = citation.title + " › " + citation.section;
+          container.appendChild(marker);
+        } else {
+          container.appendChild(document.createTextNode(match[0]));
+        }
+        last = pattern.lastIndex;
+      }
+      container.appendChild(document.createTextNode(text.slice(last)));
+    }
+
+    function renderLines(container, answer, citations) {
+      var list = el("ul", "answer-lines");
+      answerLines(answer).forEach(function (line) {
+        var item = el("li", opts.lineClass);
+        if (line.n === null) {
+          renderAnswerText(item, line.text, citations); // fallback: markers are in the text
+        } else if (line.url) {
+          item.appendChild(link(line.url, line.text, "article-link")); // a linked article, by its title
+          renderAnswerText(item, " [" + line.n + "]", citations);
+        } else {
+          renderAnswerText(item, line.text + " [" + line.n + "]", citations);
+        }
+        list.appendChild(item);
+      });
+      container.appendChild(list);
+    }
+
+    return { safeUrl: safeUrl, link: link, renderAnswerText: renderAnswerText, renderLines: renderLines };
+  }
+
+  window.bpaRender = {
+    byId: byId,
+    el: el,
+    outcomeOf: outcomeOf,
+    answerLines: answerLines,
+    renderer: renderer,
+  };
+})();
