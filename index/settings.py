@@ -69,6 +69,16 @@ class IngestSettings(BaseSettings):
     http_retries: int = Field(4, ge=0, description="Retries on 429/5xx/timeouts, with backoff.")
     http_concurrency: int = Field(4, ge=1, description="Concurrent requests per source.")
     http_backoff: float = Field(1.0, ge=0, description="Base backoff in seconds (doubles per retry).")
+    http_page_deadline: float = Field(
+        30.0, gt=0,
+        description="Seconds one page or API response may take to download in all, whatever the server does "
+        "(a source's page_deadline overrides it); over it the page is one failed document.",
+    )  # fmt: skip
+    http_max_page_mb: float = Field(
+        10.0, gt=0,
+        description="Largest body a page or API response may have once decoded (gunzipped), in MB; checked "
+        "while streaming (a source's max_page_mb overrides it); over it the page is one failed document.",
+    )  # fmt: skip
 
 
 class AnsweringSettings(BaseSettings):

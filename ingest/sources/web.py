@@ -44,6 +44,7 @@ from index.settings import Settings
 from ingest.sources.base import RawDocument, SourceError
 from ingest.sources.config import WebSourceConfig
 from ingest.sources.http import USER_AGENT, Fetcher, FetchError, Refused, UrlCheck, redact_url, url_origin
+from ingest.sources.limits import PageLimits
 
 logger = logging.getLogger(__name__)
 
@@ -141,7 +142,8 @@ class WebSource:
 
     def fetch(self, previous: dict[str, str]) -> Iterator[RawDocument]:
         # ``previous`` holds content hashes: nothing can be skipped without downloading.
-        with Fetcher(self.settings) as http:
+        limits = PageLimits.of(self.settings, self.cfg.page_deadline, self.cfg.max_page_mb)
+        with Fetcher(self.settings, limits=limits) as http:
             yield from _Crawl(self, http).run()
 
 
@@ -189,9 +191,7 @@ class _Crawl:
             if key in yielded:
                 continue  # another URL of a page already yielded
             yielded.add(key)
-            yield RawDocument(
-                source=self.source.name, key=key, url=key, html=html, updated_at=_last_modified(response)
-            )
+            yield RawDocument(source=self.source.name, key=key, url=key, html=html, updated_at=_last_modified(response))
             if depth < self.cfg.max_depth:
                 self._enqueue(self._links(soup, final), depth + 1)
 
