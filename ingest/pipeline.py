@@ -79,6 +79,12 @@ class _Pending:
     chunks: list[Chunk]
 
 
+def _describe(e: BaseException) -> str:
+    """An unexpected exception in one line (its type and the start of its message)."""
+    text = " ".join(str(e).split())
+    return f"{type(e).__name__}: {text[:200]}" if text else type(e).__name__
+
+
 @contextmanager
 def ingest_lock(data_dir: Path) -> Iterator[None]:
     """Exclusive use of ``data_dir`` for whatever changes its snapshots (ingest, rollback).
@@ -131,9 +137,7 @@ class _Run:
         return {d.key: d for d in self.prev.documents(source)} if self.prev else {}
 
     # --- one source ---------------------------------------------------------------------
-    def ingest_source(
-        self, name: str, source_fetch: Callable[[dict[str, str]], Iterator[RawDocument]]
-    ) -> None:
+    def ingest_source(self, name: str, source_fetch: Callable[[dict[str, str]], Iterator[RawDocument]]) -> None:
         old = self.prev_docs(name)
         previous = {k: (d.version or d.content_hash) for k, d in old.items()}
         staged: list[_Pending] = []
@@ -153,13 +157,14 @@ class _Run:
                     self.report.errors.append(f"[{name}] {raw.error or raw.key}")
                 if pending:
                     staged.append(pending)
-        except SourceError as e:
+        except Exception as e:  # a SourceError, or a bug a hostile page found
             # The listing did not complete: keep everything this source had, once.
+            reason = str(e) if isinstance(e, SourceError) else f"erro inesperado ao listar: {_describe(e)}"
             del self.pending[carried_before:]
             for record in old.values():
                 self.carry(record)
-            self.report.sources[name] = SourceStatus("failed", len(old), str(e))
-            self.report.errors.append(f"[{name}] {e}")
+            self.report.sources[name] = SourceStatus("failed", len(old), reason)
+            self.report.errors.append(f"[{name}] {reason}")
             return
         removed = [k for k in old if k not in seen]
         self.pending.extend(staged)
@@ -183,12 +188,13 @@ class _Run:
             return "unchanged", None
         try:
             doc = parse_document(raw, self.settings.public_url)
-        except ParseError as e:
-            raw.error = f"{raw.url or raw.key}: {e}"
+            chunks = chunk_document(doc, self.cfg)
+        except Exception as e:  # one bad document never stops the run
+            reason = str(e) if isinstance(e, ParseError) else f"erro ao processar o documento: {_describe(e)}"
+            raw.error = f"{raw.url or raw.key}: {reason}"
             if old is not None:
                 self.carry(old)
             return "failed", None
-        chunks = chunk_document(doc, self.cfg)
         return ("changed" if old is not None else "new"), _Pending(DocumentRecord.from_document(doc), chunks)
 
     # --- embedding and writing ----------------------------------------------------------

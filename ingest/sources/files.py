@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from index.settings import Settings
+from ingest.charset import decode_page, log_decoding
 from ingest.sources.base import RawDocument, SourceError
 from ingest.sources.config import FilesSourceConfig
 
@@ -45,8 +46,8 @@ def _read_html(path: Path) -> str:
         raise ValueError("arquivo vazio")
     if b"\x00" in data[:8192]:
         raise ValueError("não é HTML nem texto (conteúdo binário)")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        # Confluence exports from Windows tools are sometimes cp1252.
-        return data.decode("cp1252", errors="replace")
+    # Confluence exports from Windows tools are sometimes cp1252, or declare a charset
+    # they are not in: ingest.charset sorts it out, and says so.
+    decoded = decode_page(data)
+    log_decoding(decoded, str(path))
+    return decoded.text

@@ -8,6 +8,7 @@ going silent between bytes) cannot hold a page past it, whatever its read timeou
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -120,10 +121,8 @@ class _Watchdog:
 
     def _fire(self) -> None:
         if self.sock is not None:
-            try:
+            with contextlib.suppress(OSError):  # already closed
                 self.sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass  # already closed
 
     def __enter__(self) -> _Watchdog:
         self.timer.start()
