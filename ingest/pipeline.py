@@ -307,16 +307,21 @@ def run_ingest(
     sources_file = load_sources(settings.sources)
     if only_source is not None:
         sources_file.get(only_source)  # validates the name
+    # Built before anything runs: a source that cannot be built as written (a files
+    # source matching no file) is a ConfigError, and nothing is indexed.
+    built = {c.name: build_source(c, settings) for c in sources_file.sources if only_source in (None, c.name)}
     with ingest_lock(settings.data_dir):
+        # A build killed mid-run left its temp dir: gone before this one starts (we hold the lock).
+        SnapshotStore(settings.data_dir).clean_stale_builds()
         run = _Run(settings, embedder, full, progress)
         for i, cfg in enumerate(sources_file.sources):
             run.progress("fetch", i, len(sources_file.sources))
-            if only_source is not None and cfg.name != only_source:
+            source = built.get(cfg.name)
+            if source is None:
                 for record in run.prev_docs(cfg.name).values():
                     run.carry(record)
                 run.report.sources[cfg.name] = SourceStatus("skipped", len(run.prev_docs(cfg.name)))
                 continue
-            source = build_source(cfg, settings)
             run.ingest_source(cfg.name, source.fetch)
         # Documents of sources no longer in the file are dropped: the file is the truth.
         configured = {c.name for c in sources_file.sources}
@@ -324,7 +329,11 @@ def run_ingest(
             gone = [d for d in run.prev.documents() if d.source not in configured]
             run.report.removed += len(gone)
         run.progress("fetch", len(sources_file.sources), len(sources_file.sources))
-        if full or run.changed_anything():
+        if not run.pending:
+            # Nothing to serve (every document failed): never published, never gated.
+            run.report.errors.append("nenhum documento pôde ser indexado: nenhum snapshot foi publicado")
+            run.report.snapshot_id = run.prev.id if run.prev else None
+        elif full or run.changed_anything():
             _publish(run, gate)
         else:
             run.report.snapshot_id = run.prev.id if run.prev else None
