@@ -21,7 +21,8 @@ runner = CliRunner()
 
 
 def _page(title: str) -> str:
-    return f"<html><head><title>{title}</title></head><body><p>Conteúdo do artigo {title} sobre o Protheus.</p></body></html>"
+    body = f"<p>Conteúdo do artigo {title} sobre o Protheus.</p>"
+    return f"<html><head><title>{title}</title></head><body>{body}</body></html>"
 
 
 def _setup(tmp_path: Path, path: str) -> Settings:
