@@ -28,6 +28,11 @@ class IndexSettings(BaseSettings):
 
     data_dir: Path = Field(Path("var"), description="Where snapshots, feedback and logs live.")
     keep_snapshots: int = Field(3, ge=1, description="How many published snapshots to keep for rollback.")
+    snapshot_lease_ttl: float = Field(
+        60.0, gt=0,
+        description="Seconds a serving replica's lease on its snapshot stays fresh (it is refreshed at "
+        "every reload check); publishing never prunes a snapshot under a fresh lease.",
+    )  # fmt: skip
     embedder: str = Field("e5", description=embedders.describe())
     model_path: str | None = Field(None, description="Model directory for 'st' (or to override a packaged model).")
     embed_batch_size: int = Field(32, ge=1, description="Texts per embedding batch.")

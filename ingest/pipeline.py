@@ -112,7 +112,9 @@ class _Run:
         self.embedder = embedder
         self.progress = progress or (lambda stage, done, total: None)
         self.cfg = ChunkingConfig(settings.chunk_max_tokens, settings.chunk_overlap_tokens)
-        self.store = SnapshotStore(settings.data_dir, keep=settings.keep_snapshots)
+        self.store = SnapshotStore(
+            settings.data_dir, keep=settings.keep_snapshots, lease_ttl=settings.snapshot_lease_ttl
+        )
         self.prev: Snapshot | None = None
         if self.store.current_id() is not None:
             self.prev = self.store.open_current()
