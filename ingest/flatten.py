@@ -74,6 +74,10 @@ def _clean_tree(root: Tag) -> None:
             tag.decompose()
 
 
+# A list's pending work, in order: lines to emit and nested lists (with their depth) to read.
+_Tasks = list[tuple[Tag, int] | Line]
+
+
 class _Flattener:
     """Walks the DOM, collecting inline text and emitting Lines at block boundaries."""
 
@@ -147,7 +151,7 @@ class _Flattener:
     def list(self, tag: Tag, depth: int) -> None:
         """A list's items, nested lists indented under them (an explicit stack: lists nested
         thousands deep are read like shallow ones)."""
-        todo: list[tuple[Tag, int] | Line] = [(tag, depth)]
+        todo: _Tasks = [(tag, depth)]
         while todo:
             task = todo.pop()
             if isinstance(task, Line):
@@ -155,9 +159,9 @@ class _Flattener:
             else:
                 todo.extend(reversed(self._list_level(*task)))
 
-    def _list_level(self, tag: Tag, depth: int) -> list[tuple[Tag, int] | Line]:
+    def _list_level(self, tag: Tag, depth: int) -> _Tasks:
         """One list's lines, in order, with its nested lists left as (list, depth) to read."""
-        out: list[tuple[Tag, int] | Line] = []
+        out: _Tasks = []
         ordered = tag.name == "ol"
         for n, li in enumerate(tag.find_all("li", recursive=False), 1):
             own: list[str] = []

@@ -67,26 +67,27 @@ class _Inflater:
         return zlib.decompressobj(zlib.MAX_WBITS | 16 if self.coding != "deflate" else zlib.MAX_WBITS)
 
     def feed(self, data: bytes) -> Iterator[bytes]:
-        if self._z is None:
+        z = self._z
+        if z is None:
             yield data
             return
         while data:
             try:
-                out = self._z.decompress(data, _PIECE)
+                out = z.decompress(data, _PIECE)
             except zlib.error:
                 if not (self._first and self.coding == "deflate"):
                     raise
                 # Some servers send raw deflate (no zlib header) as "deflate".
-                self._z = zlib.decompressobj(-zlib.MAX_WBITS)
-                out = self._z.decompress(data, _PIECE)
+                z = self._z = zlib.decompressobj(-zlib.MAX_WBITS)
+                out = z.decompress(data, _PIECE)
             self._first = False
             if out:
                 yield out
-            data = self._z.unconsumed_tail
-            if self._z.eof and self._z.unused_data:  # another gzip member follows
-                data = self._z.unused_data
-                self._z = self._new()
-            elif self._z.eof:
+            data = z.unconsumed_tail
+            if z.eof and z.unused_data:  # another gzip member follows
+                data = z.unused_data
+                z = self._z = zlib.decompressobj(zlib.MAX_WBITS | 16)
+            elif z.eof:
                 return
 
 
