@@ -52,6 +52,16 @@ def test_trickling_page_is_cut_at_the_deadline_and_not_retried(site: HostileSite
     assert site.sent["/trickle"] < 20  # cut, and once: a retry would start the dribble again
 
 
+def test_bytes_spaced_under_the_read_timeout_are_cut_at_the_deadline_not_after(site: HostileSite) -> None:
+    # Each read returns before its timeout; only a deadline enforced during the read (the
+    # socket shut down at the deadline) stops at 2 s rather than at the next byte (3 s).
+    site.add("/slow-drip", Page("trickle", b"x" * 100, interval=1.5))
+    started = time.monotonic()
+    with _fetcher(deadline=2.0) as http, pytest.raises(FetchError, match="prazo de 2 s"):
+        http.get(f"{site.url}/slow-drip")
+    assert time.monotonic() - started < 2.7
+
+
 def test_silent_page_is_cut_at_the_deadline_despite_a_long_read_timeout(site: HostileSite) -> None:
     started = time.monotonic()
     with _fetcher(deadline=1.0) as http, pytest.raises(FetchError, match="prazo"):
