@@ -3,8 +3,8 @@
 Unlike the stand-ins (which answer a whole body at once), each page here controls how
 its bytes go out: ``trickle`` sends one byte every ``interval`` seconds, ``silent`` sends
 the headers and then nothing, ``bomb`` is a small gzip body that inflates to ``inflated``
-bytes of zeros. Plain pages are served whole. Usable from tests and benches (add tests/
-to sys.path).
+bytes of zeros. Plain pages are served whole. Usable from tests and benches
+(``from tests.support.standins.hostile import HostileSite, Page``).
 """
 
 from __future__ import annotations
@@ -39,6 +39,14 @@ def gzip_bomb(inflated: int) -> bytes:
     return b"".join(parts)
 
 
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # clients cut off at a limit hang up mid-body: expected here
+
+
 class HostileSite:
     def __init__(self) -> None:
         self.pages: dict[str, Page] = {}
@@ -57,9 +65,7 @@ class HostileSite:
 
     def start(self) -> Self:
         handler = type("Handler", (_Handler,), {"site": self})
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._server.daemon_threads = True
-        self._server.block_on_close = False
+        self._server = _QuietServer(("127.0.0.1", 0), handler)
         threading.Thread(target=self._server.serve_forever, args=(0.02,), daemon=True).start()
         return self
 
