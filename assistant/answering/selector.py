@@ -277,11 +277,16 @@ class Selector:
     def score_lines(self, question: str, passage: PassageLines, idf: Mapping[str, float]) -> np.ndarray:
         return score_lines(self.lines, line_features(question, passage, idf))
 
+    def passage_logit(
+        self, question: str, passage: PassageLines, idf: Mapping[str, float], logits: np.ndarray
+    ) -> float:
+        """The abstention model's logit (before recalibration) for an answer drawn from this passage."""
+        return float(self.passage.logits(passage_features(question, passage, idf, logits)[None, :])[0])
+
     def probability(self, question: str, passage: PassageLines, idf: Mapping[str, float], logits: np.ndarray) -> float:
         """P(the answer drawn from this passage contains the answer), recalibrated."""
-        raw = float(self.passage.logits(passage_features(question, passage, idf, logits)[None, :])[0])
         a, b = self.platt
-        return _sigmoid(a * raw + b)
+        return _sigmoid(a * self.passage_logit(question, passage, idf, logits) + b)
 
 
 def score_lines(head: Head, features: np.ndarray) -> np.ndarray:
@@ -318,7 +323,7 @@ def save_selector(path: Path, lines: Head, passage: Head, platt: tuple[float, fl
         arrays[f"{prefix}_b2"] = head.b2 if head.b2 is not None else np.zeros(0)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("wb") as f:
-        np.savez(f, **arrays)
+        np.savez(f, **arrays)  # type: ignore[arg-type]  # numpy's stub reads ** as allow_pickle
 
 
 class SelectorError(ValueError):

@@ -269,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
         embedder: Any = FakeEmbedder(64)
         groups = squad_groups(FIXTURE, args.max_unanswerable, args.max_answerable)
     else:
-        from index.embedding.registry import make_embedder
+        from index.embedding.factory import make_embedder
 
         settings = Settings()
         embedder = make_embedder(settings)

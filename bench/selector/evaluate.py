@@ -1,25 +1,25 @@
 """Identity (today's pipeline) vs the learned selector on the dev sets, from traces.
 
-Each question is answered once by the real pipeline (``Assistant.answer``); the identity
-figures are that answer's. The selector's figures re-score the same trace: its candidate
-lines (``trace.evidence``) with the stored unit vectors, the lead line and the composed
-answer from the selector's scores, the decision from its probability. No stage is re-run.
+Each question runs through the real pipeline (``assistant.answering.pipeline.run``) twice,
+with the ``identity`` reranker and with ``selector`` (BPA_RERANKER=selector); the figures
+are read from the traces: the composed answer (shown or not), the decision, its probability.
 
 Printed per set and pooled: answer-hit, first-line, answerable declined, out-of-scope
-declined, ECE (10 bins), AUC of the confidence (right vs not right).
+declined, ECE (10 bins), AUC of the confidence (right = answerable and the composed answer
+holds a gold phrase).
 
 ``--fit-platt`` fits the selector's two recalibration parameters (a, b) on both dev sets
 pooled, reports the figures with (a, b) fitted by 5-fold cross-validation (each question
-scored by parameters fitted without it), and writes the full-data fit to the weights file.
+scored by parameters fitted without it; declined = below the threshold), and writes the
+full-data fit into the weights file.
 
-    PYTHONPATH=. python bench/selector/evaluate.py [--weights corpus/selector.npz] [--fit-platt]
+    PYTHONPATH=. python bench/selector/evaluate.py [--fit-platt] [--json out.json]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -27,12 +27,14 @@ from typing import Any
 
 import numpy as np
 
-from assistant.answering.selector import Selector, load_selector, save_selector
-from assistant.compose import Composed, Evidence, compose
-from assistant.engine import Assistant, Trace, _unit_cosines
-from assistant.evaluation import calibration, hits, load_questions
+from assistant.answering.pipeline import Components, Question, Trace, run
+from assistant.answering.rerank import IdentityReranker, Reranker, SelectorReranker
+from assistant.answering.retrieval import LoadedSnapshot
+from assistant.answering.selector import load_selector, save_selector
+from assistant.maintenance.evaluation import calibration, composed_hit, load_questions
 from bench.selector.train import auc
 from index.settings import Settings
+from index.snapshot import SnapshotStore
 
 ROOT = Path(__file__).resolve().parents[2]
 SETS = {"dev": Path("/work/shared/eval/dev.jsonl"), "dev-blind": Path("/work/shared/eval/dev-blind.jsonl")}
@@ -50,51 +52,13 @@ class Row:
     raw: float = 0.0  # the selector's uncalibrated logit (for the Platt fit)
 
 
-def lines_hit(composed: Composed, gold: tuple[str, ...]) -> tuple[bool, bool]:
-    if not gold or not composed.lines:
-        return False, False
-    texts = [composed.passages[ln.passage].chunk.text if ln.link else ln.text for ln in composed.lines]
-    return hits(" ".join(texts), gold), hits(texts[0], gold)
-
-
-def selector_pass(assistant: Assistant, sel: Selector, trace: Trace) -> tuple[Composed, float, float]:
-    """The trace re-scored by the selector: (composed answer, raw logit, probability)."""
-    from assistant.answering.selector import PassageLines
-
-    ev = trace.evidence
-    if not ev.units:
-        return trace.composed, -10.0, 0.0
-    loaded = assistant.current()
-    cos = _unit_cosines(loaded, ev.passages, trace.query) or {}
-    idf = loaded.idf
-    top = ev.passages[0].score
-    units = []
-    logits_of: dict[int, np.ndarray] = {}
-    views: dict[int, PassageLines] = {}
-    for pi, p in enumerate(ev.passages):
-        own = [u for u in ev.units if u.passage == pi]
-        c = cos.get(p.rowid)
-        view = PassageLines([u.text for u in own], p.chunk.section, c, float(p.dense))
-        views[pi] = view
-        logits = sel.score_lines(trace.question, view, idf)
-        logits_of[pi] = logits
-        prior = p.score - top  # fused scores are z units: a distant passage fades
-        for u, lg in zip(own, logits, strict=True):
-            units.append(replace(u, score=1.0 / (1.0 + math.exp(-(lg + prior)))))
-    rescored = Evidence(ev.passages, units)
-    cfg = assistant.composing
-    composed = compose(rescored, cfg, None)  # the selector has read the question's form itself
-    lead = composed.lead
-    pi = lead.passage if lead is not None else 0
-    raw = float(sel.passage.logits(_passage_row(sel, trace.question, views[pi], idf, logits_of[pi]))[0])
-    a, b = sel.platt
-    return composed, raw, 1.0 / (1.0 + math.exp(-(a * raw + b)))
-
-
-def _passage_row(sel: Selector, question: str, view: Any, idf: Any, logits: np.ndarray) -> np.ndarray:
-    from assistant.answering.selector import passage_features
-
-    return passage_features(question, view, idf, logits)[None, :]
+def row(set_name: str, answerable: bool, trace: Trace, gold: tuple[str, ...]) -> Row:
+    hit, lead_hit = composed_hit(trace, gold)
+    sel = trace.selection
+    return Row(
+        set_name, answerable, trace.decision.outcome != "answer", hit, lead_hit, trace.decision.probability,
+        trace.signals.agreement, sel.raw if sel is not None else 0.0,
+    )  # fmt: skip
 
 
 def figures(rows: list[Row]) -> dict[str, float]:
@@ -113,11 +77,6 @@ def figures(rows: list[Row]) -> dict[str, float]:
     }
 
 
-def decide(p: float, threshold: float, agreement: bool) -> bool:
-    """Declined? (pointer or refusal: both decline)."""
-    return p < threshold
-
-
 def platt_fit(raw: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     from sklearn.linear_model import LogisticRegression
 
@@ -132,23 +91,25 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fit-platt", action="store_true")
     ap.add_argument("--json", type=Path, help="also write the figures here")
     args = ap.parse_args(argv)
-    from index.embedding.registry import make_embedder
+    from index.embedding.factory import make_embedder
 
     settings = Settings()
-    assistant = Assistant(settings, make_embedder(settings))
+    embedder = make_embedder(settings)
+    store = SnapshotStore(settings.data_dir, settings.keep_snapshots)
+    current = store.current_id()
+    if current is None:
+        raise SystemExit("nenhum índice publicado; rode `bpa ingest`")
+    loaded = LoadedSnapshot(store.open(current))
     sel = load_selector(args.weights)
-    ident: list[Row] = []
-    selr: list[Row] = []
-    for name, path in SETS.items():
-        for q in load_questions(path):
-            answer, trace = assistant.answer(q.question, channel="eval")
-            hit, lead_hit = lines_hit(trace.composed, q.gold)
-            ident.append(Row(name, q.answerable, answer.abstained, hit, lead_hit, answer.confidence,
-                             trace.signals.agreement))  # fmt: skip
-            composed, raw, p = selector_pass(assistant, sel, trace)
-            hit, lead_hit = lines_hit(composed, q.gold)
-            declined = decide(p, args.threshold, trace.signals.agreement)
-            selr.append(Row(name, q.answerable, declined, hit, lead_hit, p, trace.signals.agreement, raw))
+    systems: dict[str, Reranker] = {"identity": IdentityReranker(), "selector": SelectorReranker(sel)}
+    rows: dict[str, list[Row]] = {name: [] for name in systems}
+    for name, reranker in systems.items():
+        components = Components.build(settings, embedder, reranker=reranker)
+        for set_name, path in SETS.items():
+            for q in load_questions(path):
+                trace = run(Question(q.question, settings.top_k), loaded, components)
+                rows[name].append(row(set_name, q.answerable, trace, q.gold))
+    ident, selr = rows["identity"], rows["selector"]
     out: dict[str, Any] = {"selector": sel.name, "platt": sel.platt}
     if args.fit_platt:
         raw = np.array([r.raw for r in selr])

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from assistant.answering.retrieval import LoadedSnapshot
 from assistant.answering.selector import PassageLines, load_selector
-from assistant.retrieval import LoadedSnapshot
 from index.settings import Settings
 from index.snapshot import SnapshotStore
 from index.units import split_units
@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs", type=int, default=200)
     ap.add_argument("--lines", type=int, default=30)
     args = ap.parse_args(argv)
-    from index.embedding.registry import make_embedder
+    from index.embedding.factory import make_embedder
 
     settings = Settings()
     store = SnapshotStore(settings.data_dir, settings.keep_snapshots)
