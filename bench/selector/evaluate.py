@@ -70,6 +70,7 @@ def figures(rows: list[Row]) -> dict[str, float]:
         "n": len(rows),
         "answer_hit": np.mean([r.hit and not r.declined for r in ans]) if ans else float("nan"),
         "first_line": np.mean([r.lead_hit and not r.declined for r in ans]) if ans else float("nan"),
+        "first_line_any": np.mean([r.lead_hit for r in ans]) if ans else float("nan"),
         "answerable_declined": np.mean([r.declined for r in ans]) if ans else float("nan"),
         "oos_declined": np.mean([r.declined for r in oos]) if oos else float("nan"),
         "ece": calibration(conf, right)[0],
@@ -132,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Platt (a, b) = ({a:.4f}, {b:.4f}) written to {args.weights}", file=sys.stderr)
     for label, rows in (("identity", ident), ("selector", selr)):
         out[label] = {s: figures([r for r in rows if r.set == s]) for s in SETS} | {"pooled": figures(rows)}
-    keys = ("answer_hit", "first_line", "answerable_declined", "oos_declined", "ece", "auc")
+    keys = ("answer_hit", "first_line", "first_line_any", "answerable_declined", "oos_declined", "ece", "auc")
     print(f"{'system':44s} {'set':10s} " + " ".join(f"{k[:10]:>10s}" for k in keys))
     for label, per in out.items():
         if not isinstance(per, dict) or "pooled" not in per:
