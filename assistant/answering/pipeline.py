@@ -147,8 +147,9 @@ def run(question: Question, loaded: LoadedSnapshot, components: Components) -> T
     if isinstance(c.reranker, SelectorReranker):
         # The selector scores the lines (it reads the question's form itself, so the hand
         # rule that a line holding the asked kind of fact must lead is off).
+        hubs = {r.rowid: float(loaded.hub[loaded.row(r.rowid)]) for r in evidence.passages}
         evidence, selection = select(
-            question.text, evidence, c.reranker.selector, loaded.idf, cosines, c.composing.first_line_passages
+            question.text, evidence, c.reranker.selector, loaded.idf, cosines, c.composing.first_line_passages, hubs
         )
     lead_asked = None if isinstance(c.reranker, SelectorReranker) else asked
     lead = lead_unit(evidence, c.composing, lead_asked)

@@ -44,11 +44,15 @@ def select(
     idf: dict[str, float],
     cosines: dict[int, np.ndarray] | None,
     first_line_passages: int,
+    hubs: dict[int, float] | None = None,
 ) -> tuple[Evidence, Selection | None]:
-    """``evidence`` with every unit scored by the selector: sigmoid(line logit + the passage's
-    fused score minus the top one; fused scores are z units, so a distant passage fades),
-    navigation/intro/fact marks kept. And the selector's probability for the passage of the line
-    that will lead (compose.lead_unit's pool: a line that can lead, in the first passages)."""
+    """``evidence`` with every unit scored as the evidence stage scores it, the selector's
+    probability in place of the hand-made relevance: exp(fused - top fused) * (0.25 + P(line
+    answers)); fused scores are z units, so a distant passage fades, and composition's relative
+    cut-off keeps its meaning. Navigation/intro/fact marks kept. And the selector's probability
+    for the passage of the line that will lead (compose.lead_unit's pool: a line that can lead,
+    in the first passages).
+    ``hubs``: per passage rowid, its hub baseline in the snapshot (LoadedSnapshot.hub)."""
     if not evidence.units:
         return evidence, None
     top = evidence.passages[0].score
@@ -58,10 +62,11 @@ def select(
     for pi, p in enumerate(evidence.passages):
         own = [u for u in evidence.units if u.passage == pi]
         c = None if cosines is None else cosines.get(p.rowid)
-        views[pi] = PassageLines([u.text for u in own], p.chunk.section, c, float(p.dense))
+        hub = 0.0 if hubs is None else hubs.get(p.rowid, 0.0)
+        views[pi] = PassageLines([u.text for u in own], p.chunk.section, c, float(p.dense), hub)
         logits[pi] = selector.score_lines(question, views[pi], idf)
         for u, lg in zip(own, logits[pi], strict=True):
-            units.append(replace(u, score=_sigmoid(float(lg) + p.score - top)))
+            units.append(replace(u, score=math.exp(p.score - top) * (0.25 + _sigmoid(float(lg)))))
     pool = [u for u in units if u.can_lead and u.passage < first_line_passages]
     best = max(pool, key=lambda u: u.score, default=units[0])
     raw = selector.passage_logit(question, views[best.passage], idf, logits[best.passage])

@@ -32,7 +32,7 @@ import numpy as np
 
 from index.textutil import STOPWORDS, fold, stem_all
 
-FEATURES_VERSION = "selector-features-1"
+FEATURES_VERSION = "selector-features-2"
 
 # Word lists are matched as sets of folded tokens: one regex alternation of sixty words,
 # tried at every position of every line, cost more than the rest of the features together.
@@ -92,6 +92,7 @@ PASSAGE_FEATURES = (
     "q_stems",
     "answer_form",
     "best_overlap",
+    "passage_csls",
 )
 
 
@@ -126,6 +127,11 @@ def _read(text: str) -> _Text:
     tokens = _WORD.findall(folded)
     content = [w for w in tokens if w not in STOPWORDS and (len(w) > 1 or w.isdigit())]
     return _Text(folded, frozenset(tokens), tuple(stem_all(content)), len(tokens))
+
+
+def clear_cache() -> None:
+    """Forget the lines analysed so far (the speed bench measures cold reads)."""
+    _read.cache_clear()
 
 
 def analyze(text: str) -> list[str]:
@@ -174,6 +180,10 @@ class PassageLines:
     section: str  # its heading path (the section title speaks for every line)
     cosines: np.ndarray | None  # the question's cosine with each line's vector (None: no unit vectors)
     passage_cos: float = 0.0  # the question's cosine with the passage vector
+    # The passage's own typical cosine (index.prepared.hub_baseline: its mean cosine with its
+    # nearest passages). A passage in a dense region scores high with any question; the
+    # corrected cosine (CSLS) says how much this question stands out for it.
+    passage_hub: float = 0.0
 
 
 def line_features(question: str, passage: PassageLines, idf: Mapping[str, float]) -> np.ndarray:
@@ -237,7 +247,7 @@ def passage_features(
     return np.array([
         logits[0], logits[0] - (logits[1] if len(logits) > 1 else logits[0] - 1.0), coverage, top_cov,
         passage.passage_cos, float(np.max(cos)), math.log1p(len(set(q_list))),
-        float(form in ("quanto", "quando", "onde", "quem")), best_overlap,
+        float(form in ("quanto", "quando", "onde", "quem")), best_overlap, passage.passage_cos - passage.passage_hub,
     ])  # fmt: skip
 
 

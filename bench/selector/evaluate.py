@@ -111,6 +111,8 @@ def main(argv: list[str] | None = None) -> int:
                 trace = run(Question(q.question, settings.top_k), loaded, components)
                 rows[name].append(row(set_name, q.answerable, trace, q.gold))
     ident, selr = rows["identity"], rows["selector"]
+    # The selector's lines with today's decision (its probability and outcome, from the identity trace).
+    hybrid = [replace(s, declined=i.declined, confidence=i.confidence) for i, s in zip(ident, selr, strict=True)]
     out: dict[str, Any] = {"selector": sel.name, "platt": sel.platt}
     if args.fit_platt:
         raw = np.array([r.raw for r in selr])
@@ -131,8 +133,8 @@ def main(argv: list[str] | None = None) -> int:
         } | {"pooled": figures(cv_rows)}
         save_selector(args.weights, sel.lines, sel.passage, (a, b))
         print(f"Platt (a, b) = ({a:.4f}, {b:.4f}) written to {args.weights}", file=sys.stderr)
-    for label, rows in (("identity", ident), ("selector", selr)):
-        out[label] = {s: figures([r for r in rows if r.set == s]) for s in SETS} | {"pooled": figures(rows)}
+    for label, rows_ in (("identity", ident), ("selector", selr), ("selector lines, today's decision", hybrid)):
+        out[label] = {s: figures([r for r in rows_ if r.set == s]) for s in SETS} | {"pooled": figures(rows_)}
     keys = ("answer_hit", "first_line", "first_line_any", "answerable_declined", "oos_declined", "ece", "auc")
     print(f"{'system':44s} {'set':10s} " + " ".join(f"{k[:10]:>10s}" for k in keys))
     for label, per in out.items():

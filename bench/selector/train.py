@@ -67,10 +67,29 @@ def corpus_idf(groups: list[dict[str, Any]]) -> dict[str, float]:
     return {s: math.log(1 + (n - d + 0.5) / (d + 0.5)) for s, d in df.items()}
 
 
-def passage_of(g: dict[str, Any], m: np.ndarray) -> PassageLines:
+def passage_hubs(groups: list[dict[str, Any]], m: np.ndarray) -> dict[int, float]:
+    """Each training passage's hub baseline among the passages of its own source (a corpus),
+    computed as ingest computes it for the snapshot (index.prepared.hub_baseline)."""
+    from index.prepared import HUB_K, hub_baseline
+
+    rows_by_source: dict[str, set[int]] = {}
+    for g in groups:
+        rows_by_source.setdefault(g["source"].split("-")[0], set()).add(g["p_row"])
+    out: dict[int, float] = {}
+    for rows in rows_by_source.values():
+        ordered = sorted(rows)
+        if len(ordered) < 2:
+            out.update({r: 0.0 for r in ordered})
+            continue
+        base = hub_baseline(m[ordered].astype(np.float32), min(HUB_K, len(ordered) - 1))
+        out.update({r: float(b) for r, b in zip(ordered, base, strict=True)})
+    return out
+
+
+def passage_of(g: dict[str, Any], m: np.ndarray, hubs: dict[int, float]) -> PassageLines:
     q = m[g["q_row"]]
     cos = m[g["line_rows"]] @ q if g["line_rows"] else np.zeros(0)
-    return PassageLines(g["lines"], g["section"], cos, float(m[g["p_row"]] @ q))
+    return PassageLines(g["lines"], g["section"], cos, float(m[g["p_row"]] @ q), hubs[g["p_row"]])
 
 
 def fit_head(x: np.ndarray, y: np.ndarray, kind: str, seed: int = 0) -> Head:
@@ -147,7 +166,8 @@ def main(argv: list[str] | None = None) -> int:
     groups: list[dict[str, Any]] = json.loads((args.data / "groups.json").read_text(encoding="utf-8"))
     m = np.load(args.data / "vectors.npz")["vectors"].astype(np.float64)
     idf = corpus_idf(groups)
-    passages = [passage_of(g, m) for g in groups]
+    hubs = passage_hubs(groups, m)
+    passages = [passage_of(g, m, hubs) for g in groups]
     feats = [line_features(g["question"], p, idf) for g, p in zip(groups, passages, strict=True)]
     fold = folds([g["article"] for g in groups], args.folds)
     labelled = [i for i, g in enumerate(groups) if g["answer_lines"]]
@@ -190,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     passage_cv: dict[str, dict[str, float]] = {
         "coverage alone": {"auc": auc(px[:, PASSAGE_FEATURES.index("coverage")], py)},
         "passage cosine alone": {"auc": auc(px[:, PASSAGE_FEATURES.index("passage_cos")], py)},
+        "hub-corrected cosine alone": {"auc": auc(px[:, PASSAGE_FEATURES.index("passage_csls")], py)},
     }
     p_models = [n for n in models if n == "logistic" or n.startswith("mlp")]
     p_oof: dict[str, np.ndarray] = {}
