@@ -31,6 +31,7 @@ class Selection:
     passage: int  # the passage the probability is about (the lead's)
     raw: float  # the abstention model's logit before recalibration
     probability: float  # P(the answer shown holds the answer), recalibrated
+    weights: str = ""  # sha256 of the selector's weights file
 
 
 def _sigmoid(x: float) -> float:
@@ -71,7 +72,9 @@ def select(
     best = max(pool, key=lambda u: u.score, default=units[0])
     raw = selector.passage_logit(question, views[best.passage], idf, logits[best.passage])
     a, b = selector.platt
-    return Evidence(evidence.passages, units), Selection(logits, best.passage, raw, _sigmoid(a * raw + b))
+    return Evidence(evidence.passages, units), Selection(
+        logits, best.passage, raw, _sigmoid(a * raw + b), selector.fingerprint
+    )
 
 
 def decide_selected(selection: Selection | None, sig: Signals, cfg: ConfidenceConfig, has_lead: bool) -> Decision:

@@ -78,6 +78,7 @@ def test_selector_puts_the_answering_line_first_where_the_hand_score_does_not() 
     learned, selection = select(QUESTION, hand, load_selector(WEIGHTS), idf, COSINES, cfg.first_line_passages)
     assert [u.position for u in sorted(learned.units, key=lambda u: -u.score)] == [1, 0]
     assert selection is not None and 0.0 < selection.probability < 1.0
+    assert selection.weights == hashlib.sha256(WEIGHTS.read_bytes()).hexdigest()  # the trace names the weights
     assert [u.text for u in learned.units] == split_units(TEXT)  # the same lines, verbatim
 
 
