@@ -180,7 +180,7 @@ class PassageLines:
     section: str  # its heading path (the section title speaks for every line)
     cosines: np.ndarray | None  # the question's cosine with each line's vector (None: no unit vectors)
     passage_cos: float = 0.0  # the question's cosine with the passage vector
-    # The passage's own typical cosine (index.prepared.hub_baseline: its mean cosine with its
+    # The passage's own typical cosine (index.hubs.hub_baseline: its mean cosine with its
     # nearest passages). A passage in a dense region scores high with any question; the
     # corrected cosine (CSLS) says how much this question stands out for it.
     passage_hub: float = 0.0

@@ -69,8 +69,8 @@ def corpus_idf(groups: list[dict[str, Any]]) -> dict[str, float]:
 
 def passage_hubs(groups: list[dict[str, Any]], m: np.ndarray) -> dict[int, float]:
     """Each training passage's hub baseline among the passages of its own source (a corpus),
-    computed as ingest computes it for the snapshot (index.prepared.hub_baseline)."""
-    from index.prepared import HUB_K, hub_baseline
+    computed as ingest computes it for the snapshot (index.hubs.hub_baseline)."""
+    from index.hubs import HUB_K, hub_baseline
 
     rows_by_source: dict[str, set[int]] = {}
     for g in groups:

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from bpa_testing import ROOT
 
 from assistant.answering.config import ComposeConfig
 from assistant.answering.evidence import score_units
@@ -34,6 +33,7 @@ from index.models import Chunk
 from index.settings import Settings
 from index.textutil import analyze
 from index.units import split_units
+from tests.support.common import ROOT
 
 WEIGHTS = ROOT / "corpus" / "selector.npz"
 
