@@ -18,14 +18,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from bpa_testing import ROOT
+from e5_tiny import PIECES, TINY, tiny_tensors, tiny_tokenizer, write_tiny
 
 from index.embedding import e5_format
 from index.embedding.e5_format import (
     META,
-    Config,
     E5File,
     E5FormatError,
-    Tokenizer,
     dequantize_q4_0,
     quantize_q4_0,
     quantized_names,
@@ -36,32 +35,10 @@ from index.errors import EmbedderError
 
 # --- tiny files --------------------------------------------------------------------------
 
-PIECES = ["<s>", "<pad>", "</s>", "<unk>", META, f"{META}a", "b", "ab", f"{META}ab", "c", f"{META}é", "bc"]
-SCORES = [0.0, 0.0, 0.0, 0.0, -2.0, -3.0, -4.0, -3.5, -5.0, -6.0, -1.0, -9.0]
-TINY = Config(hidden=32, layers=2, heads=2, ffn=64, vocab_rows=len(PIECES), max_positions=80, type_rows=2, eps=0.5**40)
-
-
-def tiny_tokenizer() -> Tokenizer:
-    # tab -> space; 'É' -> 'é'; U+00AD (soft hyphen) -> nothing
-    mapping = {0x09: " ", 0xC9: "é", 0xAD: ""}
-    return Tokenizer([p.encode() for p in PIECES], SCORES, mapping, bos=0, eos=2, pad=1, unk=3)
-
-
-def tiny_tensors(seed: int = 0) -> dict[str, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    out = {}
-    for name, shape in tensor_shapes(TINY).items():
-        scale = 1.0 if name.endswith("ln.w") or name.endswith("aln.w") or name.endswith("oln.w") else 0.1
-        base = 1.0 if scale == 1.0 else 0.0
-        out[name] = (base + scale * rng.standard_normal(shape)).astype(np.float32)
-    return out
-
 
 @pytest.fixture
 def tiny_file(tmp_path: Path) -> Path:
-    path = tmp_path / "tiny.bin"
-    write_e5_file(path, TINY, tiny_tokenizer(), tiny_tensors(), quantized_names(TINY))
-    return path
+    return write_tiny(tmp_path / "tiny.bin")
 
 
 def test_q4_0_block_layout() -> None:

@@ -1,0 +1,113 @@
+"""The reader (e5 as a cross-encoder with LoRA and a head) and its training script."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from bpa_testing import ROOT
+from e5_tiny import write_tiny
+
+from index.errors import EmbedderError
+
+torch = pytest.importorskip("torch")
+
+from index.embedding.e5_reader import (  # noqa: E402
+    Reader,
+    load_trained_arrays,
+    read_reader_file,
+    save_reader,
+    trained_arrays,
+)
+from index.embedding.e5_torch import load_e5_torch  # noqa: E402
+
+TRAIN = ROOT / "bench" / "reader" / "train.py"
+
+
+@pytest.fixture
+def tiny_file(tmp_path: Path) -> Path:
+    return write_tiny(tmp_path / "tiny.bin")
+
+
+def test_adapters_start_as_the_base_and_only_they_train(tiny_file: Path) -> None:
+    base = load_e5_torch(path=tiny_file)
+    seq = base.pair_ids("query: ab", "passage: ab c", 32)
+    ids, mask = base.batch([seq])
+    with torch.inference_mode():
+        before = base.encoder(ids, mask).clone()
+    reader = Reader(load_e5_torch(path=tiny_file).encoder, rank=4)
+    with torch.inference_mode():
+        assert torch.allclose(reader.encoder(ids, mask), before, atol=1e-6)  # B = 0: no change yet
+        assert float(reader(ids, mask)[0]) == 0.0  # zero head
+    names = set(reader.trained())
+    assert names == {f"encoder.layers.{i}.{t}.lora_{m}" for i in range(2) for t in "qv" for m in "ab"} | {
+        "head.weight",
+        "head.bias",
+    }
+    with torch.no_grad():
+        reader.encoder.layers[0].v.lora_b.fill_(0.1)
+    with torch.inference_mode():
+        assert not torch.allclose(reader.encoder(ids, mask), before, atol=1e-4)
+
+
+def test_reader_weights_round_trip(tiny_file: Path, tmp_path: Path) -> None:
+    e5 = load_e5_torch(path=tiny_file)
+    reader = Reader(e5.encoder, rank=4)
+    with torch.no_grad():
+        for p in reader.trained().values():
+            p.normal_()
+    path = tmp_path / "reader.npz"
+    save_reader(path, reader, e5, {"max_tokens": 32})
+    meta, arrays = read_reader_file(path)
+    assert meta["rank"] == 4 and meta["layers"] == 2 and meta["max_tokens"] == 32
+    other = Reader(load_e5_torch(path=tiny_file).encoder, rank=4)
+    load_trained_arrays(other, arrays)
+    for name, value in trained_arrays(other).items():
+        assert np.array_equal(value, arrays[name])
+    with pytest.raises(EmbedderError, match="incompatíveis"):
+        load_trained_arrays(Reader(load_e5_torch(path=tiny_file).encoder, rank=2), arrays)
+    (tmp_path / "bad.npz").write_bytes(b"not a zip")
+    with pytest.raises(EmbedderError, match="não foi possível ler"):
+        read_reader_file(tmp_path / "bad.npz")
+
+
+def _train(out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(TRAIN), "--fixture", "--out", str(out), *extra],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+@pytest.mark.model
+def test_fixture_training_runs_resumes_and_loads(tmp_path: Path) -> None:
+    from index.embedding.e5_reader import load_reader
+
+    out = tmp_path / "run"
+    first = _train(out, "--max-steps", "3")
+    assert first.returncode == 0, first.stderr
+    assert (out / "checkpoint.npz").exists()
+    second = _train(out, "--max-steps", "6")
+    assert second.returncode == 0, second.stderr
+    assert "resuming at step 3" in second.stdout
+    steps = [json.loads(line)["step"] for line in (out / "log.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3, 4, 5, 6]  # the second run continued, it did not start over
+    result = json.loads(second.stdout.strip().splitlines()[-1])
+    assert result["steps"] == 6
+    assert all(np.isfinite(json.loads(line)["loss"]) for line in (out / "log.jsonl").read_text().splitlines())
+    assert (out / "reader.npz").stat().st_size < 5_000_000
+    reader, e5, meta = load_reader(out / "reader.npz")
+    assert meta["layers"] == 2
+    seqs = [e5.pair_ids("query: Qual é a capital de Portugal?", f"passage: {t}", 48) for t in ("Lisboa.", "Porto.")]
+    with torch.inference_mode():
+        logits = reader(*e5.batch(seqs))
+    assert logits.shape == (2,) and torch.isfinite(logits).all() and float(logits.abs().sum()) > 0
+    # A checkpoint from other settings is refused, not silently mixed in.
+    other = _train(out, "--max-steps", "6", "--rank", "4")
+    assert other.returncode != 0 and "outra configuração" in other.stderr
