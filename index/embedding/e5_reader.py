@@ -127,3 +127,19 @@ def load_reader(path: Path, variant: str = "enpt", threads: int = 0) -> tuple[Re
     reader = Reader(e5.encoder, rank=int(meta["rank"]), alpha=float(meta["alpha"]))
     load_trained_arrays(reader, arrays)
     return reader.eval(), e5, meta
+
+
+def score_pairs(
+    reader: Reader, e5: E5Torch, question: str, texts: list[str], max_tokens: int, batch_size: int = 16
+) -> np.ndarray:
+    """Probability that each of ``texts`` answers ``question``, float32 [len(texts)]."""
+    seqs = [e5.pair_ids("query: " + question, "passage: " + t, max_tokens) for t in texts]
+    out = np.empty(len(texts), dtype=np.float32)
+    was_training = reader.training
+    reader.eval()
+    with torch.inference_mode():
+        for start in range(0, len(seqs), batch_size):
+            ids, mask = e5.batch(seqs[start : start + batch_size])
+            out[start : start + len(ids)] = torch.sigmoid(reader(ids, mask)).numpy()
+    reader.train(was_training)
+    return out

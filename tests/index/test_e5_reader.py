@@ -21,6 +21,7 @@ from index.embedding.e5_reader import (  # noqa: E402
     load_trained_arrays,
     read_reader_file,
     save_reader,
+    score_pairs,
     trained_arrays,
 )
 from index.embedding.e5_torch import load_e5_torch  # noqa: E402
@@ -73,6 +74,30 @@ def test_reader_weights_round_trip(tiny_file: Path, tmp_path: Path) -> None:
     (tmp_path / "bad.npz").write_bytes(b"not a zip")
     with pytest.raises(EmbedderError, match="não foi possível ler"):
         read_reader_file(tmp_path / "bad.npz")
+
+
+def test_training_changes_an_order(tiny_file: Path) -> None:
+    """A few steps on pairs that favour texts with 'c' reorder texts the untrained reader ties."""
+    torch.manual_seed(0)
+    e5 = load_e5_torch(path=tiny_file)
+    reader = Reader(e5.encoder, rank=4)
+    texts = ["ab ab", "ab c", "ab", "c c ab"]
+    before = score_pairs(reader, e5, "ab", texts, 32)
+    assert np.allclose(before, 0.5)  # zero head: every text ties
+    pairs = [("ab", t, float("c" in t)) for t in ["ab", "ab ab", "c", "ab c", "c ab", "ab ab ab", "c c", "ab ab c"]]
+    seqs = [e5.pair_ids("query: " + q, "passage: " + t, 32) for q, t, _ in pairs]
+    ids, mask = e5.batch(seqs)
+    y = torch.tensor([label for _, _, label in pairs])
+    optimizer = torch.optim.AdamW(list(reader.trained().values()), lr=1e-2)
+    reader.train()
+    for _ in range(40):
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(reader(ids, mask), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    after = score_pairs(reader, e5, "ab", texts, 32)
+    assert after[[1, 3]].min() > after[[0, 2]].max()  # the texts with 'c' now come first
+    assert float(loss.detach()) < 0.3
 
 
 def _train(out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
