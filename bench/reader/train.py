@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/reader/train.py --out var/reader [--layers 12] [--rank 8] [--batch 16]
         [--max-tokens 128] [--epochs 1] [--max-steps N] [--minutes M] [--threads 1]
-    .venv/bin/python bench/reader/train.py --fixture [--out DIR]    # seconds: the CI check
+    .venv/bin/python bench/reader/train.py --fixture [--out DIR]    # seconds: the CI check (tmp dir by default)
 
 Pairs come from bench/reader/data.py (public pt QA data; DATA.md is the card) or, with
 --fixture, from bench/reader/fixture/pairs.jsonl with a 2-layer encoder and short
@@ -24,6 +24,7 @@ import json
 import math
 import random
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -63,6 +64,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         args.layers, args.max_tokens, args.batch, args.val_pairs = 2, 48, 8, 16
         args.max_steps = args.max_steps or 6
         args.checkpoint_every = min(args.checkpoint_every, 3)
+    if args.out is None and args.fixture:  # CI: a fresh directory, so nothing is resumed by accident
+        args.out = Path(tempfile.mkdtemp(prefix="bpa-reader-fixture-"))
     if args.out is None:
         p.error("--out is required (the run directory)")
     return args
