@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from bpa_testing import ROOT
-from e5_tiny import write_tiny
 
 from index.errors import EmbedderError
+from tests.support.e5_tiny import write_tiny
 
 torch = pytest.importorskip("torch")
 
@@ -25,8 +21,6 @@ from index.embedding.e5_reader import (  # noqa: E402
     trained_arrays,
 )
 from index.embedding.e5_torch import load_e5_torch  # noqa: E402
-
-TRAIN = ROOT / "bench" / "reader" / "train.py"
 
 
 @pytest.fixture
@@ -98,41 +92,3 @@ def test_training_changes_an_order(tiny_file: Path) -> None:
     after = score_pairs(reader, e5, "ab", texts, 32)
     assert after[[1, 3]].min() > after[[0, 2]].max()  # the texts with 'c' now come first
     assert float(loss.detach()) < 0.3
-
-
-def _train(out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, str(TRAIN), "--fixture", "--out", str(out), *extra],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-
-
-@pytest.mark.model
-def test_fixture_training_runs_resumes_and_loads(tmp_path: Path) -> None:
-    from index.embedding.e5_reader import load_reader
-
-    out = tmp_path / "run"
-    first = _train(out, "--max-steps", "3")
-    assert first.returncode == 0, first.stderr
-    assert (out / "checkpoint.npz").exists()
-    second = _train(out, "--max-steps", "6")
-    assert second.returncode == 0, second.stderr
-    assert "resuming at step 3" in second.stdout
-    steps = [json.loads(line)["step"] for line in (out / "log.jsonl").read_text().splitlines()]
-    assert steps == [1, 2, 3, 4, 5, 6]  # the second run continued, it did not start over
-    result = json.loads(second.stdout.strip().splitlines()[-1])
-    assert result["steps"] == 6
-    assert all(np.isfinite(json.loads(line)["loss"]) for line in (out / "log.jsonl").read_text().splitlines())
-    assert (out / "reader.npz").stat().st_size < 5_000_000
-    reader, e5, meta = load_reader(out / "reader.npz")
-    assert meta["layers"] == 2
-    seqs = [e5.pair_ids("query: Qual é a capital de Portugal?", f"passage: {t}", 48) for t in ("Lisboa.", "Porto.")]
-    with torch.inference_mode():
-        logits = reader(*e5.batch(seqs))
-    assert logits.shape == (2,) and torch.isfinite(logits).all() and float(logits.abs().sum()) > 0
-    # A checkpoint from other settings is refused, not silently mixed in.
-    other = _train(out, "--max-steps", "6", "--rank", "4")
-    assert other.returncode != 0 and "outra configuração" in other.stderr

@@ -17,8 +17,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from bpa_testing import ROOT
-from e5_tiny import PIECES, TINY, tiny_tensors, tiny_tokenizer, write_tiny
 
 from index.embedding import e5_format
 from index.embedding.e5_format import (
@@ -32,6 +30,8 @@ from index.embedding.e5_format import (
     write_e5_file,
 )
 from index.errors import EmbedderError
+from tests.support.common import ROOT
+from tests.support.e5_tiny import PIECES, TINY, tiny_tensors, tiny_tokenizer, write_tiny
 
 # --- tiny files --------------------------------------------------------------------------
 
