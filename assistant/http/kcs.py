@@ -37,11 +37,11 @@ MAX_EXCERPT_CHARS = 8_000
 MAX_REQUEST_ID_CHARS = 64
 
 
-
-
 class LinkRequest(StrictRequest):
     ticket_id: TicketId = Field(description="Id do ticket em que o link ou trecho foi inserido.", examples=["12345"])
-    chunk_id: str = Field(min_length=1, max_length=MAX_ITEM_CHARS, description="Id da seção (chunk_id da sugestão ou citação).")
+    chunk_id: str = Field(
+        min_length=1, max_length=MAX_ITEM_CHARS, description="Id da seção (chunk_id da sugestão ou citação)."
+    )
     snapshot: str = Field(min_length=1, max_length=MAX_ITEM_CHARS, description="Snapshot da sugestão ou resposta.")
     action: LinkAction = Field(description="link: o link da seção; quote: um trecho citado.")
     excerpt: str | None = Field(
