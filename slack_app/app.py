@@ -8,9 +8,10 @@ thread of the listener executor), so Slack always gets its ack within 3 seconds.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from slack_bolt import App, BoltRequest, BoltResponse
 from slack_bolt.error import BoltError
@@ -19,6 +20,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
 from assistant import BpaError, InvalidQuestion, NoSnapshotError, StateUnavailable, UnknownAnswer
+from assistant.kcs import FLAG_REASONS, FlagReason, StaleSnapshot, UnknownSection
 from assistant.protocol import AssistantService
 from assistant.types import Answer, Ask
 from slack_app import blocks
@@ -79,7 +81,7 @@ class SlackBot:
         self.allowed_channels = frozenset(settings.slack_channels)
         self.seen = SeenKeys()
         self.threads: BoundedMap[tuple[str, str], str] = BoundedMap(2000)  # thread -> first question
-        self.answers: BoundedMap[str, Answer] = BoundedMap(500)  # ephemeral answers, for "share"
+        self.answers: BoundedMap[str, Answer] = BoundedMap(500)  # recent answers, for "share" and "Sinalizar"
         self.limiter = RateLimiter(settings.slack_user_rate_per_minute)
 
     def register(self, app: App) -> None:
@@ -90,6 +92,10 @@ class SlackBot:
         app.action(blocks.SHARE)(ack=_ack, lazy=[self.on_share])
         for action_id in (blocks.FEEDBACK_HELPFUL, blocks.FEEDBACK_UNHELPFUL):
             app.action(action_id)(ack=_ack, lazy=[self.on_feedback])
+        app.action(blocks.FLAG)(ack=_ack, lazy=[self.on_flag])
+        app.action(re.compile("^" + re.escape(blocks.FLAG_REASON_PREFIX) + r"\d+$"))(
+            ack=_ack, lazy=[self.on_flag_reason]
+        )
 
     # --- middleware --------------------------------------------------------------------
 
@@ -239,6 +245,42 @@ class SlackBot:
         else:
             respond(response_type="ephemeral", replace_original=False, text=blocks.FEEDBACK_THANKS)
 
+    def on_flag(self, action: dict[str, Any], respond: Callable[..., Any]) -> None:
+        """The flag button: a small ephemeral choice, each section shown with a menu of reasons."""
+        answer = self.answers.get(action.get("value", ""))
+        if answer is None:
+            respond(response_type="ephemeral", replace_original=False, text=blocks.FLAG_EXPIRED)
+        elif not blocks.flag_targets(answer):
+            respond(response_type="ephemeral", replace_original=False, text=blocks.FLAG_NOTHING)
+        else:
+            respond(response_type="ephemeral", replace_original=False, **blocks.flag_choice_message(answer))
+
+    def on_flag_reason(self, body: dict[str, Any], action: dict[str, Any], respond: Callable[..., Any]) -> None:
+        value = str((action.get("selected_option") or {}).get("value", ""))
+        answer_id, _, rest = value.partition("|")
+        n, _, reason = rest.partition("|")
+        answer = self.answers.get(answer_id)
+        target = next((c for c in blocks.flag_targets(answer) if str(c.n) == n), None) if answer else None
+        if answer is None or target is None or reason not in FLAG_REASONS:
+            respond(response_type="ephemeral", replace_original=False, text=blocks.FLAG_EXPIRED)
+            return
+        why = cast(FlagReason, reason)
+        user = str((body.get("user") or {}).get("id", ""))
+        try:
+            # One flag per user, answer, section and reason: a retried interaction is not a second flag.
+            self.assistant.flag(
+                target.chunk_id, answer.snapshot, why, request_id=f"slack-{user}-{answer_id}-{n}-{reason}",
+                channel="slack",
+            )  # fmt: skip
+        except (UnknownSection, StaleSnapshot):
+            respond(response_type="ephemeral", replace_original=False, text=blocks.FLAG_GONE)
+            return
+        except Exception:
+            log.exception("Could not store a flag for %s", answer_id)
+            respond(response_type="ephemeral", replace_original=False, text=blocks.ERROR)
+            return
+        respond(replace_original=True, text=blocks.flag_thanks(reason, blocks.source_label(target)))
+
     # --- helpers -----------------------------------------------------------------------
 
     def _ask(
@@ -254,6 +296,7 @@ class SlackBot:
         except Exception:
             log.exception("The assistant failed to answer a Slack question")
             return blocks.text_message(blocks.ERROR), None
+        self.answers.put(answer.answer_id, answer)  # for "share" and "Sinalizar"
         return blocks.answer_message(answer, shareable=shareable), answer
 
     def _channel_allowed(self, channel: str, channel_type: str | None) -> bool:
