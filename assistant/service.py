@@ -43,6 +43,7 @@ from assistant.types import (
 )
 from index.embedding.protocol import Embedder
 from index.errors import BpaError, NoSnapshotError
+from index.leases import new_holder
 from index.models import Chunk
 from index.settings import Settings
 from index.snapshot import Snapshot, SnapshotStore
@@ -85,7 +86,8 @@ class Assistant:
             settings, embedder, fusion=fusion, composing=composing, abstaining=abstaining, glossary=glossary,
             reranker=reranker,
         )  # fmt: skip
-        self.store = SnapshotStore(settings.data_dir, settings.keep_snapshots)
+        self.store = SnapshotStore(settings.data_dir, settings.keep_snapshots, settings.snapshot_lease_ttl)
+        self._holder = new_holder()  # this replica's name on its snapshot lease
         self._state = GuardedState(settings.state_target, state)
         self._loaded: _Loaded | None = None
         self._pinned = _Loaded(snapshot) if snapshot is not None else None
@@ -123,6 +125,8 @@ class Assistant:
             return loaded
         with self._lock:
             self._checked = now
+            if self._loaded is not None:  # still serving it: publishing must not prune it
+                self.store.lease(self._loaded.id, self._holder)
             current = self.store.current_id()
             if current is None:
                 if self._loaded is None:
@@ -130,6 +134,7 @@ class Assistant:
                 return self._loaded  # pointer vanished: keep serving what we have
             if self._loaded is None:
                 self._loaded = self._load(current)  # nothing to serve meanwhile: load inline
+                self.store.lease(current, self._holder)
             elif self._loaded.id != current and self._loading != current:
                 # Build the new snapshot's structures off the request path; requests keep
                 # being served from the current one until the swap.
@@ -158,6 +163,7 @@ class Assistant:
         with self._lock:
             self._loaded = new
             self._loading = None
+            self.store.lease(new.id, self._holder)
 
     # --- validation -----------------------------------------------------------------------
     def _validate(self, question: str, field: str = "question") -> str:
