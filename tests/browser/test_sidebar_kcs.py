@@ -23,13 +23,16 @@ from selenium.webdriver.support.ui import WebDriverWait
 from starlette.testclient import TestClient
 
 from assistant.http import create_app
+from assistant.kcs import SectionRef
 from assistant.maintenance.report import GapReporter
 from assistant.privacy import mask_pii
 from assistant.service import Assistant
+from assistant.types import SearchHit, Suggestion
 from index.embedding.fake import FakeEmbedder
 from index.settings import Settings
 from ingest.pipeline import run_ingest
 from tests.browser.test_sidebar import SECURE_KEY, with_sidebar, zaf_calls
+from tests.support.fake_assistant import FakeAssistant
 
 pytestmark = pytest.mark.browser
 
@@ -201,3 +204,53 @@ def test_link_quote_and_flag_from_the_sidebar_reach_the_report(
     page = client.get("/v1/admin/report", params={"since": "1d", "format": "html"}, headers=auth).text
     assert 'id="kcs"' in page
     assert page.count("<svg") == 3  # questions, feedback, reuse (no unanswered question here)
+
+
+HOSTILE = SearchHit(
+    chunk_id="hostil:0001",
+    document_id="hostil",
+    title='Tom & "Jerry" <script>alert(1)</script>',
+    section="Seção <b>negrito</b> › Fim",
+    url='https://docs.example.com/a?b=1&c="2"#x',
+    text="Ligue para <img src=x onerror=alert(1)> & confirme.\nSegunda linha.",
+    score=0.9,
+)
+
+
+class HostileAssistant(FakeAssistant):
+    """Suggests one section whose every text is hostile HTML."""
+
+    def suggest(self, subject: str, description: str, tags: list[str]) -> Suggestion:
+        return Suggestion(results=[HOSTILE], checklist=[], snapshot=self.snapshot_id or "")
+
+    def _section(self, chunk_id: str, snapshot: str) -> tuple[SearchHit, SectionRef]:
+        ref = SectionRef(chunk_id=HOSTILE.chunk_id, document_id=HOSTILE.document_id, title=HOSTILE.title,
+                         section=HOSTILE.section, url=HOSTILE.url)  # fmt: skip
+        return HOSTILE, ref
+
+
+def test_everything_inserted_is_escaped_and_a_plain_text_editor_gets_text(browser, live_server, settings) -> None:
+    server = live_server(with_sidebar(create_app(settings, HostileAssistant())))
+    browser.get(server.url + "/zaf/assets/harness.html")
+    WebDriverWait(browser, 10).until(ec.presence_of_element_located((By.CSS_SELECTOR, "#sections li .insert-link")))
+    item = browser.find_element(By.CSS_SELECTOR, "#sections > li")
+    item.find_element(By.CSS_SELECTOR, ".insert-link").click()
+    wait_status(browser, item, "Link inserido")
+    item.find_element(By.CSS_SELECTOR, ".insert-quote").click()
+    wait_status(browser, item, "Trecho inserido")
+    label = f"{HOSTILE.title} › {HOSTILE.section}"
+    anchor = f'<a href="{html.escape(HOSTILE.url.replace(chr(34), "%22"))}">{html.escape(label)}</a>'
+    quote = "<br>".join(html.escape(line) for line in HOSTILE.text.split("\n"))
+    assert browser.execute_script("return window.__zafComment.html") == (
+        f"<p>{anchor}</p><blockquote>{quote}</blockquote><p>Fonte: {anchor}</p>"
+    )
+    assert not browser.find_elements(By.CSS_SELECTOR, "script:not([src]), img")  # nothing ran in the sidebar
+
+    # A plain-text comment box (rich text off): text, no markup.
+    browser.execute_script("window.__zafRichText = false")
+    item.find_element(By.CSS_SELECTOR, ".insert-quote").click()
+    WebDriverWait(browser, 10).until(lambda _: browser.execute_script("return window.__zafComment.text"))
+    plain = f"{label} — {HOSTILE.url}"
+    assert browser.execute_script("return window.__zafComment.text") == (
+        "> Ligue para <img src=x onerror=alert(1)> & confirme.\n> Segunda linha.\n" f"Fonte: {plain}\n"
+    )
