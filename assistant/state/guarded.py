@@ -20,7 +20,8 @@ from pathlib import Path
 from assistant.errors import StateUnavailable
 from assistant.privacy import mask_for_log
 from assistant.state.sqlite import SqliteStateStore
-from assistant.state.store import QuestionRecord, Row, StateStore
+from assistant.state.store import QuestionRecord, StateStore
+from assistant.state.store import Row as Row
 from assistant.types import StateHealth
 
 log = logging.getLogger("bpa.state")
