@@ -69,6 +69,10 @@ FLAG_EXPIRED = (
 FLAG_NOTHING = "Esta resposta não cita nenhuma seção para sinalizar."
 FLAG_GONE = "Essa seção não está mais no índice atual; faça a pergunta de novo para sinalizar a versão atual."
 MAX_FLAG_CHOICES = 5
+FLAG_MODAL = "bpa_flag_comment"  # the modal "outro" opens, for the free text
+FLAG_COMMENT_BLOCK = "flag_comment"
+FLAG_COMMENT_ACTION = "comment"
+FLAG_COMMENT_MAX = 500  # as /v1/flags
 
 
 def flag_thanks(reason: str, label: str) -> str:
@@ -230,6 +234,34 @@ def flag_choice_message(answer: Answer) -> Message:
             }
         )
     return {"text": "Sinalizar uma seção da resposta", "blocks": out}
+
+
+def flag_comment_modal(citation: Citation, metadata: str) -> Block:
+    """"Outro motivo": a modal asking what is wrong (free text, optional, up to 500 characters).
+    ``metadata`` (private_metadata) says which answer, section and channel it is about."""
+    return {
+        "type": "modal",
+        "callback_id": FLAG_MODAL,
+        "title": {"type": "plain_text", "text": "Sinalizar seção"},
+        "submit": {"type": "plain_text", "text": "Enviar"},
+        "close": {"type": "plain_text", "text": "Cancelar"},
+        "private_metadata": metadata[:3000],
+        "blocks": [
+            _section(f"*[{citation.n}]* {_link(citation.url, source_label(citation))}"),
+            {
+                "type": "input",
+                "block_id": FLAG_COMMENT_BLOCK,
+                "optional": True,
+                "label": {"type": "plain_text", "text": "O que está errado nesta seção?"},
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": FLAG_COMMENT_ACTION,
+                    "multiline": True,
+                    "max_length": FLAG_COMMENT_MAX,
+                },
+            },
+        ],
+    }
 
 
 def _footer(answer: Answer) -> Block:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from index.settings import Settings
@@ -279,3 +280,52 @@ def test_flag_of_an_unknown_answer_or_a_forged_choice_records_nothing(
         [reply] = slack.wait_for(f"response:{name}")
         assert reply.body["text"] == blocks.FLAG_EXPIRED
     assert assistant.flags == {}
+
+
+def test_flag_with_another_reason_asks_what_is_wrong_in_a_modal(
+    harness: SlackHarness, slack: MockSlackServer, assistant: FakeAssistant
+) -> None:
+    from tests.support.fake_assistant import CITATIONS
+
+    command(harness, "como abrir um chamado?")
+    slack.wait_for("response:cmd1")
+    choose(harness, f"{blocks.FLAG_REASON_PREFIX}1", "ans-1|1|outro", response="flag7")
+    [opened] = slack.wait_for("views.open")
+    view = opened.body["view"]
+    view = json.loads(view) if isinstance(view, str) else view
+    assert opened.body["trigger_id"] == "123.456.ghi"
+    assert view["type"] == "modal" and view["callback_id"] == blocks.FLAG_MODAL and len(view["title"]["text"]) <= 24
+    [field] = [b for b in view["blocks"] if b["type"] == "input"]
+    assert field["optional"] is True and field["element"]["max_length"] == 500
+    assert assistant.flags == {}  # nothing until the modal is sent
+
+    submission = {
+        "type": "view_submission",
+        "team": {"id": "T0000TEST", "domain": "bpa-test"},
+        "user": {"id": "UASKER01", "username": "analista", "team_id": "T0000TEST"},
+        "api_app_id": "A0000TEST",
+        "token": "legacy",
+        "trigger_id": "123.456.jkl",
+        "view": {
+            **view,
+            "id": "V0001",
+            "state": {
+                "values": {
+                    blocks.FLAG_COMMENT_BLOCK: {
+                        blocks.FLAG_COMMENT_ACTION: {
+                            "type": "plain_text_input",
+                            "value": "Falta o caso do cliente em férias.",
+                        }
+                    }
+                }
+            },
+        },
+    }
+    assert harness.interaction(submission).status_code == 200
+    [thanks] = slack.wait_for("chat.postEphemeral")
+    assert (thanks.body["channel"], thanks.body["user"]) == ("CGENERAL1", "UASKER01")
+    assert "Seção sinalizada (outro motivo)" in thanks.body["text"]
+    [receipt] = assistant.flags.values()
+    assert (receipt.target.chunk_id, receipt.reason) == (CITATIONS[0].chunk_id, "outro")
+    assert [k for k in assistant.flags] == ["slack-UASKER01-ans-1-1-outro"]
+    assert assistant.flag_comments == ["Falta o caso do cliente em férias."]

@@ -129,6 +129,7 @@ class FakeAssistant:
     opened: list[tuple[str, str, list[str], str]] = field(default_factory=list)
     links: dict[tuple[str, str, str], LinkReceipt] = field(default_factory=dict)
     flags: dict[str, FlagReceipt] = field(default_factory=dict)
+    flag_comments: list[str | None] = field(default_factory=list)  # every flag call's comment, in order
     _answer_ids: set[str] = field(default_factory=set)
     _deliveries: set[str] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -216,6 +217,7 @@ class FakeAssistant:
         _, ref = self._section(chunk_id, snapshot)
         key = request_id or f"{chunk_id}|{reason}|{comment}|{ticket_id}|{channel}"
         with self._lock:
+            self.flag_comments.append(comment)
             return self.flags.setdefault(
                 key,
                 FlagReceipt(reason=reason, snapshot=snapshot,
