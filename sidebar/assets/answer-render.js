@@ -137,8 +137,10 @@
 
   // A row of small buttons (``leading`` first, then "Sinalizar"), the flag form it opens and a
   // status line. ``target``: {chunk_id, snapshot[, ticket_id]}; ``send(body)``: the page's own
-  // POST to /v1/flags, a promise rejecting with the message to show.
-  function sectionActions(target, send, leading) {
+  // POST to /v1/flags, a promise rejecting with the message to show; ``onResize``: called when
+  // the block grows or shrinks (the sidebar's iframe is sized to its content).
+  function sectionActions(target, send, leading, onResize) {
+    var resized = onResize || function () {};
     flagForms += 1;
     var id = "flag-form-" + flagForms;
     var wrap = el("div", "kcs");
@@ -187,11 +189,13 @@
     function setStatus(text, isError) {
       status.textContent = text || "";
       status.classList.toggle("error", Boolean(isError));
+      resized();
     }
     function close() {
       form.hidden = true;
       toggle.setAttribute("aria-expanded", "false");
       toggle.focus();
+      resized();
     }
     toggle.addEventListener("click", function () {
       if (!form.hidden) return close();
@@ -200,6 +204,7 @@
       toggle.setAttribute("aria-expanded", "true");
       setStatus("", false);
       reason.focus();
+      resized();
     });
     cancel.addEventListener("click", close);
     form.addEventListener("keydown", function (event) {

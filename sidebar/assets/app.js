@@ -154,16 +154,12 @@
     actions = render.sectionActions(
       flagTarget,
       function (body) {
-        return callApi("/v1/flags", body)
-          .catch(function (failure) {
-            throw new Error(errorMessage(failure));
-          })
-          .then(function (result) {
-            resize();
-            return result;
-          });
+        return callApi("/v1/flags", body).catch(function (failure) {
+          throw new Error(errorMessage(failure));
+        });
       },
-      leading
+      leading,
+      resize
     );
     return actions.node;
   }

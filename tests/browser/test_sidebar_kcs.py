@@ -165,7 +165,10 @@ def test_link_quote_and_flag_from_the_sidebar_reach_the_report(
 
     # 3. Flag the first suggestion, by keyboard only.
     toggle = first.find_element(By.CSS_SELECTOR, ".flag-toggle")
+    resizes = sum(1 for name, _ in zaf_calls(browser)["invoke"] if name == "resize")
     toggle.send_keys(Keys.ENTER)
+    # The form grows the sidebar: the iframe is resized to fit it.
+    assert sum(1 for name, _ in zaf_calls(browser)["invoke"] if name == "resize") > resizes
     reason = first.find_element(By.CSS_SELECTOR, ".flag-reason")
     assert browser.switch_to.active_element == reason
     reason.send_keys(Keys.DOWN)  # desatualizado -> incorreto
