@@ -111,11 +111,16 @@ class AnsweringSettings(BaseSettings):
     reranker: str = Field(
         "identity",
         description=(
-            "Reranker of the retrieved top passages: 'identity' (keep the fused order) or "
+            "Reranker of the retrieved top passages: 'identity' (keep the fused order), "
+            "'selector' (the learned answer-line selector and abstention model in selector_weights) or "
             "'cross-encoder' (a sentence-transformers CrossEncoder directory given by "
             "reranker_path; none ships with bpa). The name is checked against "
             "assistant.answering.rerank.RERANKERS where the reranker is built (this layer cannot import it)."
         ),
+    )
+    selector_weights: Path = Field(
+        Path("corpus/selector.npz"),
+        description="Weights of the learned answer-line selector (reranker 'selector'; bench/selector/train.py).",
     )
     reranker_path: Path | None = Field(
         None, description="Local model directory of the 'cross-encoder' reranker (never downloaded)."
