@@ -22,7 +22,13 @@ from assistant.answering.pipeline import Components, Question, Trace, retrieve, 
 from assistant.answering.rerank import Reranker
 from assistant.answering.retrieval import FusionConfig, LoadedSnapshot
 from assistant.errors import IncompatibleSnapshot, InvalidQuestion, UnknownDocument
-from assistant.render import hit, render
+from assistant.kcs import FlagReason, FlagReceipt, LinkAction, LinkReceipt, StaleSnapshot, UnknownSection
+from assistant.kcs import SectionRef as KcsSection
+from assistant.kcs import flag_key as kcs_flag_key
+from assistant.kcs import quote as kcs_quote
+from assistant.kcs import section_key as kcs_section_key
+from assistant.privacy import mask_pii
+from assistant.render import hit, render, section_within
 from assistant.state import GuardedState, QuestionRecord, StateStore
 from assistant.suggest import checklist, clean_ticket_text
 from assistant.types import (
@@ -38,6 +44,7 @@ from assistant.types import (
 from index.embedding.protocol import Embedder
 from index.errors import BpaError, NoSnapshotError
 from index.leases import new_holder
+from index.models import Chunk
 from index.settings import Settings
 from index.snapshot import Snapshot, SnapshotStore
 
@@ -226,6 +233,57 @@ class Assistant:
     def first_delivery(self, *keys: str) -> bool:
         return self._state.first_delivery(list(keys))
 
+    # --- KCS: links, quotes, flags, sidebar opens (assistant.kcs) ------------------------------
+    def ticket_opened(self, ticket_id: str, snapshot: str, chunk_ids: list[str], channel: str = "zendesk") -> bool:
+        """Record the sidebar opened on a ticket with its suggestions; never raises (False when
+        it could not be recorded, as a question's record)."""
+        return self._state.record_ticket_view(ticket_id, channel, snapshot, chunk_ids)
+
+    def link(
+        self, ticket_id: str, chunk_id: str, snapshot: str, action: LinkAction, excerpt: str | None = None,
+        channel: str = "zendesk",
+    ) -> LinkReceipt:  # fmt: skip
+        """Record a section linked or quoted into a ticket (once per ticket, section and action).
+        Raises StaleSnapshot, UnknownSection, ExcerptMismatch, StateUnavailable."""
+        chunk, ref = self._section(chunk_id, snapshot)
+        quote = None
+        if action == "quote":
+            quote = mask_pii(kcs_quote(chunk.text, excerpt))
+        row = self._state.record_link(ticket_id, kcs_section_key(chunk), action, chunk.id, snapshot, channel)
+        return LinkReceipt(
+            ticket_id=ticket_id, action=action, snapshot=snapshot, recorded_at=row["created_at"], target=ref,
+            quote=quote,
+        )  # fmt: skip
+
+    def flag(
+        self, chunk_id: str, snapshot: str, reason: FlagReason, comment: str | None = None,
+        ticket_id: str | None = None, request_id: str | None = None, channel: str = "api",
+    ) -> FlagReceipt:  # fmt: skip
+        """Record a flag on a section; the same ``request_id`` (or, without one, the same flag
+        from the same ticket and channel) is recorded once. Raises StaleSnapshot,
+        UnknownSection, StateUnavailable."""
+        chunk, ref = self._section(chunk_id, snapshot)
+        key = kcs_flag_key(request_id, kcs_section_key(chunk), reason, comment, ticket_id, channel)
+        row = self._state.record_flag(key, kcs_section_key(chunk), chunk.id, snapshot, reason, comment, ticket_id,
+                                      channel)  # fmt: skip
+        return FlagReceipt(reason=row["reason"], snapshot=row["snapshot"], recorded_at=row["created_at"], target=ref)
+
+    def _section(self, chunk_id: str, snapshot: str) -> tuple[Chunk, KcsSection]:
+        """The served snapshot's chunk ``chunk_id``, once ``snapshot`` is known to be served or kept."""
+        loaded = self.current()
+        if snapshot != loaded.id and snapshot not in self.store.ids():
+            raise StaleSnapshot(f"snapshot {snapshot} não está mais disponível")
+        row = loaded.snapshot.db.execute("SELECT rowid FROM chunks WHERE id = ?", (chunk_id,)).fetchone()
+        chunk = loaded.snapshot.chunks([int(row["rowid"])]).get(int(row["rowid"])) if row else None
+        if chunk is None:
+            raise UnknownSection(f"seção {chunk_id} não encontrada no índice atual")
+        doc = loaded.document(chunk.document_id)
+        title = doc.title if doc else chunk.document_id
+        return chunk, KcsSection(
+            chunk_id=chunk.id, document_id=chunk.document_id, title=title, section=section_within(chunk, title),
+            url=chunk.url,
+        )  # fmt: skip
+
     def suggest(self, subject: str, description: str, tags: list[str]) -> Suggestion:
         text = clean_ticket_text(subject, description, tags)
         if not _LETTER.search(text):
@@ -233,7 +291,7 @@ class Assistant:
         loaded = self.current()
         results, _ = retrieve(text[: self.settings.max_question_chars], loaded, self.components, 5)
         hits = [hit(loaded, r) for r in results]
-        return Suggestion(results=hits, checklist=loaded.checklist())
+        return Suggestion(results=hits, checklist=loaded.checklist(), snapshot=loaded.id)
 
     def document(self, document_id: str) -> DocumentView:
         loaded = self.current()

@@ -21,6 +21,7 @@ from assistant.errors import StateUnavailable
 from assistant.privacy import mask_for_log
 from assistant.state.sqlite import SqliteStateStore
 from assistant.state.store import QuestionRecord, StateStore
+from assistant.state.store import Row as Row
 from assistant.types import StateHealth
 
 log = logging.getLogger("bpa.state")
@@ -95,6 +96,51 @@ class GuardedState:
             self._failed(e, f"avaliação de {answer_id} não registrada")
             raise
         self._succeeded()
+
+    def record_ticket_view(self, ticket_id: str, channel: str, snapshot: str, chunk_ids: list[str]) -> bool:
+        """Record the sidebar opened on a ticket; like a question, never fails the suggestion:
+        False (logged, counted) when it could not be."""
+        try:
+            self.store().record_ticket_view(ticket_id, channel, snapshot, chunk_ids)
+        except StateUnavailable as e:
+            self._failed(e, f"abertura do app no ticket {ticket_id} não registrada")
+            return False
+        self._succeeded()
+        return True
+
+    def record_link(
+        self, ticket_id: str, section_key: str, action: str, chunk_id: str, snapshot: str, channel: str
+    ) -> Row:
+        """StateStore.record_link; raises StateUnavailable (logged, counted), as feedback does."""
+        try:
+            row = self.store().record_link(ticket_id, section_key, action, chunk_id, snapshot, channel)
+        except StateUnavailable as e:
+            self._failed(e, f"link no ticket {ticket_id} não registrado")
+            raise
+        self._succeeded()
+        return row
+
+    def record_flag(
+        self,
+        dedupe_key: str,
+        section_key: str,
+        chunk_id: str,
+        snapshot: str,
+        reason: str,
+        comment: str | None,
+        ticket_id: str | None,
+        channel: str,
+    ) -> Row:
+        """StateStore.record_flag; raises StateUnavailable (logged, counted), as feedback does."""
+        try:
+            row = self.store().record_flag(
+                dedupe_key, section_key, chunk_id, snapshot, reason, comment, ticket_id, channel
+            )
+        except StateUnavailable as e:
+            self._failed(e, f"sinalização da seção {chunk_id} não registrada")
+            raise
+        self._succeeded()
+        return row
 
     def first_delivery(self, keys: list[str]) -> bool:
         """StateStore.first_delivery; raises StateUnavailable (logged, counted)."""

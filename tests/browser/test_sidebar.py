@@ -73,7 +73,7 @@ def test_sidebar_lists_matching_sections_and_checklist(browser, live_server, set
     assert tags == ["protheus", "cliente_parado"]
 
     calls = zaf_calls(browser)
-    assert calls["get"] == [["ticket.subject", "ticket.description", "ticket.tags"]]
+    assert calls["get"] == [["ticket.id", "ticket.subject", "ticket.description", "ticket.tags"]]
     request = calls["request"][0]
     assert request["url"] == server.url + "/v1/suggest"
     assert (request["type"], request["contentType"], request["secure"]) == ("POST", "application/json", True)

@@ -60,6 +60,16 @@
 
   var OUTCOME_TITLES = { answer: "Resposta", pointer: "Sem resposta direta", refusal: "Sem resposta" };
 
+  var currentSnapshot = null; // the answer's snapshot: flags name it
+
+  // "Sinalizar" under a section: the shared flag form, sent to /v1/flags.
+  function flagActions(citation) {
+    var target = { chunk_id: citation.chunk_id, snapshot: currentSnapshot };
+    return render.sectionActions(target, function (body) {
+      return apiPost("/v1/flags", body);
+    }).node;
+  }
+
   function citationItem(citation, numbered) {
     var item = el("li", "citation");
     if (numbered) item.value = citation.n;
@@ -68,6 +78,7 @@
     heading.appendChild(link(citation.url, citation.title + " › " + citation.section, "citation-link"));
     item.appendChild(heading);
     item.appendChild(el("blockquote", "excerpt", citation.excerpt));
+    if (citation.chunk_id && currentSnapshot) item.appendChild(flagActions(citation));
     return item;
   }
 
@@ -88,6 +99,7 @@
     suggestions.forEach(function (c) {
       var item = el("li", "suggestion");
       item.appendChild(link(c.url, c.title + " › " + c.section, "citation-link"));
+      if (c.chunk_id && currentSnapshot) item.appendChild(flagActions(c));
       list.appendChild(item);
     });
     list.hidden = suggestions.length === 0;
@@ -98,6 +110,7 @@
   function renderAnswer(answer) {
     var outcome = outcomeOf(answer);
     var citations = outcome === "answer" ? answer.citations || [] : [];
+    currentSnapshot = answer.snapshot || null;
     var container = byId("answer");
     container.textContent = "";
     container.className = "answer outcome-" + outcome;
