@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install run test lint eval bench clean
+.PHONY: install run test lint eval bench clean sync-sidebar
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,11 @@ eval: install
 	$(VENV)/bin/bpa ingest
 	$(VENV)/bin/bpa eval --questions ../shared/eval/dev.jsonl
 	$(VENV)/bin/bpa eval --questions ../shared/eval/dev-blind.jsonl
+
+## make sync-sidebar: copy the shared answer rendering into the Zendesk app. sidebar/ is its own
+## bundle (zcli packages only that folder), so it carries a copy; a test fails when the two differ.
+sync-sidebar:
+	cp assistant/http/static/answer-render.js sidebar/assets/answer-render.js
 
 bench: install
 	$(PY) bench/ingest.py

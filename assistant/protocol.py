@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from assistant.kcs import FlagReason, FlagReceipt, LinkAction, LinkReceipt
 from assistant.types import Answer, Ask, DocumentView, SearchHit, StateHealth, Suggestion
 
 
@@ -50,3 +51,38 @@ class AssistantService(Protocol):
         ...
 
     def document(self, document_id: str) -> DocumentView: ...
+
+    # --- KCS (assistant.kcs) -------------------------------------------------------------------
+
+    def ticket_opened(self, ticket_id: str, snapshot: str, chunk_ids: list[str], channel: str = "zendesk") -> bool:
+        """Record the sidebar opened on a ticket and what it suggested (the link rate's
+        denominator); never raises: False when it could not be recorded."""
+        ...
+
+    def link(
+        self,
+        ticket_id: str,
+        chunk_id: str,
+        snapshot: str,
+        action: LinkAction,
+        excerpt: str | None = None,
+        channel: str = "zendesk",
+    ) -> LinkReceipt:
+        """Record a section linked or quoted into a ticket, once per (ticket, section, action).
+        Raises StaleSnapshot (a snapshot neither served nor kept), UnknownSection (not in the
+        served snapshot), ExcerptMismatch (a quote that is not the section's text),
+        StateUnavailable."""
+        ...
+
+    def flag(
+        self,
+        chunk_id: str,
+        snapshot: str,
+        reason: FlagReason,
+        comment: str | None = None,
+        ticket_id: str | None = None,
+        request_id: str | None = None,
+        channel: str = "api",
+    ) -> FlagReceipt:
+        """Record a section flagged as wrong (comment masked), once per request id. Raises as link."""
+        ...

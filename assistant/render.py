@@ -12,7 +12,7 @@ from assistant.answering.retrieval import LoadedSnapshot, Scored
 from assistant.privacy import mask_pii
 from assistant.types import Answer, AnswerLine, Citation, SearchHit, SectionLink, confidence_label
 from index.errors import SnapshotError
-from index.models import PATH_SEP
+from index.models import PATH_SEP, Chunk
 from index.snapshot import DocumentRecord
 from index.textutil import fold
 
@@ -30,8 +30,12 @@ def _known(doc: DocumentRecord | None, document_id: str) -> DocumentRecord:
 
 
 def _within(r: Scored, title: str) -> str:
+    return section_within(r.chunk, title)
+
+
+def section_within(chunk: Chunk, title: str) -> str:
     """The section path inside its document: breadcrumbs and title are shown apart."""
-    path = list(r.chunk.section_path)
+    path = list(chunk.section_path)
     folded = [fold(p) for p in path]
     if fold(title) in folded:
         path = path[folded.index(fold(title)) + 1 :]

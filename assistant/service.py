@@ -22,7 +22,13 @@ from assistant.answering.pipeline import Components, Question, Trace, retrieve, 
 from assistant.answering.rerank import Reranker
 from assistant.answering.retrieval import FusionConfig, LoadedSnapshot
 from assistant.errors import IncompatibleSnapshot, InvalidQuestion, UnknownDocument
-from assistant.render import hit, render
+from assistant.kcs import FlagReason, FlagReceipt, LinkAction, LinkReceipt, StaleSnapshot, UnknownSection
+from assistant.kcs import SectionRef as KcsSection
+from assistant.kcs import flag_key as kcs_flag_key
+from assistant.kcs import quote as kcs_quote
+from assistant.kcs import section_key as kcs_section_key
+from assistant.privacy import mask_pii
+from assistant.render import hit, render, section_within
 from assistant.state import GuardedState, QuestionRecord, StateStore
 from assistant.suggest import checklist, clean_ticket_text
 from assistant.types import (
@@ -37,6 +43,8 @@ from assistant.types import (
 )
 from index.embedding.protocol import Embedder
 from index.errors import BpaError, NoSnapshotError
+from index.leases import new_holder
+from index.models import Chunk
 from index.settings import Settings
 from index.snapshot import Snapshot, SnapshotStore
 
@@ -78,7 +86,8 @@ class Assistant:
             settings, embedder, fusion=fusion, composing=composing, abstaining=abstaining, glossary=glossary,
             reranker=reranker,
         )  # fmt: skip
-        self.store = SnapshotStore(settings.data_dir, settings.keep_snapshots)
+        self.store = SnapshotStore(settings.data_dir, settings.keep_snapshots, settings.snapshot_lease_ttl)
+        self._holder = new_holder()  # this replica's name on its snapshot lease
         self._state = GuardedState(settings.state_target, state, settings.data_dir / "state-spool")
         self._loaded: _Loaded | None = None
         self._pinned = _Loaded(snapshot) if snapshot is not None else None
@@ -119,6 +128,8 @@ class Assistant:
             return loaded
         with self._lock:
             self._checked = now
+            if self._loaded is not None:  # still serving it: publishing must not prune it
+                self.store.lease(self._loaded.id, self._holder)
             current = self.store.current_id()
             if current is None:
                 if self._loaded is None:
@@ -126,6 +137,7 @@ class Assistant:
                 return self._loaded  # pointer vanished: keep serving what we have
             if self._loaded is None:
                 self._loaded = self._load(current)  # nothing to serve meanwhile: load inline
+                self.store.lease(current, self._holder)
             elif self._loaded.id != current and self._loading != current:
                 # Build the new snapshot's structures off the request path; requests keep
                 # being served from the current one until the swap.
@@ -154,6 +166,7 @@ class Assistant:
         with self._lock:
             self._loaded = new
             self._loading = None
+            self.store.lease(new.id, self._holder)
 
     # --- validation -----------------------------------------------------------------------
     def _validate(self, question: str, field: str = "question") -> str:
@@ -223,6 +236,57 @@ class Assistant:
     def first_delivery(self, *keys: str) -> bool:
         return self._state.first_delivery(list(keys))
 
+    # --- KCS: links, quotes, flags, sidebar opens (assistant.kcs) ------------------------------
+    def ticket_opened(self, ticket_id: str, snapshot: str, chunk_ids: list[str], channel: str = "zendesk") -> bool:
+        """Record the sidebar opened on a ticket with its suggestions; never raises (False when
+        it could not be recorded, as a question's record)."""
+        return self._state.record_ticket_view(ticket_id, channel, snapshot, chunk_ids)
+
+    def link(
+        self, ticket_id: str, chunk_id: str, snapshot: str, action: LinkAction, excerpt: str | None = None,
+        channel: str = "zendesk",
+    ) -> LinkReceipt:  # fmt: skip
+        """Record a section linked or quoted into a ticket (once per ticket, section and action).
+        Raises StaleSnapshot, UnknownSection, ExcerptMismatch, StateUnavailable."""
+        chunk, ref = self._section(chunk_id, snapshot)
+        quote = None
+        if action == "quote":
+            quote = mask_pii(kcs_quote(chunk.text, excerpt))
+        row = self._state.record_link(ticket_id, kcs_section_key(chunk), action, chunk.id, snapshot, channel)
+        return LinkReceipt(
+            ticket_id=ticket_id, action=action, snapshot=snapshot, recorded_at=row["created_at"], target=ref,
+            quote=quote,
+        )  # fmt: skip
+
+    def flag(
+        self, chunk_id: str, snapshot: str, reason: FlagReason, comment: str | None = None,
+        ticket_id: str | None = None, request_id: str | None = None, channel: str = "api",
+    ) -> FlagReceipt:  # fmt: skip
+        """Record a flag on a section; the same ``request_id`` (or, without one, the same flag
+        from the same ticket and channel) is recorded once. Raises StaleSnapshot,
+        UnknownSection, StateUnavailable."""
+        chunk, ref = self._section(chunk_id, snapshot)
+        key = kcs_flag_key(request_id, kcs_section_key(chunk), reason, comment, ticket_id, channel)
+        row = self._state.record_flag(key, kcs_section_key(chunk), chunk.id, snapshot, reason, comment, ticket_id,
+                                      channel)  # fmt: skip
+        return FlagReceipt(reason=row["reason"], snapshot=row["snapshot"], recorded_at=row["created_at"], target=ref)
+
+    def _section(self, chunk_id: str, snapshot: str) -> tuple[Chunk, KcsSection]:
+        """The served snapshot's chunk ``chunk_id``, once ``snapshot`` is known to be served or kept."""
+        loaded = self.current()
+        if snapshot != loaded.id and snapshot not in self.store.ids():
+            raise StaleSnapshot(f"snapshot {snapshot} não está mais disponível")
+        row = loaded.snapshot.db.execute("SELECT rowid FROM chunks WHERE id = ?", (chunk_id,)).fetchone()
+        chunk = loaded.snapshot.chunks([int(row["rowid"])]).get(int(row["rowid"])) if row else None
+        if chunk is None:
+            raise UnknownSection(f"seção {chunk_id} não encontrada no índice atual")
+        doc = loaded.document(chunk.document_id)
+        title = doc.title if doc else chunk.document_id
+        return chunk, KcsSection(
+            chunk_id=chunk.id, document_id=chunk.document_id, title=title, section=section_within(chunk, title),
+            url=chunk.url,
+        )  # fmt: skip
+
     def suggest(self, subject: str, description: str, tags: list[str]) -> Suggestion:
         text = clean_ticket_text(subject, description, tags)
         if not _LETTER.search(text):
@@ -230,7 +294,7 @@ class Assistant:
         loaded = self.current()
         results, _ = retrieve(text[: self.settings.max_question_chars], loaded, self.components, 5)
         hits = [hit(loaded, r) for r in results]
-        return Suggestion(results=hits, checklist=loaded.checklist())
+        return Suggestion(results=hits, checklist=loaded.checklist(), snapshot=loaded.id)
 
     def document(self, document_id: str) -> DocumentView:
         loaded = self.current()

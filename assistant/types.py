@@ -124,6 +124,7 @@ class StateHealth(BaseModel):
 
 class Suggestion(BaseModel):
     results: list[SearchHit]
+    snapshot: str = Field(default="", description="The snapshot the results come from (links and flags name it).")
     checklist: list[str] = Field(
         default_factory=list, description="Ticket-review checklist items when they apply."
     )

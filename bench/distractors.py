@@ -39,6 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT)]
 
 from bench.ingest import run as run_ingest_child  # noqa: E402
+from bench.ingest import toml_source  # noqa: E402
 from bench.scale import EVAL  # noqa: E402  (the dev sets beside the repository)
 
 PACKAGE = "libreoffice-help-pt-br"
@@ -61,12 +62,6 @@ def fetch_package(target: Path) -> None:
             raise SystemExit(f"apt-get download {PACKAGE} falhou: {done.stderr.strip()[-500:]}")
         subprocess.run(["dpkg-deb", "-x", str(debs[0]), f"{tmp}/x"], check=True)
         shutil.copytree(Path(tmp) / "x" / PACKAGE_DIR, target)
-
-
-def toml_source(name: str, fields: dict[str, Any]) -> str:
-    lines = ["[[source]]", f"name = {json.dumps(name, ensure_ascii=False)}"]
-    lines += [f"{key} = {json.dumps(value, ensure_ascii=False)}" for key, value in fields.items()]
-    return "\n".join(lines) + "\n"
 
 
 def default_sources() -> list[str]:

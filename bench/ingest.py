@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT)]
@@ -71,6 +72,13 @@ def run(label: str, data_dir: Path, sources: Path, embedder: str) -> dict[str, f
         flush=True,
     )
     return row
+
+
+def toml_source(name: str, fields: dict[str, Any]) -> str:
+    """One ``[[source]]`` table of a sources file (values as JSON strings: valid TOML)."""
+    lines = ["[[source]]", f"name = {json.dumps(name, ensure_ascii=False)}"]
+    lines += [f"{key} = {json.dumps(value, ensure_ascii=False)}" for key, value in fields.items()]
+    return "\n".join(lines) + "\n"
 
 
 def write_sources(path: Path, body: str) -> Path:

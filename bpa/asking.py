@@ -90,7 +90,8 @@ def evaluate(
     as_json: Annotated[bool, typer.Option("--json", help="Saída JSON.")] = False,
 ) -> None:
     """Mede recall, MRR, acerto das respostas e abstenção num conjunto de perguntas."""
-    from assistant.maintenance.evaluation import EvalError, load_questions, print_report, run_eval
+    from assistant.maintenance.evaluation import EvalError, load_questions, run_eval
+    from bpa.output import print_eval_report
 
     settings = _settings()
     try:
@@ -103,7 +104,7 @@ def evaluate(
     if as_json:
         _print_json(result)
     else:
-        print_report(result, out)
+        print_eval_report(result, out)
 
 
 # --------------------------------------------------------------------------------------

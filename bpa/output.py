@@ -12,6 +12,7 @@ import re
 import textwrap
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from rich.console import Console
 from rich.measure import Measurement
@@ -190,3 +191,49 @@ def print_manifest(console: Console, manifest: Manifest, *, current: bool) -> No
         console.print(Text("Fontes", style="bold"))
         print_fields(console, [(name, source_line(s)) for name, s in manifest.sources.items()])
     print_gate(console, manifest.gate)
+
+
+# --- bpa eval ---------------------------------------------------------------------------------
+_EVAL_LABELS = {
+    "answer_hit": "acerto da resposta",
+    "first_line_hit": "acerto na 1ª linha",
+    "declined_unanswerable": "recusa sem cobertura",
+    "declined_answerable": "recusa indevida",
+}
+
+
+def print_eval_report(result: dict[str, Any], console: Any) -> None:
+    """Metrics as rows, systems as columns: fits 80 columns whatever the number of kinds."""
+    from rich.table import Table
+
+    def fmt(v: Any) -> str:
+        return "—" if v is None else f"{v:.3f}"
+
+    keys = [key for key in result if key.startswith("recall@")] + ["mrr@10"]
+    console.print(f"bpa eval — modelo {result['model']}, snapshot {result['snapshot']}")
+    table = Table("métrica", "bpa", "bm25 janelas", "denso janelas")
+    bm25, dense = result["baselines"]["bm25_windows"], result["baselines"]["dense_windows"]
+    for key in keys:
+        table.add_row(key, fmt(result.get(key)), fmt(bm25.get(key)), fmt(dense.get(key)))
+    for key, label in _EVAL_LABELS.items():
+        table.add_row(label, fmt(result[key]), "—", "—")
+    table.add_row("ECE (10 faixas)", fmt(result["ece"]), "—", "—")
+    console.print(table)
+    kinds = Table("tipo", "n", "r@5", "mrr", "acerto", "1ª linha", "recusa s/c", "recusa ind.")
+    for kind, s in result["by_kind"].items():
+        figures = ("recall@5", "mrr@10", "answer_hit", "first_line_hit", "declined_unanswerable", "declined_answerable")
+        kinds.add_row(kind, str(s["n"]), *(fmt(s.get(key)) for key in figures))
+    console.print(kinds)
+    reliability = Table("confiança", "n", "média", "acertos")
+    for row in result["reliability"]:
+        reliability.add_row(row["bin"], str(row["n"]), fmt(row["confidence"]), fmt(row["accuracy"]))
+    console.print(reliability)
+    o = result["outcomes"]
+    console.print(f"desfechos: {o['answer']} respostas · {o['pointer']} indicações · {o['refusal']} recusas")
+    console.print(f"latência ask: p50 {result['p50_ms']:.1f} ms · p95 {result['p95_ms']:.1f} ms")
+    for key, label in (
+        ("misses", "fora do top-k"), ("wrong_declines", "recusadas sem motivo"),
+        ("wrong_answers", "respondidas sem cobertura"), ("first_line_misses", "resposta fora da 1ª linha"),
+    ):  # fmt: skip
+        if result[key]:
+            console.print(f"{label}: {', '.join(result[key])}")

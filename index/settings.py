@@ -28,6 +28,11 @@ class IndexSettings(BaseSettings):
 
     data_dir: Path = Field(Path("var"), description="Where snapshots, feedback and logs live.")
     keep_snapshots: int = Field(3, ge=1, description="How many published snapshots to keep for rollback.")
+    snapshot_lease_ttl: float = Field(
+        60.0, gt=0,
+        description="Seconds a serving replica's lease on its snapshot stays fresh (it is refreshed at "
+        "every reload check); publishing never prunes a snapshot under a fresh lease.",
+    )  # fmt: skip
     embedder: str = Field("e5", description=embedders.describe())
     model_path: str | None = Field(None, description="Model directory for 'st' (or to override a packaged model).")
     embed_batch_size: int = Field(32, ge=1, description="Texts per embedding batch.")
@@ -69,6 +74,16 @@ class IngestSettings(BaseSettings):
     http_retries: int = Field(4, ge=0, description="Retries on 429/5xx/timeouts, with backoff.")
     http_concurrency: int = Field(4, ge=1, description="Concurrent requests per source.")
     http_backoff: float = Field(1.0, ge=0, description="Base backoff in seconds (doubles per retry).")
+    http_page_deadline: float = Field(
+        30.0, gt=0,
+        description="Seconds one page or API response may take to download in all, whatever the server does "
+        "(a source's page_deadline overrides it); over it the page is one failed document.",
+    )  # fmt: skip
+    http_max_page_mb: float = Field(
+        10.0, gt=0,
+        description="Largest body a page or API response may have once decoded (gunzipped), in MB; checked "
+        "while streaming (a source's max_page_mb overrides it); over it the page is one failed document.",
+    )  # fmt: skip
 
 
 class AnsweringSettings(BaseSettings):
@@ -96,11 +111,16 @@ class AnsweringSettings(BaseSettings):
     reranker: str = Field(
         "identity",
         description=(
-            "Reranker of the retrieved top passages: 'identity' (keep the fused order) or "
+            "Reranker of the retrieved top passages: 'identity' (keep the fused order), "
+            "'selector' (the learned answer-line selector and abstention model in selector_weights) or "
             "'cross-encoder' (a sentence-transformers CrossEncoder directory given by "
             "reranker_path; none ships with bpa). The name is checked against "
             "assistant.answering.rerank.RERANKERS where the reranker is built (this layer cannot import it)."
         ),
+    )
+    selector_weights: Path = Field(
+        Path("corpus/selector.npz"),
+        description="Weights of the learned answer-line selector (reranker 'selector'; bench/selector/train.py).",
     )
     reranker_path: Path | None = Field(
         None, description="Local model directory of the 'cross-encoder' reranker (never downloaded)."

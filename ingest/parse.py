@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from bs4 import BeautifulSoup, NavigableString, Tag
 
@@ -20,6 +20,7 @@ from index.errors import BpaError
 from index.models import Block, Document, Section, document_id
 from index.textutil import collapse_ws, fold
 from ingest.anchors import Heading, assign_anchors
+from ingest.flatten import Line, _heading_number, cap_depth, html_to_lines
 from ingest.sources.base import RawDocument
 
 # 2: indented labels ("Observação:") open a section. 3: unique section ids on bpa's own
@@ -32,208 +33,10 @@ class ParseError(BpaError):
     """A page could not be turned into a document (empty, no text, not HTML)."""
 
 
-@dataclass
-class Line:
-    kind: str  # heading | item | para | row | code | quote
-    text: str
-    indent: int = 0
-    level: int = 0  # headings only
-    marker: str = ""  # list items: "•" or "1."
-    anchor: str = ""  # element id, when the HTML has one
-    blank_before: bool = True
-    shown: str = ""  # the text as the page shows it (a text marker included), when it differs
-
-    @property
-    def visible(self) -> str:
-        return self.shown or self.text
-
-
-# ---------------------------------------------------------------------------------------
-# pass 1: HTML -> lines
-
-_DROP_TAGS = ("style", "script", "noscript", "template", "svg", "head", "nav", "header", "footer", "form")
-_DROP_CLASSES = ("toc-macro", "toc", "client-side-toc-macro", "hidden", "breadcrumbs")
-_BLOCK_TAGS = {"p", "div", "section", "article", "main", "body", "html", "center", "dl", "dd", "dt", "figure"}
-_INLINE_BREAK = {"br"}
-_MACRO_PARAM = re.compile(r"^[a-z][\w-]*(\.[\w-]+)+\s*=\s*\S+$", re.IGNORECASE)  # deck.tab.x = #fff
-_TOC_WORDS = {"indice", "sumario", "table of contents", "conteudo"}
-_BULLET = re.compile(r"^([•·▪◦●○■\-*])\s+(.*)$")
-_NUMBERED = re.compile(r"^(\d{1,2}(?:\.\d{1,2})*[.)]|[a-z][.)])\s+(.*)$")
-
-
-def _is_toc_list(tag: Tag) -> bool:
-    links = tag.find_all("a")
-    items = [li for li in tag.find_all("li") if li.get_text(strip=True)]
-    if links and items and all(str(a.get("href", "")).startswith("#") for a in links):
-        return len(links) >= len(items) * 0.8
-    return bool(items) and all(fold(li.get_text(" ", strip=True)) in _TOC_WORDS for li in items)
-
-
-def _clean_tree(root: Tag) -> None:
-    for tag in root.find_all(_DROP_TAGS):
-        tag.decompose()
-    for tag in root.find_all(class_=lambda c: bool(c) and any(x in _DROP_CLASSES for x in c.split())):
-        tag.decompose()
-    for tag in root.find_all(["ul", "ol"]):
-        if not tag.decomposed and _is_toc_list(tag):
-            tag.decompose()
-
-
-class _Flattener:
-    """Walks the DOM, collecting inline text and emitting Lines at block boundaries."""
-
-    def __init__(self) -> None:
-        self.lines: list[Line] = []
-        self.buf: list[str] = []
-
-    def flush(self, indent: int = 0) -> None:
-        text = "".join(self.buf)
-        self.buf = []
-        if text.strip():
-            self.lines.extend(text_to_lines(text, base_indent=indent))
-
-    def walk(self, node: Tag, depth: int = 0) -> None:
-        for child in node.children:
-            if isinstance(child, NavigableString):
-                if type(child) is NavigableString:  # skip comments, CDATA, doctype
-                    self.buf.append(str(child))
-                continue
-            if not isinstance(child, Tag):
-                continue
-            name = child.name or ""
-            if re.fullmatch(r"h[1-6]", name):
-                self.flush()
-                text = collapse_ws(child.get_text(" "))
-                if text:
-                    level, shown = int(name[1]), _shown(child.get_text())
-                    self.lines.append(Line("heading", text, level=level, anchor=_anchor_of(child), shown=shown))
-            elif name in ("ul", "ol"):
-                self.flush()
-                self.list(child, depth)
-            elif name == "table":
-                self.flush()
-                self.table(child)
-            elif name == "pre":
-                self.flush()
-                self.lines.append(Line("code", child.get_text().strip("\n")))
-            elif name == "blockquote":
-                self.flush()
-                self.lines.append(Line("quote", collapse_ws(child.get_text(" "))))
-            elif _is_expand_title(child):
-                self.flush()
-                self.lines.append(Line("heading", collapse_ws(child.get_text(" ")), level=99))
-            elif name in _INLINE_BREAK:
-                self.buf.append("\n")
-            elif name in _BLOCK_TAGS or name == "li":
-                self.flush()
-                self.walk(child, depth)
-                self.flush()
-            else:  # inline: a, span, font, strong, em, code...
-                self.walk(child, depth)
-
-    def list(self, tag: Tag, depth: int) -> None:
-        ordered = tag.name == "ol"
-        for n, li in enumerate(tag.find_all("li", recursive=False), 1):
-            own: list[str] = []
-            nested: list[Tag] = []
-            for child in li.children:
-                # Paragraphs after a nested list belong with it, not with the item's own text.
-                if isinstance(child, Tag) and (
-                    child.name in ("ul", "ol") or (child.name in ("p", "div") and nested)
-                ):
-                    nested.append(child)
-                elif isinstance(child, Tag):
-                    own.append(child.get_text(" "))
-                elif type(child) is NavigableString:
-                    own.append(str(child))
-            text = collapse_ws(" ".join(own))
-            marker = f"{n}." if ordered else "•"
-            if text:
-                self.lines.append(
-                    Line("item", text, indent=2 + 2 * depth, marker=marker, anchor=_anchor_of(li))
-                )
-            for sub in nested:
-                if sub.name in ("ul", "ol"):
-                    self.list(sub, depth + 1)
-                else:
-                    t = collapse_ws(sub.get_text(" "))
-                    if t:
-                        self.lines.append(Line("para", t, indent=4 + 2 * depth))
-        # Lists nested directly in lists (invalid but common in Confluence exports).
-        for sub in tag.find_all(["ul", "ol"], recursive=False):
-            self.list(sub, depth + 1)
-
-    def table(self, tag: Tag) -> None:
-        for tr in tag.find_all("tr"):
-            tds = [c for c in tr.find_all(["td", "th"], recursive=False) if c.get_text(strip=True)]
-            if tds:  # the first cell is what directly follows the text before the row
-                cells = [collapse_ws(c.get_text(" ")) for c in tds]
-                self.lines.append(Line("row", " — ".join(cells), shown=_shown(tds[0].get_text())))
-
-
-def _is_expand_title(tag: Tag) -> bool:
-    classes: list[str] = list(tag.get("class") or [])
-    return "expand-control-text" in classes
-
-
-def _anchor_of(tag: Tag) -> str:
-    ident = tag.get("id")
-    return str(ident) if ident else ""
-
-
-def _shown(text: str) -> str:
-    """Text as a browser renders it: ASCII whitespace runs collapse, no-break spaces stay."""
-    return re.sub(r"[ \t\n\r\f]+", " ", text).strip(" \t\n\r\f\xa0")
-
-
-def text_to_lines(text: str, base_indent: int = 0) -> list[Line]:
-    """Classify plain-text lines by indentation and markers."""
-    out: list[Line] = []
-    blank = True
-    for raw in text.replace("\r", "").replace("\t", "    ").split("\n"):
-        stripped = raw.replace("\xa0", " ").rstrip()
-        body = stripped.lstrip()
-        if not body:
-            blank = True
-            continue
-        indent = base_indent + len(stripped) - len(body)
-        shown = _shown(raw)
-        body = collapse_ws(body)
-        if _MACRO_PARAM.match(body):
-            continue
-        m = _BULLET.match(body)
-        n = _NUMBERED.match(body)
-        if m:
-            out.append(Line("item", m.group(2), indent=indent, marker="•", blank_before=blank, shown=shown))
-        elif n and (indent > 0 or not _heading_number(body)):
-            out.append(Line("item", n.group(2), indent=indent, marker=n.group(1), blank_before=blank, shown=shown))
-        else:
-            out.append(Line("para", body, indent=indent, blank_before=blank, shown=shown))
-        blank = False
-    return out
-
-
-def html_to_lines(html: str) -> tuple[list[Line], BeautifulSoup]:
-    soup = BeautifulSoup(html, "lxml")
-    root: Tag = soup.select_one("div#main-content") or soup.select_one("div.article-body") or soup
-    _clean_tree(root)
-    flat = _Flattener()
-    flat.walk(root)
-    flat.flush()
-    return flat.lines, soup
-
-
 # ---------------------------------------------------------------------------------------
 # pass 2: lines -> outline
 
-_HEADING_NUM = re.compile(r"^(\d{1,2}(?:\.\d{1,2}){0,4})\s*(?:-|–|\.)\s+(\S.{0,150})$")
 _TERMINAL = (".", ":", ";", ",", "?", "!")
-
-
-def _heading_number(text: str) -> int:
-    """Depth of a numbered heading ('1.1.2 - X' -> 3), 0 when the text is not one."""
-    m = _HEADING_NUM.match(text)
-    return len(m.group(1).split(".")) if m else 0
 
 
 def _title(text: str) -> str:
@@ -257,9 +60,7 @@ def _is_plain_heading(line: Line, nxt: Line | None) -> bool:
 
 def _is_label(line: Line) -> bool:
     """'Durante atuação online:' — a short colon-ended line at the margin opens a subsection."""
-    return (
-        line.kind == "para" and line.indent == 0 and line.text.endswith(":") and len(line.text.split()) <= 3
-    )
+    return line.kind == "para" and line.indent == 0 and line.text.endswith(":") and len(line.text.split()) <= 3
 
 
 def _is_faq(line: Line, nxt: Line | None, faq_indent: int) -> bool:
@@ -289,9 +90,7 @@ def _has_children(lines: list[Line], i: int) -> bool:
 def _is_step_group(lines: list[Line], i: int) -> bool:
     """A list item like '1. Cliente parado:' whose nested lines are its content."""
     line = lines[i]
-    return (
-        line.kind == "item" and line.text.endswith(":") and len(line.text) <= 120 and _has_children(lines, i)
-    )
+    return line.kind == "item" and line.text.endswith(":") and len(line.text) <= 120 and _has_children(lines, i)
 
 
 def _pair_runs(lines: list[Line]) -> list[Line]:
@@ -497,6 +296,7 @@ def parse_document(raw: RawDocument, public_url: str) -> Document:
         raise ParseError("conteúdo binário, não é HTML")
     # Title and breadcrumbs come from the full page, before the body is cut out.
     head = BeautifulSoup(raw.html, "lxml")
+    cap_depth(head)  # before anything reads the tree: nothing below may cost more than linear time
     title = raw.title or _page_title(head) or raw.key.rsplit("/", 1)[-1]
     crumbs = raw.breadcrumbs or [c for c in _breadcrumbs(head) if fold(c) != fold(title)]
     for h1 in head.select("h1.article-title"):

@@ -79,6 +79,12 @@ class _Pending:
     chunks: list[Chunk]
 
 
+def _describe(e: BaseException) -> str:
+    """An unexpected exception in one line (its type and the start of its message)."""
+    text = " ".join(str(e).split())
+    return f"{type(e).__name__}: {text[:200]}" if text else type(e).__name__
+
+
 @contextmanager
 def ingest_lock(data_dir: Path) -> Iterator[None]:
     """Exclusive use of ``data_dir`` for whatever changes its snapshots (ingest, rollback).
@@ -106,7 +112,9 @@ class _Run:
         self.embedder = embedder
         self.progress = progress or (lambda stage, done, total: None)
         self.cfg = ChunkingConfig(settings.chunk_max_tokens, settings.chunk_overlap_tokens)
-        self.store = SnapshotStore(settings.data_dir, keep=settings.keep_snapshots)
+        self.store = SnapshotStore(
+            settings.data_dir, keep=settings.keep_snapshots, lease_ttl=settings.snapshot_lease_ttl
+        )
         self.prev: Snapshot | None = None
         if self.store.current_id() is not None:
             self.prev = self.store.open_current()
@@ -131,9 +139,7 @@ class _Run:
         return {d.key: d for d in self.prev.documents(source)} if self.prev else {}
 
     # --- one source ---------------------------------------------------------------------
-    def ingest_source(
-        self, name: str, source_fetch: Callable[[dict[str, str]], Iterator[RawDocument]]
-    ) -> None:
+    def ingest_source(self, name: str, source_fetch: Callable[[dict[str, str]], Iterator[RawDocument]]) -> None:
         old = self.prev_docs(name)
         previous = {k: (d.version or d.content_hash) for k, d in old.items()}
         staged: list[_Pending] = []
@@ -153,13 +159,14 @@ class _Run:
                     self.report.errors.append(f"[{name}] {raw.error or raw.key}")
                 if pending:
                     staged.append(pending)
-        except SourceError as e:
+        except Exception as e:  # a SourceError, or a bug a hostile page found
             # The listing did not complete: keep everything this source had, once.
+            reason = str(e) if isinstance(e, SourceError) else f"erro inesperado ao listar: {_describe(e)}"
             del self.pending[carried_before:]
             for record in old.values():
                 self.carry(record)
-            self.report.sources[name] = SourceStatus("failed", len(old), str(e))
-            self.report.errors.append(f"[{name}] {e}")
+            self.report.sources[name] = SourceStatus("failed", len(old), reason)
+            self.report.errors.append(f"[{name}] {reason}")
             return
         removed = [k for k in old if k not in seen]
         self.pending.extend(staged)
@@ -183,12 +190,13 @@ class _Run:
             return "unchanged", None
         try:
             doc = parse_document(raw, self.settings.public_url)
-        except ParseError as e:
-            raw.error = f"{raw.url or raw.key}: {e}"
+            chunks = chunk_document(doc, self.cfg)
+        except Exception as e:  # one bad document never stops the run
+            reason = str(e) if isinstance(e, ParseError) else f"erro ao processar o documento: {_describe(e)}"
+            raw.error = f"{raw.url or raw.key}: {reason}"
             if old is not None:
                 self.carry(old)
             return "failed", None
-        chunks = chunk_document(doc, self.cfg)
         return ("changed" if old is not None else "new"), _Pending(DocumentRecord.from_document(doc), chunks)
 
     # --- embedding and writing ----------------------------------------------------------
@@ -301,16 +309,21 @@ def run_ingest(
     sources_file = load_sources(settings.sources)
     if only_source is not None:
         sources_file.get(only_source)  # validates the name
+    # Built before anything runs: a source that cannot be built as written (a files
+    # source matching no file) is a ConfigError, and nothing is indexed.
+    built = {c.name: build_source(c, settings) for c in sources_file.sources if only_source in (None, c.name)}
     with ingest_lock(settings.data_dir):
+        # A build killed mid-run left its temp dir: gone before this one starts (we hold the lock).
+        SnapshotStore(settings.data_dir).clean_stale_builds()
         run = _Run(settings, embedder, full, progress)
         for i, cfg in enumerate(sources_file.sources):
             run.progress("fetch", i, len(sources_file.sources))
-            if only_source is not None and cfg.name != only_source:
+            source = built.get(cfg.name)
+            if source is None:
                 for record in run.prev_docs(cfg.name).values():
                     run.carry(record)
                 run.report.sources[cfg.name] = SourceStatus("skipped", len(run.prev_docs(cfg.name)))
                 continue
-            source = build_source(cfg, settings)
             run.ingest_source(cfg.name, source.fetch)
         # Documents of sources no longer in the file are dropped: the file is the truth.
         configured = {c.name for c in sources_file.sources}
@@ -318,7 +331,11 @@ def run_ingest(
             gone = [d for d in run.prev.documents() if d.source not in configured]
             run.report.removed += len(gone)
         run.progress("fetch", len(sources_file.sources), len(sources_file.sources))
-        if full or run.changed_anything():
+        if not run.pending:
+            # Nothing to serve (every document failed): never published, never gated.
+            run.report.errors.append("nenhum documento pôde ser indexado: nenhum snapshot foi publicado")
+            run.report.snapshot_id = run.prev.id if run.prev else None
+        elif full or run.changed_anything():
             _publish(run, gate)
         else:
             run.report.snapshot_id = run.prev.id if run.prev else None

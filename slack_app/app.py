@@ -7,10 +7,12 @@ thread of the listener executor), so Slack always gets its ack within 3 seconds.
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from slack_bolt import App, BoltRequest, BoltResponse
 from slack_bolt.error import BoltError
@@ -19,8 +21,9 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
 from assistant import BpaError, InvalidQuestion, NoSnapshotError, StateUnavailable, UnknownAnswer
+from assistant.kcs import FLAG_REASONS, FlagReason, StaleSnapshot, UnknownSection
 from assistant.protocol import AssistantService
-from assistant.types import Answer, Ask
+from assistant.types import Answer, Ask, Citation
 from slack_app import blocks
 from slack_app.blocks import Message
 from slack_app.state import BoundedMap, RateLimiter, SeenKeys
@@ -79,7 +82,7 @@ class SlackBot:
         self.allowed_channels = frozenset(settings.slack_channels)
         self.seen = SeenKeys()
         self.threads: BoundedMap[tuple[str, str], str] = BoundedMap(2000)  # thread -> first question
-        self.answers: BoundedMap[str, Answer] = BoundedMap(500)  # ephemeral answers, for "share"
+        self.answers: BoundedMap[str, Answer] = BoundedMap(500)  # recent answers, for "share" and "Sinalizar"
         self.limiter = RateLimiter(settings.slack_user_rate_per_minute)
 
     def register(self, app: App) -> None:
@@ -90,6 +93,11 @@ class SlackBot:
         app.action(blocks.SHARE)(ack=_ack, lazy=[self.on_share])
         for action_id in (blocks.FEEDBACK_HELPFUL, blocks.FEEDBACK_UNHELPFUL):
             app.action(action_id)(ack=_ack, lazy=[self.on_feedback])
+        app.action(blocks.FLAG)(ack=_ack, lazy=[self.on_flag])
+        app.action(re.compile("^" + re.escape(blocks.FLAG_REASON_PREFIX) + r"\d+$"))(
+            ack=_ack, lazy=[self.on_flag_reason]
+        )
+        app.view(blocks.FLAG_MODAL)(ack=_ack, lazy=[self.on_flag_comment])
 
     # --- middleware --------------------------------------------------------------------
 
@@ -239,6 +247,78 @@ class SlackBot:
         else:
             respond(response_type="ephemeral", replace_original=False, text=blocks.FEEDBACK_THANKS)
 
+    def on_flag(self, action: dict[str, Any], respond: Callable[..., Any]) -> None:
+        """The flag button: a small ephemeral choice, each section shown with a menu of reasons."""
+        answer = self.answers.get(action.get("value", ""))
+        if answer is None:
+            respond(response_type="ephemeral", replace_original=False, text=blocks.FLAG_EXPIRED)
+        elif not blocks.flag_targets(answer):
+            respond(response_type="ephemeral", replace_original=False, text=blocks.FLAG_NOTHING)
+        else:
+            respond(response_type="ephemeral", replace_original=False, **blocks.flag_choice_message(answer))
+
+    def on_flag_reason(
+        self, body: dict[str, Any], action: dict[str, Any], client: WebClient, respond: Callable[..., Any]
+    ) -> None:
+        value = str((action.get("selected_option") or {}).get("value", ""))
+        answer_id, _, rest = value.partition("|")
+        n, _, reason = rest.partition("|")
+        answer = self.answers.get(answer_id)
+        target = next((c for c in blocks.flag_targets(answer) if str(c.n) == n), None) if answer else None
+        if answer is None or target is None or reason not in FLAG_REASONS:
+            respond(response_type="ephemeral", replace_original=False, text=blocks.FLAG_EXPIRED)
+            return
+        user = str((body.get("user") or {}).get("id", ""))
+        why = cast(FlagReason, reason)
+        if why == "outro":  # what is wrong, in the analyst's words: a modal with a text box
+            channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id", "")
+            metadata = json.dumps({"answer_id": answer_id, "n": n, "channel": channel})
+            try:
+                modal = blocks.flag_comment_modal(target, metadata)
+                client.views_open(trigger_id=body.get("trigger_id", ""), view=modal)
+            except SlackApiError as e:
+                log.warning("Could not open the flag modal: %s", e.response.get("error"))
+                respond(response_type="ephemeral", replace_original=False, text=blocks.ERROR)
+            return
+        recorded, text = self._flag(answer, target, why, None, user)
+        respond(replace_original=recorded, response_type="ephemeral", text=text)
+
+    def on_flag_comment(self, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
+        """The "outro" modal was sent: record the flag with its comment, thank in the channel."""
+        try:
+            meta = json.loads(view.get("private_metadata") or "{}")
+        except ValueError:
+            meta = {}
+        user = str((body.get("user") or {}).get("id", ""))
+        answer = self.answers.get(str(meta.get("answer_id", "")))
+        n = str(meta.get("n", ""))
+        target = next((c for c in blocks.flag_targets(answer) if str(c.n) == n), None) if answer else None
+        values = ((view.get("state") or {}).get("values") or {}).get(blocks.FLAG_COMMENT_BLOCK) or {}
+        comment = str((values.get(blocks.FLAG_COMMENT_ACTION) or {}).get("value") or "").strip()
+        if answer is None or target is None:
+            text = blocks.FLAG_EXPIRED
+        else:
+            text = self._flag(answer, target, "outro", comment[: blocks.FLAG_COMMENT_MAX] or None, user)[1]
+        if meta.get("channel") and user:
+            _quietly(client.chat_postEphemeral, channel=str(meta["channel"]), user=user, text=text)
+
+    def _flag(
+        self, answer: Answer, target: Citation, reason: FlagReason, comment: str | None, user: str
+    ) -> tuple[bool, str]:
+        """Record a flag from Slack: whether it was recorded, and the text to show (thanks, or why not)."""
+        try:
+            # One flag per user, answer, section and reason: a retried interaction is not a second flag.
+            self.assistant.flag(
+                target.chunk_id, answer.snapshot, reason, comment,
+                request_id=f"slack-{user}-{answer.answer_id}-{target.n}-{reason}", channel="slack",
+            )  # fmt: skip
+        except (UnknownSection, StaleSnapshot):
+            return False, blocks.FLAG_GONE
+        except Exception:
+            log.exception("Could not store a flag for %s", answer.answer_id)
+            return False, blocks.ERROR
+        return True, blocks.flag_thanks(reason, blocks.source_label(target))
+
     # --- helpers -----------------------------------------------------------------------
 
     def _ask(
@@ -254,6 +334,7 @@ class SlackBot:
         except Exception:
             log.exception("The assistant failed to answer a Slack question")
             return blocks.text_message(blocks.ERROR), None
+        self.answers.put(answer.answer_id, answer)  # for "share" and "Sinalizar"
         return blocks.answer_message(answer, shareable=shareable), answer
 
     def _channel_allowed(self, channel: str, channel_type: str | None) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from assistant.kcs import FLAG_REASONS, REASON_LABELS
 from assistant.types import Answer, Citation
 
 Block = dict[str, Any]
@@ -21,6 +22,9 @@ ACTIONS_BLOCK_ID = "bpa_actions"
 FEEDBACK_HELPFUL = "bpa_feedback_helpful"
 FEEDBACK_UNHELPFUL = "bpa_feedback_unhelpful"
 SHARE = "bpa_share"
+FLAG = "bpa_flag"
+# One select per cited section (ids unique in a message): the prefix is what app.py listens to.
+FLAG_REASON_PREFIX = "bpa_flag_reason_"
 
 # --- Block Kit limits --------------------------------------------------------------
 SECTION_MAX = 3000
@@ -58,6 +62,24 @@ SHARE_EXPIRED = (
 SHARE_FAILED = "Não consegui publicar neste canal. Convide o app para o canal (`/invite`) e tente de novo."
 FEEDBACK_THANKS = "Obrigado pelo retorno!"
 FEEDBACK_UNKNOWN = "Não encontrei essa resposta (talvez seja antiga), então o retorno não foi registrado."
+FLAG_PROMPT = "*Sinalizar uma seção:* escolha o motivo ao lado da seção com problema."
+FLAG_EXPIRED = (
+    "Essa resposta não está mais disponível para sinalizar. Sinalize pela página do bpa ou pelo app do Zendesk."
+)
+FLAG_NOTHING = "Esta resposta não cita nenhuma seção para sinalizar."
+FLAG_GONE = "Essa seção não está mais no índice atual; faça a pergunta de novo para sinalizar a versão atual."
+MAX_FLAG_CHOICES = 5
+FLAG_MODAL = "bpa_flag_comment"  # the modal "outro" opens, for the free text
+FLAG_COMMENT_BLOCK = "flag_comment"
+FLAG_COMMENT_ACTION = "comment"
+FLAG_COMMENT_MAX = 500  # as /v1/flags
+
+
+def flag_thanks(reason: str, label: str) -> str:
+    return (
+        f":triangular_flag_on_post: Seção sinalizada ({REASON_LABELS.get(reason, reason).lower()}): "
+        f"{escape(label)}. Obrigado! Quem mantém a documentação vai revisar."
+    )
 
 
 def rate_limited(per_minute: int) -> str:
@@ -152,11 +174,13 @@ def _button(text: str, action_id: str, value: str, style: str | None = None) -> 
     return button
 
 
-def _actions(answer_id: str, *, feedback: bool, shareable: bool) -> list[Block]:
+def _actions(answer_id: str, *, feedback: bool, shareable: bool, flaggable: bool = False) -> list[Block]:
     elements: list[Block] = []
     if feedback:
         elements.append(_button("👍 Útil", FEEDBACK_HELPFUL, answer_id))
         elements.append(_button("👎 Não ajudou", FEEDBACK_UNHELPFUL, answer_id))
+    if flaggable:
+        elements.append(_button("🚩 Sinalizar", FLAG, answer_id))
     if shareable:
         elements.append(_button("Compartilhar no canal", SHARE, answer_id, style="primary"))
     return [{"type": "actions", "block_id": ACTIONS_BLOCK_ID, "elements": elements}] if elements else []
@@ -167,9 +191,77 @@ def _sources(citations: list[Citation]) -> list[Block]:
     for citation in citations[:MAX_SOURCES]:
         blocks.append(_section(f"*[{citation.n}]* {_link(citation.url, source_label(citation))}"))
         excerpt = " ".join(citation.excerpt.split())
-        if excerpt:
-            blocks.append(_context(f"_{escape(_clip(excerpt, EXCERPT_MAX))}_"))
+        elements = [f"_{escape(_clip(excerpt, EXCERPT_MAX))}_"] if excerpt else []
+        # A line to paste into a ticket: Block Kit has no "copy" button, so the link is plain text.
+        elements.append(paste_line(citation))
+        blocks.append(_context(*elements))
     return blocks
+
+
+def paste_line(citation: Citation) -> str:
+    """'🔗 Title › Section — URL': the citation as a line an analyst can paste into a ticket."""
+    return f":link: {escape(source_label(citation))} — {escape(citation.url)}"
+
+
+def flag_targets(answer: Answer) -> list[Citation]:
+    """The sections an answer shows: its citations, or the nearest sections of a pointer or refusal."""
+    return (answer.citations if _outcome(answer) == "answer" else answer.suggestions)[:MAX_FLAG_CHOICES]
+
+
+def flag_choice_message(answer: Answer) -> Message:
+    """Each section the answer shows, with a menu of reasons beside it (a small choice: no modal)."""
+    out: list[Block] = [_section(FLAG_PROMPT)]
+    for citation in flag_targets(answer):
+        out.append(
+            {
+                "type": "section",
+                "text": {
+                    "type": "mrkdwn",
+                    "text": _clip(f"*[{citation.n}]* {_link(citation.url, source_label(citation))}", SECTION_MAX),
+                },
+                "accessory": {
+                    "type": "static_select",
+                    "action_id": f"{FLAG_REASON_PREFIX}{citation.n}",
+                    "placeholder": {"type": "plain_text", "text": "Motivo…"},
+                    "options": [
+                        {
+                            "text": {"type": "plain_text", "text": REASON_LABELS[reason]},
+                            "value": f"{answer.answer_id}|{citation.n}|{reason}",
+                        }
+                        for reason in FLAG_REASONS
+                    ],
+                },
+            }
+        )
+    return {"text": "Sinalizar uma seção da resposta", "blocks": out}
+
+
+def flag_comment_modal(citation: Citation, metadata: str) -> Block:
+    """"Outro motivo": a modal asking what is wrong (free text, optional, up to 500 characters).
+    ``metadata`` (private_metadata) says which answer, section and channel it is about."""
+    return {
+        "type": "modal",
+        "callback_id": FLAG_MODAL,
+        "title": {"type": "plain_text", "text": "Sinalizar seção"},
+        "submit": {"type": "plain_text", "text": "Enviar"},
+        "close": {"type": "plain_text", "text": "Cancelar"},
+        "private_metadata": metadata[:3000],
+        "blocks": [
+            _section(f"*[{citation.n}]* {_link(citation.url, source_label(citation))}"),
+            {
+                "type": "input",
+                "block_id": FLAG_COMMENT_BLOCK,
+                "optional": True,
+                "label": {"type": "plain_text", "text": "O que está errado nesta seção?"},
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": FLAG_COMMENT_ACTION,
+                    "multiline": True,
+                    "max_length": FLAG_COMMENT_MAX,
+                },
+            },
+        ],
+    }
 
 
 def _footer(answer: Answer) -> Block:
@@ -247,7 +339,8 @@ def answer_message(
             blocks.append(_context("*Fontes*"))
             blocks.extend(_sources(answer.citations))
     blocks.append(_footer(answer))
-    blocks.extend(_actions(answer.answer_id, feedback=not feedback_given, shareable=shareable))
+    flaggable = bool(flag_targets(answer))
+    blocks.extend(_actions(answer.answer_id, feedback=not feedback_given, shareable=shareable, flaggable=flaggable))
     if feedback_given:
         blocks.append(_context(FEEDBACK_THANKS))
     return {"text": fallback_text(answer), "blocks": blocks[:MAX_BLOCKS]}

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Generic, TypeVar
+
+from assistant.ratelimit import SlidingWindowLimiter
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -76,34 +78,14 @@ class BoundedMap(Generic[K, V]):
                 self._items.popitem(last=False)
 
 
-class RateLimiter:
-    """Sliding one-minute window of questions per user."""
+class RateLimiter(SlidingWindowLimiter):
+    """Sliding one-minute window of questions per user: the shared limiter under Slack's names."""
 
     def __init__(
         self, per_minute: int, window: float = 60.0, max_users: int = 10_000, clock: Clock = time.monotonic
     ) -> None:
-        self._limit = per_minute
-        self._window = window
-        self._max_users = max_users
-        self._clock = clock
-        self._hits: OrderedDict[str, deque[float]] = OrderedDict()
-        self._lock = threading.Lock()
+        super().__init__(per_minute, window=window, max_keys=max_users, clock=clock)
 
     @property
     def per_minute(self) -> int:
-        return self._limit
-
-    def allow(self, user: str) -> bool:
-        """Count one question for ``user``; False when over the limit (not counted)."""
-        now = self._clock()
-        with self._lock:
-            hits = self._hits.setdefault(user, deque())
-            self._hits.move_to_end(user)
-            while hits and hits[0] <= now - self._window:
-                hits.popleft()
-            while len(self._hits) > self._max_users:
-                self._hits.popitem(last=False)
-            if len(hits) >= self._limit:
-                return False
-            hits.append(now)
-            return True
+        return self.limit

@@ -27,6 +27,8 @@ FACE = {
     "assistant.errors",
     "assistant.privacy",
     "assistant.suggest",
+    "assistant.ratelimit",
+    "assistant.kcs",
 }
 # Rows: a module takes the row of the longest key that is it or contains it; the row lists the
 # modules it may import (a name covers itself and everything under it; "=x" covers x alone).

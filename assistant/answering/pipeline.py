@@ -25,8 +25,9 @@ from assistant.answering.evidence import Evidence, score_units
 from assistant.answering.glossary import Glossary
 from assistant.answering.question import Asked
 from assistant.answering.question import asked as asked_for
-from assistant.answering.rerank import Reranked, Reranker, build_reranker
+from assistant.answering.rerank import Reranked, Reranker, SelectorReranker, build_reranker
 from assistant.answering.retrieval import FusionConfig, LoadedSnapshot, Query, Retriever, Scored
+from assistant.answering.selection import Selection, decide_selected, select
 from index.embedding.protocol import Embedder
 from index.settings import Settings
 
@@ -112,6 +113,7 @@ class Trace:
     composed: Composed  # compose (always built; shown only when the decision is to answer)
     snapshot: str = ""  # the snapshot searched
     fingerprint: str = ""  # Components.fingerprint: the configuration and models
+    selection: Selection | None = None  # the learned selector's reading (BPA_RERANKER=selector)
 
 
 def retrieve(
@@ -141,7 +143,16 @@ def run(question: Question, loaded: LoadedSnapshot, components: Components) -> T
     asked = asked_for(question.text)
     cosines = _unit_cosines(loaded, ranked, query)
     evidence = score_units(ranked, query.stems, loaded.idf, c.composing, cosines, asked)
-    lead = lead_unit(evidence, c.composing, asked)
+    selection = None
+    if isinstance(c.reranker, SelectorReranker):
+        # The selector scores the lines (it reads the question's form itself, so the hand
+        # rule that a line holding the asked kind of fact must lead is off).
+        hubs = {r.rowid: float(loaded.hub[loaded.row(r.rowid)]) for r in evidence.passages}
+        evidence, selection = select(
+            question.text, evidence, c.reranker.selector, loaded.idf, cosines, c.composing.first_line_passages, hubs
+        )
+    lead_asked = None if isinstance(c.reranker, SelectorReranker) else asked
+    lead = lead_unit(evidence, c.composing, lead_asked)
     link = link_unit(evidence)
     # The line the answer leads with: a unit, or the link the best passage points to.
     lead_score = max(lead.score if lead else 0.0, link.score if link else 0.0)
@@ -151,9 +162,14 @@ def run(question: Question, loaded: LoadedSnapshot, components: Components) -> T
     fact_missing = bool(asked) and bool(evidence.units) and not any(u.fact for u in evidence.units)
     sig = signals(ranked, hub, lead_score, fact_missing)
     has_line = lead is not None or link is not None
-    decision = decide(sig, c.abstaining, has_line) if ranked else Decision("refusal", 0.0, "nothing retrieved")
-    composed = compose(evidence, c.composing, asked)
+    if not ranked:
+        decision = Decision("refusal", 0.0, "nothing retrieved")
+    elif isinstance(c.reranker, SelectorReranker):
+        decision = decide_selected(selection, sig, c.abstaining, has_line)
+    else:
+        decision = decide(sig, c.abstaining, has_line)
+    composed = compose(evidence, c.composing, lead_asked)
     return Trace(
         question.text, query, results, reranked, ranked, asked, evidence, sig, decision, composed,
-        snapshot=loaded.id, fingerprint=c.fingerprint,
+        snapshot=loaded.id, fingerprint=c.fingerprint, selection=selection,
     )  # fmt: skip

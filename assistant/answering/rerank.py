@@ -18,6 +18,11 @@ Rerankers (``Settings.reranker``, one line each in :data:`RERANKERS`):
     LLMs that are (gemma-3-270m, SmolLM2-135M as GGUF) made dev-blind MRR@10 worse when
     reranking the top 10 (0.733 → 0.46-0.70) at 17-39 s per question.
 
+``selector``
+    the learned answer-line selector and abstention model (corpus/selector.npz, trained on
+    public Portuguese QA by bench/selector/train.py): the passage order stays; the lines an
+    answer leads with and the decision to answer become the selector's.
+
 Adding one: a class with ``name`` and ``rerank``, and a factory line in ``RERANKERS``.
 """
 
@@ -33,6 +38,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from assistant.answering.retrieval import Scored
+from assistant.answering.selector import Selector, SelectorError, load_selector
 from index.errors import BpaError
 from index.settings import Settings
 
@@ -192,9 +198,29 @@ def _load_cross_encoder(settings: Settings) -> CrossEncoderReranker:
     return CrossEncoderReranker(model, name, depth=settings.reranker_depth)
 
 
+class SelectorReranker:
+    """The learned answer-line selector (assistant/answering/selection.py): keeps the fused
+    passage order and carries the selector, which the evidence and decide stages read."""
+
+    def __init__(self, selector: Selector) -> None:
+        self.selector = selector
+        self.name = selector.name  # "selector@<sha256 prefix of the weights file>"
+
+    def rerank(self, question: str, results: list[Scored]) -> list[Reranked]:
+        return [Reranked(r) for r in results]
+
+
+def _load_selector(settings: Settings) -> SelectorReranker:
+    try:
+        return SelectorReranker(load_selector(settings.selector_weights))
+    except SelectorError as exc:
+        raise RerankerError(f"BPA_RERANKER=selector: {exc}") from exc
+
+
 RERANKERS: dict[str, Callable[[Settings], Reranker]] = {
     "identity": lambda settings: IdentityReranker(),
     "cross-encoder": _load_cross_encoder,
+    "selector": _load_selector,
 }
 
 

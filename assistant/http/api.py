@@ -97,10 +97,14 @@ def build_api_router(
         responses=BODY_ERRORS,
         summary="Práticas aplicáveis a um ticket (app do Zendesk)",
     )
-    def suggest(body: SuggestRequest) -> SuggestResponse:
+    def suggest(body: SuggestRequest, request: Request) -> SuggestResponse:
         logger.info("sugestão para ticket: %s", for_log(body.subject))
         suggestion = service.suggest(body.subject, body.description, list(body.tags))
-        return SuggestResponse(results=suggestion.results, checklist=suggestion.checklist)
+        snapshot = suggestion.snapshot or service.snapshot_id or ""
+        if body.ticket_id is not None:  # the sidebar opened on a ticket: the link rate's denominator
+            chunk_ids = [h.chunk_id for h in suggestion.results]
+            service.ticket_opened(body.ticket_id, snapshot, chunk_ids, channel=request_channel(request))
+        return SuggestResponse(results=suggestion.results, checklist=suggestion.checklist, snapshot=snapshot)
 
     @router.post(
         "/feedback",

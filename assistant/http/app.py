@@ -19,6 +19,7 @@ from assistant.http.admin import (
 from assistant.http.api import build_api_router
 from assistant.http.errors import UnexpectedErrorMiddleware, install_error_handlers
 from assistant.http.job_files import JobFiles
+from assistant.http.kcs import build_kcs_router, install_kcs_error_handlers
 from assistant.http.metrics import Metrics, MetricsMiddleware
 from assistant.http.ops import build_ops_router
 from assistant.http.pages import STATIC_DIR, build_pages_router
@@ -100,8 +101,10 @@ def create_app(
     guard = make_client_guard(settings, limiter)
 
     install_error_handlers(app)
+    install_kcs_error_handlers(app)
     app.include_router(build_ops_router(service, metrics, jobs))
     app.include_router(build_api_router(settings, service, metrics, guard))
+    app.include_router(build_kcs_router(service, guard))
     if settings.admin_token and jobs is not None:
         admin_guard = make_admin_guard(settings, limiter)
         app.include_router(build_admin_router(jobs, admin_guard))

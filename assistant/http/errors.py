@@ -87,6 +87,7 @@ _MESSAGES: dict[str, str] = {
     "string_pattern_mismatch": "O campo '{field}' tem um valor em formato inválido.",
     "string_too_long": "O campo '{field}' aceita no máximo {max_length} caracteres.",
     "too_long": "O campo '{field}' aceita no máximo {max_length} itens.",
+    "literal_error": "O campo '{field}' deve ser um destes valores: {expected}.",
 }
 _NOT_OBJECT_TYPES = {"model_attributes_type", "dict_type", "model_type"}
 
@@ -130,6 +131,8 @@ def describe_validation_error(error: Mapping[str, Any]) -> tuple[str, str | None
         return f"O campo '{field}' deve ser um objeto JSON.", field
     template = _MESSAGES.get(kind, "O campo '{field}' tem um valor inválido.")
     context = {key: value for key, value in (error.get("ctx") or {}).items() if isinstance(key, str)}
+    if isinstance(context.get("expected"), str):  # pydantic's "'a', 'b' or 'c'"
+        context["expected"] = context["expected"].replace(" or ", " ou ")
     try:
         return template.format(field=field, **context), field
     except (KeyError, IndexError):

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
+from assistant.kcs import MAX_TICKET_ID_CHARS, TICKET_ID_PATTERN
 from assistant.suggest import MAX_DESCRIPTION_CHARS
 from assistant.types import WORD_PATTERN, AnswerLine, Citation, ConfidenceLabel, Outcome, SearchHit
 
@@ -30,6 +31,8 @@ DEFAULT_MAX_QUESTION_CHARS = 2_000
 HAS_WORD = WORD_PATTERN
 
 ShortText = Annotated[str, Field(max_length=MAX_ITEM_CHARS)]
+# A ticket's id as the desk gives it (Zendesk: a number, sent as text).
+TicketId = Annotated[str, Field(min_length=1, max_length=MAX_TICKET_ID_CHARS, pattern=TICKET_ID_PATTERN)]
 
 
 def _integral_float_to_int(value: object) -> object:
@@ -121,6 +124,10 @@ class SuggestRequest(StrictRequest):
     tags: list[ShortText] = Field(
         default_factory=list, max_length=MAX_LIST_ITEMS, description="Tags do ticket."
     )
+    ticket_id: TicketId | None = Field(
+        default=None,
+        description="Id do ticket (app do Zendesk): registra que o app foi aberto nele, para a taxa de links.",
+    )
 
     @model_validator(mode="after")
     def _has_text(self) -> SuggestRequest:
@@ -135,6 +142,7 @@ class SuggestRequest(StrictRequest):
 
 class SuggestResponse(BaseModel):
     results: list[SearchHit]
+    snapshot: str = Field(default="", description="Snapshot das sugestões (a informar em /v1/links e /v1/flags).")
     checklist: list[str] = Field(description="Itens de revisão do ticket que se aplicam.")
 
 

@@ -7,9 +7,6 @@ import hmac
 import ipaddress
 import logging
 import math
-import threading
-import time
-from collections import deque
 from collections.abc import Callable
 from typing import Annotated, NoReturn
 
@@ -24,15 +21,14 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from assistant.http.errors import ApiError, error_response
 from assistant.privacy import mask_for_log
+from assistant.ratelimit import SlidingWindowLimiter
 from index.settings import Settings
 
 API_KEY_HEADER = "X-API-Key"
 CHANNEL_HEADER = "X-BPA-Channel"
 CHANNELS = frozenset({"api", "web", "zendesk"})
 
-_api_key_scheme = APIKeyHeader(
-    name=API_KEY_HEADER, auto_error=False, description="Uma das chaves de BPA_API_KEYS."
-)
+_api_key_scheme = APIKeyHeader(name=API_KEY_HEADER, auto_error=False, description="Uma das chaves de BPA_API_KEYS.")
 _bearer_scheme = HTTPBearer(auto_error=False, description="O token de BPA_ADMIN_TOKEN.")
 
 
@@ -42,52 +38,6 @@ def _matches_any(candidate: str, accepted: list[str]) -> bool:
     for key in accepted:
         found |= hmac.compare_digest(candidate.encode(), key.encode())
     return found
-
-
-class SlidingWindowLimiter:
-    """At most ``limit`` hits per ``window`` seconds per key (a log of hit times)."""
-
-    def __init__(self, limit: int, window: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
-        self.limit = limit
-        self.window = window
-        self._clock = clock
-        self._hits: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-        self._calls = 0
-
-    def hit(self, key: str) -> float | None:
-        """Record a hit; return None when allowed, else the seconds until one is."""
-        now = self._clock()
-        with self._lock:
-            hits = self._hits.setdefault(key, deque())
-            self._expire(hits, now)
-            if len(hits) >= self.limit:
-                return hits[0] + self.window - now
-            hits.append(now)
-            self._calls += 1
-            if self._calls % 1000 == 0:
-                self._sweep(now)
-            return None
-
-    def retry_after(self, key: str) -> float | None:
-        """Like hit() without recording one: None while ``key`` has budget left."""
-        now = self._clock()
-        with self._lock:
-            hits = self._hits.get(key)
-            if hits is None:
-                return None
-            self._expire(hits, now)
-            return hits[0] + self.window - now if len(hits) >= self.limit else None
-
-    def _expire(self, hits: deque[float], now: float) -> None:
-        while hits and hits[0] <= now - self.window:
-            hits.popleft()
-
-    def _sweep(self, now: float) -> None:
-        for key in list(self._hits):
-            self._expire(self._hits[key], now)
-            if not self._hits[key]:
-                del self._hits[key]
 
 
 def client_ip(request: Request) -> str:
@@ -151,9 +101,7 @@ def make_client_guard(settings: Settings, limiter: SlidingWindowLimiter) -> Call
 
     if accepted:
 
-        def guard_with_key(
-            request: Request, api_key: Annotated[str | None, Security(_api_key_scheme)] = None
-        ) -> str:
+        def guard_with_key(request: Request, api_key: Annotated[str | None, Security(_api_key_scheme)] = None) -> str:
             return enforce_rate_limit(client_identity(request, api_key))
 
         return guard_with_key

@@ -20,6 +20,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from assistant.errors import InvalidQuestion
+from assistant.maintenance.report_kcs import KcsReport, build_kcs
 from assistant.privacy import mask_pii
 from index.errors import BpaError
 from index.models import PATH_SEP, Chunk
@@ -155,6 +156,9 @@ class GapReport(BaseModel):
     glossary: list[GlossaryCandidate]
     owners: list[OwnerStats]
     notes: list[str]
+    kcs: KcsReport = Field(
+        default_factory=KcsReport, description="Zendesk sidebar: link rate, reuse per section, flags."
+    )
 
 
 # --- building it -------------------------------------------------------------------------
@@ -292,6 +296,7 @@ class GapReporter:
             glossary=self._glossary(unanswered, chunks, documents),
             owners=_owners(documents, sections, cited, unhelpful, gaps, never, stale),
             notes=notes,
+            kcs=build_kcs(self.assistant.state, sections, since),
         )
 
     def _questions(self) -> list[_Asked]:

@@ -20,7 +20,9 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from assistant.kcs import REASON_LABELS
 from assistant.maintenance.report import GapReport, SectionRef
+from assistant.maintenance.report_kcs import KcsReport, KcsSection
 from assistant.privacy import mask_pii
 
 _BLUE, _RED, _GREEN, _GREY = "#1f5fa8", "#c0392b", "#2e8b57", "#777777"
@@ -107,6 +109,83 @@ def chart_gaps(report: GapReport) -> str:
     ax.set_xlabel("perguntas sem resposta")
     ax.set_title("Maiores lacunas (grupos de perguntas parecidas)")
     return _svg(fig)
+
+
+def chart_reuse(kcs: KcsReport) -> str:
+    """Links and quotes per section (the most reused on top)."""
+    top = kcs.reuse[:_TOP_GAPS]
+    labels = [_short(f"{u.section.title} › {u.section.section}") for u in top]
+    positions = range(len(top))
+    fig = _figure(max(2.0, 0.45 * len(top) + 1))
+    ax = fig.add_subplot()
+    ax.barh([p - 0.2 for p in positions], [u.links for u in top], height=0.4, color=_BLUE, label="links")
+    ax.barh([p + 0.2 for p in positions], [u.quotes for u in top], height=0.4, color=_GREEN, label="trechos")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_yticks(list(positions), labels)
+    ax.invert_yaxis()
+    ax.set_xlabel("tickets")
+    ax.set_title("Reuso das seções em tickets (links e trechos inseridos pelo app do Zendesk)")
+    ax.legend()
+    return _svg(fig)
+
+
+def _kcs_link(s: KcsSection) -> str:
+    return f'<a href="{escape(s.url, quote=True)}">{_t(s.title)} › {_t(s.section)}</a>'
+
+
+def kcs_html(kcs: KcsReport) -> list[str]:
+    """The Zendesk sidebar's part: link rate, reuse per section (with a chart), flags, and the
+    sections suggested often but never linked."""
+    rate = f"{100 * kcs.link_rate:.0f}%" if kcs.link_rate is not None else "—"
+    cards = "".join(
+        f'<div class="card"><b>{value}</b>{label}</div>'
+        for value, label in (
+            (rate, f"taxa de links ({kcs.tickets_linked} de {kcs.tickets_opened} tickets)"),
+            (kcs.links, "links inseridos"),
+            (kcs.quotes, "trechos inseridos"),
+            (kcs.flags, "sinalizações"),
+        )
+    )
+    parts = [
+        '<h2 id="kcs">Uso no Zendesk (KCS)</h2>',
+        '<p class="note">Taxa de links: tickets que receberam um link ou trecho de uma seção, entre os '
+        "tickets em que o app do Zendesk foi aberto.</p>",
+        f'<div class="cards">{cards}</div>',
+        "<h3>Reuso por seção</h3>",
+    ]
+    if kcs.reuse:
+        parts.append('<div class="chart">' + chart_reuse(kcs) + "</div>")
+        rows = [[_kcs_link(u.section), str(u.links), str(u.quotes), str(u.suggested)] for u in kcs.reuse]
+        parts.append(_table(["seção", "links", "trechos", "sugerida em (tickets)"], rows, {1, 2, 3}))
+    else:
+        parts.append('<p class="note">Nenhuma seção linkada ou citada em tickets no período.</p>')
+    parts.append("<h3>Seções sinalizadas</h3>")
+    if kcs.flagged:
+        rows = [
+            [
+                _kcs_link(f.section),
+                str(f.flags),
+                "<br>".join(f"{escape(REASON_LABELS.get(r, r))}: {n}" for r, n in f.reasons.items()),
+                "<br>".join(_t(c) for c in f.comments),
+            ]
+            for f in kcs.flagged
+        ]
+        parts.append(_table(["seção", "sinalizações", "motivos", "comentários"], rows, {1}))
+    else:
+        parts.append('<p class="note">Nenhuma seção sinalizada no período.</p>')
+    parts.append("<h3>Sugeridas com frequência, nunca linkadas</h3>")
+    parts.append(
+        _list(
+            (f"{_kcs_link(u.section)} <small>(sugerida em {u.suggested} tickets)</small>" for u in kcs.unlinked),
+            "Nenhuma.",
+        )
+    )
+    if kcs.dropped:
+        parts.append(
+            f'<p class="note">{kcs.dropped} registro(s) de seções que não estão mais no índice servido '
+            "foram omitidos.</p>"
+        )
+    return parts
 
 
 def _short(text: str) -> str:
@@ -252,6 +331,7 @@ def render_html(report: GapReport) -> str:
             {2, 3, 4, 5, 6, 7},
         )
     )
+    parts.extend(kcs_html(report.kcs))
     parts.extend(f'<p class="note">{escape(note)}</p>' for note in report.notes)
     return (
         '<!DOCTYPE html><html lang="pt-BR"><head><meta charset="utf-8">'

@@ -5,7 +5,9 @@ User text is masked again here (defence in depth: the store already holds it mas
 
 from __future__ import annotations
 
+from assistant.kcs import REASON_LABELS
 from assistant.maintenance.report import GapReport, GlossaryCandidate, SectionRef
+from assistant.maintenance.report_kcs import KcsReport, KcsSection
 from assistant.privacy import mask_pii
 from index.textutil import collapse_ws
 
@@ -71,8 +73,47 @@ def render_markdown(report: GapReport) -> str:
             f"| {o.source} | {_t(o.owner or '—')} | {o.documents} | {o.stale} | {o.citations} | {o.unhelpful} "
             f"| {o.gaps} | {o.never_cited} |"
         )
+    lines += ["", *kcs_markdown(report.kcs)]
     lines += ["", *report.notes]
     return "\n".join(lines) + "\n"
+
+
+def _kcs_ref(s: KcsSection) -> str:
+    return f"[{_t(s.title)} › {_t(s.section)}]({s.url})"
+
+
+def kcs_markdown(kcs: KcsReport) -> list[str]:
+    """The Zendesk sidebar's part: link rate, reuse per section, flags, suggested but never linked."""
+    rate = f"{100 * kcs.link_rate:.0f}%" if kcs.link_rate is not None else "—"
+    lines = [
+        "## Uso no Zendesk (KCS)",
+        "",
+        f"- taxa de links: {rate} ({kcs.tickets_linked} de {kcs.tickets_opened} ticket(s) com o app aberto "
+        "receberam um link ou trecho)",
+        f"- links inseridos: {kcs.links} · trechos inseridos: {kcs.quotes} · sinalizações: {kcs.flags}",
+        "",
+        "### Reuso por seção",
+        "",
+    ]
+    if kcs.reuse:
+        lines += ["| seção | links | trechos | sugerida em |", "|---|---|---|---|"]
+        lines += [f"| {_kcs_ref(u.section)} | {u.links} | {u.quotes} | {u.suggested} |" for u in kcs.reuse]
+    else:
+        lines.append("Nenhuma seção linkada ou citada em tickets no período.")
+    lines += ["", "### Seções sinalizadas", ""]
+    if kcs.flagged:
+        lines += ["| seção | sinalizações | motivos | comentários |", "|---|---|---|---|"]
+        for f in kcs.flagged:
+            reasons = ", ".join(f"{REASON_LABELS.get(r, r).lower()}: {n}" for r, n in f.reasons.items())
+            comments = "; ".join(_t(c) for c in f.comments)
+            lines.append(f"| {_kcs_ref(f.section)} | {f.flags} | {reasons} | {comments} |")
+    else:
+        lines.append("Nenhuma seção sinalizada no período.")
+    lines += ["", "### Sugeridas com frequência, nunca linkadas", ""]
+    lines += [f"- {_kcs_ref(u.section)}: sugerida em {u.suggested} ticket(s)" for u in kcs.unlinked] or ["Nenhuma."]
+    if kcs.dropped:
+        lines += ["", f"{kcs.dropped} registro(s) de seções que não estão mais no índice servido foram omitidos."]
+    return lines
 
 
 def _toml_string(text: str) -> str:

@@ -30,6 +30,7 @@ from assistant.privacy import mask_for_log
 from assistant.state.spool import Spool
 from assistant.state.sqlite import SqliteStateStore
 from assistant.state.store import QuestionRecord, StateStore, now_iso
+from assistant.state.store import Row as Row
 from assistant.state.writer import RecordWriter, bounded
 from assistant.types import StateHealth
 
@@ -152,6 +153,49 @@ class GuardedState:
         timeout = self._timeout()
         deadline = time.monotonic() + timeout
         self._call(lambda: self.store().record_feedback(answer_id, helpful, comment, channel, deadline), what, timeout)
+
+    def record_ticket_view(self, ticket_id: str, channel: str, snapshot: str, chunk_ids: list[str]) -> bool:
+        """Record the sidebar opened on a ticket; like a question, never fails the suggestion
+        (bounded like feedback): False (logged, counted) when it could not be."""
+        self._start()
+        try:
+            self._call(
+                lambda: self.store().record_ticket_view(ticket_id, channel, snapshot, chunk_ids),
+                f"abertura do app no ticket {ticket_id} não registrada",
+            )
+        except StateUnavailable:
+            return False
+        return True
+
+    def record_link(
+        self, ticket_id: str, section_key: str, action: str, chunk_id: str, snapshot: str, channel: str
+    ) -> Row:
+        """StateStore.record_link; raises StateUnavailable (logged, counted), as feedback does."""
+        self._start()
+        return self._call(
+            lambda: self.store().record_link(ticket_id, section_key, action, chunk_id, snapshot, channel),
+            f"link no ticket {ticket_id} não registrado",
+        )
+
+    def record_flag(
+        self,
+        dedupe_key: str,
+        section_key: str,
+        chunk_id: str,
+        snapshot: str,
+        reason: str,
+        comment: str | None,
+        ticket_id: str | None,
+        channel: str,
+    ) -> Row:
+        """StateStore.record_flag; raises StateUnavailable (logged, counted), as feedback does."""
+        self._start()
+        return self._call(
+            lambda: self.store().record_flag(
+                dedupe_key, section_key, chunk_id, snapshot, reason, comment, ticket_id, channel
+            ),
+            f"sinalização da seção {chunk_id} não registrada",
+        )
 
     def first_delivery(self, keys: list[str]) -> bool:
         """StateStore.first_delivery; raises StateUnavailable (logged, counted)."""

@@ -33,6 +33,19 @@ CREATE TABLE IF NOT EXISTS feedback (
 );
 CREATE TABLE IF NOT EXISTS deliveries (key TEXT PRIMARY KEY, seen_at DOUBLE PRECISION NOT NULL);
 CREATE INDEX IF NOT EXISTS deliveries_seen_at ON deliveries (seen_at);
+CREATE TABLE IF NOT EXISTS ticket_views (
+    ticket_id TEXT PRIMARY KEY, first_at TEXT NOT NULL, last_at TEXT NOT NULL, opens INTEGER NOT NULL,
+    channel TEXT NOT NULL, snapshot TEXT NOT NULL, chunk_ids TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS ticket_links (
+    ticket_id TEXT NOT NULL, section_key TEXT NOT NULL, action TEXT NOT NULL, chunk_id TEXT NOT NULL,
+    snapshot TEXT NOT NULL, channel TEXT NOT NULL, created_at TEXT NOT NULL,
+    PRIMARY KEY (ticket_id, section_key, action)
+);
+CREATE TABLE IF NOT EXISTS section_flags (
+    dedupe_key TEXT PRIMARY KEY, section_key TEXT NOT NULL, chunk_id TEXT NOT NULL, snapshot TEXT NOT NULL,
+    reason TEXT NOT NULL, comment TEXT, ticket_id TEXT, channel TEXT NOT NULL, created_at TEXT NOT NULL
+);
 """
 
 Row = dict[str, Any]
@@ -57,7 +70,12 @@ class QuestionRecord:
     created_at: str = ""
 
 
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
 def now_iso() -> str:
+    """To the millisecond: questions and feedback sort in the order they were answered."""
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
@@ -113,6 +131,74 @@ class StateStore:
                 for key in keys
             ]
         return all(n == 1 for n in new)
+
+    # --- KCS: tickets the sidebar was opened on, sections linked or quoted into them, flags ---
+
+    def record_ticket_view(self, ticket_id: str, channel: str, snapshot: str, chunk_ids: list[str]) -> None:
+        """The sidebar was opened on ``ticket_id`` and suggested ``chunk_ids``: one row per
+        ticket (the latest suggestions, how many opens), the link rate's denominator."""
+        now = _now()
+        with self._transaction() as execute:
+            execute(
+                "INSERT INTO ticket_views VALUES (?,?,?,1,?,?,?) ON CONFLICT (ticket_id) DO UPDATE SET "
+                "last_at = excluded.last_at, opens = ticket_views.opens + 1, channel = excluded.channel, "
+                "snapshot = excluded.snapshot, chunk_ids = excluded.chunk_ids",
+                (ticket_id, now, now, channel, snapshot, json.dumps(chunk_ids)),
+            )
+
+    def record_link(
+        self, ticket_id: str, section_key: str, action: str, chunk_id: str, snapshot: str, channel: str
+    ) -> Row:
+        """Record a section linked or quoted into a ticket, once per (ticket, section, action):
+        a repeat (the analyst clicked twice, the request was replayed) writes nothing and
+        returns the first row."""
+        with self._transaction() as execute:
+            execute(
+                "INSERT INTO ticket_links VALUES (?,?,?,?,?,?,?) "
+                "ON CONFLICT (ticket_id, section_key, action) DO NOTHING",
+                (ticket_id, section_key, action, chunk_id, snapshot, channel, _now()),
+            )
+            row: Row = execute(
+                "SELECT * FROM ticket_links WHERE ticket_id = ? AND section_key = ? AND action = ?",
+                (ticket_id, section_key, action),
+            ).fetchone()
+        return row
+
+    def record_flag(
+        self,
+        dedupe_key: str,
+        section_key: str,
+        chunk_id: str,
+        snapshot: str,
+        reason: str,
+        comment: str | None,
+        ticket_id: str | None,
+        channel: str,
+    ) -> Row:
+        """Record a flag on a section (the comment masked); a repeat of ``dedupe_key`` writes
+        nothing and returns the first row."""
+        with self._transaction() as execute:
+            execute(
+                "INSERT INTO section_flags VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT (dedupe_key) DO NOTHING",
+                (dedupe_key, section_key, chunk_id, snapshot, reason, mask_pii(comment) if comment else None,
+                 ticket_id, channel, _now()),
+            )  # fmt: skip
+            row: Row = execute("SELECT * FROM section_flags WHERE dedupe_key = ?", (dedupe_key,)).fetchone()
+        return row
+
+    def ticket_views(self) -> list[Row]:
+        with self._transaction() as execute:
+            return list(execute("SELECT * FROM ticket_views ORDER BY first_at, ticket_id", ()).fetchall())
+
+    def ticket_links(self) -> list[Row]:
+        with self._transaction() as execute:
+            return list(
+                execute("SELECT * FROM ticket_links ORDER BY created_at, ticket_id, section_key, action", ()).fetchall()
+            )
+
+    def section_flags(self) -> list[Row]:
+        with self._transaction() as execute:
+            return list(execute("SELECT * FROM section_flags ORDER BY created_at, dedupe_key", ()).fetchall())
 
     def questions(self) -> list[Row]:
         with self._transaction() as execute:

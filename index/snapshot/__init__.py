@@ -11,8 +11,9 @@ Layout (under ``data_dir``)::
                                  vectors.npy, units.npy: their only copy)
     snapshots/<id>/vectors.faiss older snapshots: the passage vectors, ids = chunk rowids
     snapshots/<id>/units.faiss   older snapshots: the unit vectors, ids = unit rowids
-    snapshots/.tmp-<id>/         a build in progress (never read; removed by the next build)
+    snapshots/.tmp-<id>/         a build in progress (never read; removed when the next ingest starts)
     rejected/<id>/               a build the evaluation gate refused (kept aside, never served)
+    leases/<holder>.json         the snapshot a serving replica holds (index.leases): not pruned
 
 A build writes everything into a temp dir, fsyncs, renames it into place and only then
 swaps CURRENT. A build killed at any point leaves the published snapshot untouched; one

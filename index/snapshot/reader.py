@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import sqlite3
 import threading
@@ -18,6 +19,8 @@ from index.snapshot.manifest import DocumentRecord, Manifest
 
 # The passage vectors (index.prepared writes them in row order; rowids in rows.npz).
 _PASSAGES = f"{prepared.PREPARED_DIR}/vectors.npy"
+_CONNECTIONS = 4  # SQLite connections per loaded snapshot, opened at load
+
 
 class Snapshot:
     """Read-only view of one published snapshot. Safe to share between threads."""
@@ -32,7 +35,12 @@ class Snapshot:
             raise SnapshotError(f"snapshot {path.name} sem index.sqlite")
         if not (path / _PASSAGES).exists() and not (path / "vectors.faiss").exists():
             raise SnapshotError(f"snapshot {path.name} sem {_PASSAGES}")
+        # Every SQLite connection a request may use is opened here, at load, and handed to
+        # threads from this pool: a file that is open stays readable if the snapshot is
+        # deleted later (pruned under a lagging replica), a lazily opened one would not.
         self._local = threading.local()
+        self._turn = itertools.count()
+        self._conns = [self._connect() for _ in range(_CONNECTIONS)]
         # Read on first use (serving reads prepared/ through ``prepared()``).
         self._passages: tuple[np.ndarray, np.ndarray] | None = None
         self._unit_vectors: faiss.Index | None = None
@@ -118,13 +126,25 @@ class Snapshot:
     def id(self) -> str:
         return self.manifest.id
 
+    def _connect(self) -> sqlite3.Connection:
+        uri = f"file:{self.path / 'index.sqlite'}?mode=ro&immutable=1"
+        try:
+            conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()  # opened and readable, now
+        except sqlite3.Error as e:
+            raise SnapshotError(f"snapshot {self.path.name}: index.sqlite ilegível ({e})") from e
+        conn.row_factory = sqlite3.Row
+        return conn
+
     @property
     def db(self) -> sqlite3.Connection:
+        """This thread's connection: one of those opened at load (SQLite serializes a
+        connection shared by threads; a few spread the load)."""
         conn = getattr(self._local, "db", None)
         if conn is None:
-            uri = f"file:{self.path / 'index.sqlite'}?mode=ro&immutable=1"
-            conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
-            conn.row_factory = sqlite3.Row
+            if not self._conns:
+                self._conns = [self._connect()]  # reopened after close(): callers that close own the risk
+            conn = self._conns[next(self._turn) % len(self._conns)]
             self._local.db = conn
         return conn
 
@@ -205,9 +225,7 @@ class Snapshot:
         if source is None:
             rows = self.db.execute("SELECT * FROM documents ORDER BY source, key").fetchall()
         else:
-            rows = self.db.execute(
-                "SELECT * FROM documents WHERE source = ? ORDER BY key", (source,)
-            ).fetchall()
+            rows = self.db.execute("SELECT * FROM documents WHERE source = ? ORDER BY key", (source,)).fetchall()
         return [_record(r) for r in rows]
 
     def document(self, document_id: str) -> DocumentRecord | None:
@@ -215,19 +233,18 @@ class Snapshot:
         return _record(row) if row else None
 
     def document_chunks(self, document_id: str) -> list[tuple[int, Chunk]]:
-        rows = self.db.execute(
-            "SELECT * FROM chunks WHERE document_id = ? ORDER BY ordinal", (document_id,)
-        ).fetchall()
+        rows = self.db.execute("SELECT * FROM chunks WHERE document_id = ? ORDER BY ordinal", (document_id,)).fetchall()
         return [(int(r["rowid"]), _chunk(r)) for r in rows]
 
     def chunk_rowids_by_id(self) -> dict[str, int]:
         return {r[0]: int(r[1]) for r in self.db.execute("SELECT id, rowid FROM chunks")}
 
     def close(self) -> None:
-        conn = getattr(self._local, "db", None)
-        if conn is not None:
+        """Close every connection (threads that used this snapshot must be done with it)."""
+        conns, self._conns = self._conns, []
+        self._local = threading.local()
+        for conn in conns:
             conn.close()
-            self._local.db = None
 
 
 def _flat(index: faiss.IndexFlat) -> np.ndarray:
@@ -263,5 +280,3 @@ def _record(r: sqlite3.Row) -> DocumentRecord:
         breadcrumbs=json.loads(r["breadcrumbs"]), metadata=json.loads(r["metadata"]),
         outline=json.loads(r["outline"]),
     )  # fmt: skip
-
-

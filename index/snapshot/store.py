@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from index.errors import NoSnapshotError, SnapshotError
+from index.leases import Leases
 from index.snapshot.manifest import GateRecord, Manifest
 from index.snapshot.reader import Snapshot
 from index.snapshot.writer import SnapshotWriter, _fsync_path, _writing
@@ -16,8 +17,10 @@ from index.snapshot.writer import SnapshotWriter, _fsync_path, _writing
 class SnapshotStore:
     """The data directory's snapshots: which one is current, history, rollback, retention."""
 
-    def __init__(self, data_dir: Path, keep: int = 3) -> None:
+    def __init__(self, data_dir: Path, keep: int = 3, lease_ttl: float = 60.0) -> None:
+        """``lease_ttl``: seconds a replica's lease (``lease``) keeps its snapshot from ``prune``."""
         self.data_dir = data_dir
+        self.leases = Leases(data_dir, lease_ttl)
         self.root = data_dir / "snapshots"
         # Outside ``root``: rejected builds are neither rollback targets nor counted by ``prune``.
         self.rejected_root = data_dir / "rejected"
@@ -131,11 +134,27 @@ class SnapshotStore:
         self.set_current(to)
         return to
 
+    def lease(self, snapshot_id: str, holder: str) -> None:
+        """Say that ``holder`` (a serving replica) serves ``snapshot_id``: ``prune`` keeps it
+        while the lease is fresh. Call it at every reload check (cheap: rewritten at most
+        every tenth of the TTL unless the snapshot changed)."""
+        self.leases.write(snapshot_id, holder)
+
+    def release(self, holder: str) -> None:
+        self.leases.release(holder)
+
+    def leased(self) -> set[str]:
+        """Snapshots some replica holds a fresh lease on."""
+        return {lease.snapshot_id for lease in self.leases.fresh()}
+
     def prune(self) -> list[str]:
-        """Keep the newest ``keep`` snapshots, and always the current one."""
+        """Keep the newest ``keep`` snapshots, always the current one, and any snapshot a
+        replica holds a fresh lease on (it is serving it)."""
         ids = self.ids()
         current = self.current_id()
-        doomed = [i for i in ids[: max(0, len(ids) - self.keep)] if i != current]
+        self.leases.expire()
+        leased = self.leased()
+        doomed = [i for i in ids[: max(0, len(ids) - self.keep)] if i != current and i not in leased]
         for i in doomed:
             shutil.rmtree(self.root / i, ignore_errors=True)
         return doomed

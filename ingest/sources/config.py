@@ -35,7 +35,12 @@ class SourceConfig(BaseModel):
 
 class FilesSourceConfig(SourceConfig):
     type: Literal["files"]
-    path: str = Field(description="A path or glob, relative to the sources file.")
+    path: str = Field(
+        description=(
+            "A file, a folder (its supported files, recursively, hidden ones skipped) or a glob, "
+            "relative to the sources file. Matching no file is an error naming the source."
+        )
+    )
     url: str | None = Field(
         None,
         description=(
@@ -46,7 +51,22 @@ class FilesSourceConfig(SourceConfig):
     title: str | None = Field(None, description="Title, for pages whose HTML has none.")
 
 
-class ConfluenceSourceConfig(SourceConfig):
+class RemoteSourceConfig(SourceConfig):
+    """A source fetched over HTTP: what one page (or API response) may cost."""
+
+    page_deadline: float | None = Field(
+        None, gt=0,
+        description="Seconds one page or API response may take to download in all (default: "
+        "BPA_HTTP_PAGE_DEADLINE, 30). A page over it is one failed document; the run goes on.",
+    )  # fmt: skip
+    max_page_mb: float | None = Field(
+        None, gt=0,
+        description="Largest decoded (gunzipped) body of one page or API response, in MB (default: "
+        "BPA_HTTP_MAX_PAGE_MB, 10). Checked while streaming; a page over it is one failed document.",
+    )  # fmt: skip
+
+
+class ConfluenceSourceConfig(RemoteSourceConfig):
     type: Literal["confluence"]
     base_url: str = Field(description="Server/DC root, or Cloud root ending in /wiki.")
     page_ids: list[str] = Field(default_factory=list, description="Root page ids.")
@@ -60,7 +80,7 @@ class ConfluenceSourceConfig(SourceConfig):
         return [str(x) for x in v] if isinstance(v, list) else v
 
 
-class ZendeskSourceConfig(SourceConfig):
+class ZendeskSourceConfig(RemoteSourceConfig):
     type: Literal["zendesk"]
     base_url: str
     locale: str = "pt-br"
@@ -69,7 +89,7 @@ class ZendeskSourceConfig(SourceConfig):
     token_env: str | None = Field(None, description="Env var holding 'email/token:secret'.")
 
 
-class WebSourceConfig(SourceConfig):
+class WebSourceConfig(RemoteSourceConfig):
     type: Literal["web"]
     urls: list[str] = Field(min_length=1)
     allow: list[str] = Field(default_factory=list, description="URL prefixes the crawl may follow.")
@@ -153,6 +173,9 @@ _MESSAGES = {
     "int_parsing": "deve ser um número inteiro",
     "bool_type": "deve ser true ou false",
     "too_short": "a lista não pode ser vazia",
+    "float_type": "deve ser um número",
+    "float_parsing": "deve ser um número",
+    "greater_than": "deve ser maior que zero",
 }
 
 

@@ -42,6 +42,7 @@ from ingest.sources.http import (
     listing_error,
     url_origin,
 )
+from ingest.sources.limits import PageLimits
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +72,9 @@ class ConfluenceSource:
         self.label = f"Confluence '{cfg.name}'"
 
     def fetch(self, previous: dict[str, str]) -> Iterator[RawDocument]:
-        with Fetcher(self.settings, auth=authorization(self.cfg.token_env, self.label), origin=self.base_url) as http:
+        auth = authorization(self.cfg.token_env, self.label)
+        limits = PageLimits.of(self.settings, self.cfg.page_deadline, self.cfg.max_page_mb)
+        with Fetcher(self.settings, auth=auth, origin=self.base_url, limits=limits) as http:
             listed = self._list(http)
             yield from http.map(partial(self._document, http, previous), listed)
 

@@ -34,6 +34,7 @@ import httpx
 from index.errors import BpaError
 from index.settings import Settings
 from ingest.sources.base import SourceError
+from ingest.sources.limits import ACCEPT_ENCODING, OverLimit, PageLimits, read_limited
 
 USER_AGENT = "bpa/0.1"
 MAX_RETRY_AFTER = 60.0  # seconds; a server asking for longer fails this run instead
@@ -171,6 +172,14 @@ def retry_after_seconds(value: str | None, now: datetime | None = None) -> float
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
+def _decoded(response: httpx.Response, body: bytes) -> httpx.Response:
+    """``response`` with its body read and decoded (no Content-Encoding left to apply)."""
+    skip = ("content-encoding", "content-length", "transfer-encoding")
+    headers = [(k, v) for k, v in response.headers.multi_items() if k.lower() not in skip]
+    headers.append(("content-length", str(len(body))))
+    return httpx.Response(response.status_code, headers=headers, content=body, request=response.request)
+
+
 def _is_retryable(status: int) -> bool:
     return status >= 500 or status in _RETRYABLE_STATUS
 
@@ -198,8 +207,10 @@ class Fetcher:
         origin: str | None = None,
         sleep: Callable[[float], None] = time.sleep,
         max_retry_after: float = MAX_RETRY_AFTER,
+        limits: PageLimits | None = None,
     ) -> None:
-        """``origin``: every request and redirect hop must stay on it (required with ``auth``)."""
+        """``origin``: every request and redirect hop must stay on it (required with ``auth``).
+        ``limits``: what one download may cost (default: the settings')."""
         if auth and not origin:
             raise ValueError("a Fetcher with credentials must be bound to the origin they belong to")
         self.origin = url_origin(origin) if origin else None
@@ -208,8 +219,10 @@ class Fetcher:
         self.backoff = settings.http_backoff
         self.concurrency = settings.http_concurrency
         self.max_retry_after = max_retry_after
+        self.limits = limits or PageLimits.of(settings)
         self._sleep = sleep
-        headers = {"User-Agent": USER_AGENT}
+        # Only encodings read_limited inflates in bounded pieces are asked for.
+        headers = {"User-Agent": USER_AGENT, "Accept-Encoding": ACCEPT_ENCODING}
         if auth:
             headers["Authorization"] = auth
         # Redirects are followed in _send, so that each hop is checked before it is requested.
@@ -282,17 +295,20 @@ class Fetcher:
         accept: Callable[[httpx.Response], bool] | None,
         check: UrlCheck | None,
     ) -> httpx.Response | _Retryable | None:
-        """One request: its response, a failure worth retrying, or FetchError for good."""
+        """One request: its response, a failure worth retrying, or FetchError for good.
+
+        A download over a limit (deadline, decoded size) fails for good: retrying a page
+        that trickles or inflates without end would only multiply the cost."""
+        deadline_at = time.monotonic() + self.limits.deadline
         try:
-            response = self._send(url, params, accept, check)
-        except httpx.TimeoutException:
-            return _Retryable(FetchError(f"tempo esgotado ({self.timeout:g} s)", url=url))
-        except (httpx.UnsupportedProtocol, httpx.InvalidURL) as e:
-            raise FetchError(f"URL inválida: {e}", url=url) from e
-        except httpx.DecodingError as e:
-            raise FetchError(f"resposta com codificação inválida: {e}", url=url) from e
-        except httpx.TransportError as e:
-            return _Retryable(FetchError(f"falha de conexão: {e or type(e).__name__}", url=url))
+            response = self._send(url, params, accept, check, deadline_at)
+        except OverLimit as e:
+            raise FetchError(e.reason, url=url) from e
+        except (httpx.HTTPError, httpx.InvalidURL) as e:
+            # A wait cut short by the deadline (its timeout was capped by it) is the deadline.
+            if time.monotonic() < deadline_at - 0.05:
+                return self._transport_failure(url, e)
+            raise FetchError(f"download passou do prazo de {self.limits.deadline:g} s", url=url) from e
         if response is None or response.status_code < 400:
             return response
         status = response.status_code
@@ -301,6 +317,18 @@ class Fetcher:
         if not _is_retryable(status):
             raise failure
         return _Retryable(failure, retry_after_seconds(response.headers.get("Retry-After")))
+
+    def _transport_failure(self, url: str, e: httpx.HTTPError | httpx.InvalidURL) -> _Retryable:
+        """What a transport error means: a failure worth retrying, or FetchError for good."""
+        if isinstance(e, httpx.TimeoutException):
+            return _Retryable(FetchError(f"tempo esgotado ({self.timeout:g} s)", url=url))
+        if isinstance(e, (httpx.UnsupportedProtocol, httpx.InvalidURL)):
+            raise FetchError(f"URL inválida: {e}", url=url) from e
+        if isinstance(e, httpx.DecodingError):
+            raise FetchError(f"resposta com codificação inválida: {e}", url=url) from e
+        if isinstance(e, httpx.TransportError):
+            return _Retryable(FetchError(f"falha de conexão: {e or type(e).__name__}", url=url))
+        raise FetchError(f"falha na requisição: {e or type(e).__name__}", url=url) from e
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
@@ -313,12 +341,18 @@ class Fetcher:
         params: dict[str, Any] | None,
         accept: Callable[[httpx.Response], bool] | None,
         check: UrlCheck | None,
+        deadline_at: float,
     ) -> httpx.Response | None:
         reason = self._refusal(url)
         if reason is not None:
             raise Refused(reason, url=url)
         request = self._client.build_request("GET", url, params=params)
         for _ in range(MAX_REDIRECTS + 1):
+            # No wait (connect, headers, a read) may outlast the download's deadline.
+            remaining = deadline_at - time.monotonic()
+            if remaining <= 0:
+                raise OverLimit(f"download passou do prazo de {self.limits.deadline:g} s")
+            request.extensions["timeout"] = httpx.Timeout(min(self.timeout, remaining)).as_dict()
             try:
                 response = self._client.send(request, stream=True)
             except httpx.InvalidURL as e:  # httpx could not even build the redirect's URL
@@ -333,8 +367,7 @@ class Fetcher:
                     continue
                 if accept is not None and response.status_code < 400 and not accept(response):
                     return None
-                response.read()
-                return response
+                return _decoded(response, read_limited(response, self.limits, deadline_at))
             finally:
                 response.close()
         raise FetchError(f"redirecionamentos demais (mais de {MAX_REDIRECTS})", url=url)

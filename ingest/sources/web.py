@@ -38,12 +38,15 @@ from dataclasses import dataclass
 from urllib.parse import urldefrag, urljoin, urlsplit, urlunsplit
 
 import httpx
-from bs4 import BeautifulSoup, UnicodeDammit
+from bs4 import BeautifulSoup
 
 from index.settings import Settings
+from ingest.charset import decode_page, log_decoding
+from ingest.flatten import cap_depth
 from ingest.sources.base import RawDocument, SourceError
 from ingest.sources.config import WebSourceConfig
 from ingest.sources.http import USER_AGENT, Fetcher, FetchError, Refused, UrlCheck, redact_url, url_origin
+from ingest.sources.limits import PageLimits
 
 logger = logging.getLogger(__name__)
 
@@ -141,7 +144,8 @@ class WebSource:
 
     def fetch(self, previous: dict[str, str]) -> Iterator[RawDocument]:
         # ``previous`` holds content hashes: nothing can be skipped without downloading.
-        with Fetcher(self.settings) as http:
+        limits = PageLimits.of(self.settings, self.cfg.page_deadline, self.cfg.max_page_mb)
+        with Fetcher(self.settings, limits=limits) as http:
             yield from _Crawl(self, http).run()
 
 
@@ -182,16 +186,23 @@ class _Crawl:
                 yield page
                 continue
             final, response = page
-            html = _decode(response)
-            soup = BeautifulSoup(html, "lxml")
-            key = self._canonical(soup, final)
+            try:
+                html = _decode(response, self.source.label, final)
+                soup = BeautifulSoup(html, "lxml")
+                cap_depth(soup)  # links and canonical are read from a tree of bounded depth
+                key = self._canonical(soup, final)
+            except Exception as e:  # one hostile page fails alone
+                key = normalize_url(url)
+                yielded.add(key)
+                reason = f"{type(e).__name__}: {' '.join(str(e).split())[:200]}"
+                yield RawDocument(source=self.source.name, key=key, url=key,
+                                  error=f"{self.source.label}: página {redact_url(url)}: {reason}")  # fmt: skip
+                continue
             self.seen.update({normalize_url(final), key})
             if key in yielded:
                 continue  # another URL of a page already yielded
             yielded.add(key)
-            yield RawDocument(
-                source=self.source.name, key=key, url=key, html=html, updated_at=_last_modified(response)
-            )
+            yield RawDocument(source=self.source.name, key=key, url=key, html=html, updated_at=_last_modified(response))
             if depth < self.cfg.max_depth:
                 self._enqueue(self._links(soup, final), depth + 1)
 
@@ -331,11 +342,12 @@ def _same_origin_as(url: str) -> UrlCheck:
     return lambda hop: None if url_origin(hop) == site else "fora do site"
 
 
-def _decode(response: httpx.Response) -> str:
-    """The page's text: the header's charset, else what the markup declares or looks like."""
-    if response.charset_encoding:
-        return response.text
-    return UnicodeDammit(response.content, is_html=True).unicode_markup or ""
+def _decode(response: httpx.Response, label: str, url: str) -> str:
+    """The page's text: its declared charset (header, else markup) unless that gives
+    replacement characters or mojibake (ingest.charset); what was done is logged."""
+    decoded = decode_page(response.content, response.charset_encoding)
+    log_decoding(decoded, f"{label}: página {redact_url(url)}")
+    return decoded.text
 
 
 def _last_modified(response: httpx.Response) -> str | None:

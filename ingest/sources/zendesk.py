@@ -44,6 +44,7 @@ from ingest.sources.http import (
     redact_url,
     url_origin,
 )
+from ingest.sources.limits import PageLimits
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +62,9 @@ class ZendeskSource:
 
     def fetch(self, previous: dict[str, str]) -> Iterator[RawDocument]:
         seen: set[str] = set()
-        with Fetcher(self.settings, auth=authorization(self.cfg.token_env, self.label), origin=self.base_url) as http:
+        auth = authorization(self.cfg.token_env, self.label)
+        limits = PageLimits.of(self.settings, self.cfg.page_deadline, self.cfg.max_page_mb)
+        with Fetcher(self.settings, auth=auth, origin=self.base_url, limits=limits) as http:
             for url in self._listing_urls():
                 for article in self._articles(http, url):
                     key = str(article["id"])

@@ -8,36 +8,12 @@
   var client = null;
   var apiUrl = "";
 
-  function byId(id) {
-    return document.getElementById(id);
-  }
-
-  function el(tag, className, text) {
-    var node = document.createElement(tag);
-    if (className) node.className = className;
-    if (text !== undefined && text !== null) node.textContent = String(text);
-    return node;
-  }
-
-  function safeUrl(url) {
-    try {
-      var parsed = new URL(String(url));
-      return parsed.protocol === "http:" || parsed.protocol === "https:" ? parsed.href : null;
-    } catch (e) {
-      return null;
-    }
-  }
-
-  // Links open in a new tab: the sidebar itself must stay on the ticket.
-  function link(url, text, className) {
-    var href = safeUrl(url);
-    if (!href) return el("span", className, text);
-    var a = el("a", className, text);
-    a.href = href;
-    a.target = "_blank";
-    a.rel = "noopener noreferrer";
-    return a;
-  }
+  var render = window.bpaRender; // answer-render.js, loaded before this file
+  var byId = render.byId;
+  var el = render.el;
+  // Only absolute links: the sidebar's own URL is Zendesk's, so a relative one would go nowhere.
+  var answers = render.renderer({ relativeLinks: false, markerTitles: false, lineClass: null });
+  var link = answers.link;
 
   function shorten(text) {
     text = String(text || "").replace(/\s+/g, " ").trim();
@@ -85,9 +61,112 @@
       });
   }
 
+  // --- KCS: link, quote and flag a section ---------------------------------------------------
+  var ticketId = null; // the open ticket's id (text), null outside a ticket
+
+  function escapeHtml(text) {
+    return String(text)
+      .replace(/&/g, "&amp;")
+      .replace(/</g, "&lt;")
+      .replace(/>/g, "&gt;")
+      .replace(/"/g, "&quot;")
+      .replace(/'/g, "&#39;");
+  }
+
+  // "Title › Section", without repeating the title when the path is the title.
+  function sectionLabel(ref) {
+    var title = String(ref.title || "").trim();
+    var section = String(ref.section || "").trim();
+    if (!section || section === title) return title;
+    if (!title || section.indexOf(title) === 0) return section;
+    return title + " › " + section;
+  }
+
+  function linkHtml(ref) {
+    var href = answers.safeUrl(ref.url);
+    var text = escapeHtml(sectionLabel(ref));
+    return href ? '<a href="' + escapeHtml(href) + '">' + text + "</a>" : text;
+  }
+
+  // What goes into the comment box: HTML when it is a rich-text editor, else plain text.
+  // Every text is escaped; only http(s) links become links.
+  function insertion(receipt, rich) {
+    var ref = receipt.target;
+    var plainRef = sectionLabel(ref) + " — " + ref.url;
+    if (receipt.action !== "quote") return rich ? "<p>" + linkHtml(ref) + "</p>" : plainRef + "\n";
+    var lines = String(receipt.quote || "")
+      .split("\n")
+      .map(function (line) {
+        return line.trim();
+      })
+      .filter(Boolean);
+    if (!rich) {
+      return lines.map(function (line) {
+        return "> " + line;
+      }).join("\n") + "\nFonte: " + plainRef + "\n";
+    }
+    return "<blockquote>" + lines.map(escapeHtml).join("<br>") + "</blockquote><p>Fonte: " + linkHtml(ref) + "</p>";
+  }
+
+  // Recorded first (POST /v1/links: the server checks the section and masks the quote), then
+  // appended by ZAF to the comment box as it stands (public reply or internal note).
+  function insert(target, action, actions) {
+    var body = { ticket_id: ticketId, chunk_id: target.chunk_id, snapshot: target.snapshot, action: action };
+    if (action === "quote" && target.excerpt) body.excerpt = target.excerpt;
+    var receipt = null;
+    actions.setStatus(action === "quote" ? "Inserindo o trecho…" : "Inserindo o link…", false);
+    return callApi("/v1/links", body)
+      .then(function (result) {
+        receipt = result;
+        return client.get("ticket.comment.useRichText");
+      })
+      .then(function (data) {
+        var rich = data["ticket.comment.useRichText"] !== false;
+        var name = rich ? "ticket.comment.appendHtml" : "ticket.comment.appendText";
+        return client.invoke(name, insertion(receipt, rich));
+      })
+      .then(function () {
+        actions.setStatus(action === "quote" ? "Trecho inserido no comentário." : "Link inserido no comentário.", false);
+      })
+      .catch(function (failure) {
+        var message = receipt ? "Não foi possível inserir no comentário do ticket." : errorMessage(failure);
+        actions.setStatus(message, true);
+      })
+      .then(resize);
+  }
+
+  // "Inserir link", "Inserir trecho" (on a ticket) and "Sinalizar" under a section.
+  function sectionActions(target) {
+    var leading = [];
+    var actions = null;
+    if (ticketId) {
+      var linkButton = render.button("Inserir link", "insert-link small");
+      var quoteButton = render.button("Inserir trecho", "insert-quote small");
+      linkButton.addEventListener("click", function () {
+        insert(target, "link", actions);
+      });
+      quoteButton.addEventListener("click", function () {
+        insert(target, "quote", actions);
+      });
+      leading = [linkButton, quoteButton];
+    }
+    var flagTarget = { chunk_id: target.chunk_id, snapshot: target.snapshot, ticket_id: ticketId };
+    actions = render.sectionActions(
+      flagTarget,
+      function (body) {
+        return callApi("/v1/flags", body).catch(function (failure) {
+          throw new Error(errorMessage(failure));
+        });
+      },
+      leading,
+      resize
+    );
+    return actions.node;
+  }
+
   // A 320-px sidebar: the section's own title first (the link), its path shortened
-  // below in smaller type, whole on hover.
-  function sectionItem(hit) {
+  // below in smaller type, whole on hover; then what the analyst can do with it.
+  function sectionItem(hit, target) {
     var item = el("li");
     var parts = String(hit.section || "")
       .split(" › ")
@@ -104,6 +183,7 @@
     path.title = whole;
     item.appendChild(path);
     if (hit.text) item.appendChild(el("p", "snippet", shorten(hit.text)));
+    if (target && target.chunk_id && target.snapshot) item.appendChild(sectionActions(target));
     return item;
   }
 
@@ -113,7 +193,8 @@
     sections.textContent = "";
     checklist.textContent = "";
     (result.results || []).forEach(function (hit) {
-      sections.appendChild(sectionItem(hit));
+      // A suggestion's quote is its section's text (the server's, masked): no excerpt sent.
+      sections.appendChild(sectionItem(hit, { chunk_id: hit.chunk_id, snapshot: result.snapshot }));
     });
     (result.checklist || []).forEach(function (text) {
       checklist.appendChild(el("li", null, text));
@@ -129,13 +210,17 @@
   function loadSuggestion() {
     setStatus("status", "Consultando a documentação…", false);
     return client
-      .get(["ticket.subject", "ticket.description", "ticket.tags"])
+      .get(["ticket.id", "ticket.subject", "ticket.description", "ticket.tags"])
       .then(function (data) {
-        return callApi("/v1/suggest", {
+        var id = data["ticket.id"];
+        ticketId = id === undefined || id === null || id === "" ? null : String(id);
+        var body = {
           subject: data["ticket.subject"] || "",
           description: data["ticket.description"] || "",
           tags: data["ticket.tags"] || [],
-        });
+        };
+        if (ticketId) body.ticket_id = ticketId; // records that the app was opened on it
+        return callApi("/v1/suggest", body);
       })
       .then(renderSuggestion)
       .catch(function (failure) {
@@ -144,59 +229,17 @@
       .then(resize);
   }
 
-  function renderAnswerText(container, text, citations) {
-    var byNumber = {};
-    citations.forEach(function (c) {
-      byNumber[c.n] = c;
-    });
-    var pattern = /\[(\d+)\]/g;
-    var last = 0;
-    var match;
-    while ((match = pattern.exec(text)) !== null) {
-      container.appendChild(document.createTextNode(text.slice(last, match.index)));
-      var citation = byNumber[Number(match[1])];
-      container.appendChild(
-        citation ? link(citation.url, match[0], "cite-marker") : document.createTextNode(match[0])
-      );
-      last = pattern.lastIndex;
-    }
-    container.appendChild(document.createTextNode(text.slice(last)));
-  }
-
-  // The answer's lines (the server's `lines`; else the text's lines), one list item each.
-  function answerLines(answer) {
-    if (answer.lines && answer.lines.length) return answer.lines;
-    return String(answer.answer || "")
-      .split("\n")
-      .filter(function (line) {
-        return line.trim();
-      })
-      .map(function (line) {
-        return { text: line, n: null, url: null };
-      });
-  }
-
   // Three outcomes, shown apart: cited lines (answer); a pointer to the nearest sections,
   // never styled as an answer (pointer); a plain refusal. Confidence in words only.
   function renderAnswer(answer) {
-    var outcome = answer.outcome || (answer.abstained ? "refusal" : "answer");
+    var outcome = render.outcomeOf(answer);
     var citations = outcome === "answer" ? answer.citations || [] : [];
     var container = byId("answer");
     container.textContent = "";
     container.className = "answer outcome-" + outcome;
     byId("answer-block").dataset.outcome = outcome;
     if (outcome === "answer") {
-      var lines = el("ul", "answer-lines");
-      answerLines(answer).forEach(function (line) {
-        var item = el("li");
-        if (line.n === null) renderAnswerText(item, line.text, citations);
-        else if (line.url) {
-          item.appendChild(link(line.url, line.text, "article-link"));
-          renderAnswerText(item, " [" + line.n + "]", citations);
-        } else renderAnswerText(item, line.text + " [" + line.n + "]", citations);
-        lines.appendChild(item);
-      });
-      container.appendChild(lines);
+      answers.renderLines(container, answer, citations);
     } else {
       var lead = String(answer.answer || "").split("\n")[0];
       container.appendChild(el("p", outcome === "pointer" ? "pointer" : "refusal", lead));
@@ -206,7 +249,9 @@
     list.textContent = "";
     shown.forEach(function (c) {
       var excerpt = outcome === "answer" ? c.excerpt : "";
-      list.appendChild(sectionItem({ url: c.url, title: c.title, section: c.section, text: excerpt }));
+      // A citation's quote is its cited excerpt, verbatim; a nearest section's, its text.
+      var target = { chunk_id: c.chunk_id, snapshot: answer.snapshot, excerpt: excerpt || null };
+      list.appendChild(sectionItem({ url: c.url, title: c.title, section: c.section, text: excerpt }, target));
     });
     byId("confidence").textContent =
       outcome !== "refusal" && answer.confidence_label ? "Confiança " + answer.confidence_label : "";

@@ -22,9 +22,7 @@ pytestmark = pytest.mark.browser
 ROOT = Path(__file__).resolve().parents[2]
 ASSETS = ROOT / "sidebar" / "assets"
 ZAF_DOUBLE = Path(__file__).resolve().parent / "zaf_double.js"
-ZAF_SDK_TAG = (
-    '<script src="https://static.zdassets.com/zendesk_app_framework_sdk/2.0/zaf_sdk.min.js"></script>'
-)
+ZAF_SDK_TAG = '<script src="https://static.zdassets.com/zendesk_app_framework_sdk/2.0/zaf_sdk.min.js"></script>'
 SECURE_KEY = "chave-do-zendesk"  # what zaf_double.js fills in for {{setting.api_key}}
 
 
@@ -36,9 +34,7 @@ def harness_html() -> str:
 
 
 def with_sidebar(app: FastAPI) -> FastAPI:
-    app.add_api_route(
-        "/zaf/assets/harness.html", lambda: HTMLResponse(harness_html()), include_in_schema=False
-    )
+    app.add_api_route("/zaf/assets/harness.html", lambda: HTMLResponse(harness_html()), include_in_schema=False)
     app.add_api_route("/zaf/assets/zaf-double.js", lambda: FileResponse(ZAF_DOUBLE), include_in_schema=False)
     app.mount("/zaf/assets", StaticFiles(directory=ASSETS), name="sidebar-assets")
     return app
@@ -77,7 +73,7 @@ def test_sidebar_lists_matching_sections_and_checklist(browser, live_server, set
     assert tags == ["protheus", "cliente_parado"]
 
     calls = zaf_calls(browser)
-    assert calls["get"] == [["ticket.subject", "ticket.description", "ticket.tags"]]
+    assert calls["get"] == [["ticket.id", "ticket.subject", "ticket.description", "ticket.tags"]]
     request = calls["request"][0]
     assert request["url"] == server.url + "/v1/suggest"
     assert (request["type"], request["contentType"], request["secure"]) == ("POST", "application/json", True)
@@ -96,6 +92,8 @@ def test_sidebar_ask_box_calls_ask(browser, live_server, settings: Settings) -> 
     WebDriverWait(browser, 10).until(ec.visibility_of_element_located((By.ID, "answer-block")))
     markers = browser.find_elements(By.CSS_SELECTOR, "#answer a.cite-marker")
     assert [m.get_attribute("href") for m in markers] == [c.url for c in CITATIONS]
+    # The sidebar's options of the shared answer-render.js: new tab, no hover title on markers.
+    assert all(m.get_attribute("target") == "_blank" and not m.get_attribute("title") for m in markers)
     lines = browser.find_elements(By.CSS_SELECTOR, "#answer ul.answer-lines > li")
     assert [li.text for li in lines] == [f"{line.text} [{line.n}]" for line in ANSWER_LINES]
     confidence = browser.find_element(By.ID, "confidence").text

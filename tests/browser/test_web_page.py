@@ -47,6 +47,10 @@ def test_ask_shows_cited_answer_and_records_feedback(browser, live_server, setti
     markers = answer.find_elements(By.CSS_SELECTOR, "a.cite-marker")
     assert [m.text for m in markers] == ["[1]", "[2]"]
     assert [m.get_attribute("href") for m in markers] == [c.url for c in CITATIONS]
+    # The page's options of the shared answer-render.js: markers name their section, lines have a class.
+    assert [m.get_attribute("title") for m in markers] == [f"{c.title} › {c.section}" for c in CITATIONS]
+    assert all(m.get_attribute("target") == "_blank" for m in markers)
+    assert all(li.get_attribute("class") == "answer-line" for li in lines)
     confidence = browser.find_element(By.ID, "confidence").text
     assert confidence.startswith("Confiança alta") and "%" not in confidence
     assert browser.find_element(By.ID, "result-title").text == "Resposta"
@@ -129,9 +133,7 @@ def test_answer_text_is_not_interpreted_as_html(browser, live_server, settings: 
         def ask(self, request):  # type: ignore[override]
             answer = super().ask(request)
             hostile = "<img src=x onerror=\"document.title='pwned'\"> texto"
-            return answer.model_copy(
-                update={"answer": f"{hostile} [1]", "lines": [AnswerLine(text=hostile, n=1)]}
-            )
+            return answer.model_copy(update={"answer": f"{hostile} [1]", "lines": [AnswerLine(text=hostile, n=1)]})
 
     server = live_server(create_app(settings, Hostile()))
     ask(browser, server.url, "Cliente parado?")
@@ -140,3 +142,43 @@ def test_answer_text_is_not_interpreted_as_html(browser, live_server, settings: 
     assert answer.find_elements(By.TAG_NAME, "img") == []
     assert "<img" in answer.text
     assert browser.title != "pwned"
+
+
+def test_a_cited_section_is_flagged_from_the_page(browser, live_server, settings: Settings) -> None:
+    fake = FakeAssistant()
+    server = live_server(create_app(settings, fake))
+    ask(browser, server.url, "Cliente parado, o que faço?")
+    WebDriverWait(browser, 10).until(ec.visibility_of_element_located((By.CSS_SELECTOR, "#citations li .flag-toggle")))
+    second = browser.find_elements(By.CSS_SELECTOR, "#citations > li")[1]
+    toggle = second.find_element(By.CSS_SELECTOR, ".flag-toggle")
+    assert toggle.text == "Sinalizar" and toggle.get_attribute("aria-expanded") == "false"
+    toggle.click()
+    assert toggle.get_attribute("aria-expanded") == "true"
+    form = second.find_element(By.CSS_SELECTOR, ".flag-form")
+    options = [o.get_attribute("value") for o in form.find_elements(By.CSS_SELECTOR, "option")]
+    assert options == ["desatualizado", "incorreto", "incompleto", "outro"]
+    form.find_element(By.CSS_SELECTOR, "option[value=outro]").click()
+    comment = form.find_element(By.CSS_SELECTOR, ".flag-comment")
+    assert comment.get_attribute("maxlength") == "500"
+    comment.send_keys("Falta o caso do cliente em férias.")
+    form.find_element(By.CSS_SELECTOR, ".flag-send").click()
+    WebDriverWait(browser, 10).until(
+        lambda _: second.find_element(By.CSS_SELECTOR, ".kcs-status").text == "Seção sinalizada. Obrigado!"
+    )
+    assert toggle.text == "Sinalizada" and not toggle.is_enabled()
+    [receipt] = fake.flags.values()
+    assert (receipt.target.chunk_id, receipt.reason) == (CITATIONS[1].chunk_id, "outro")
+
+
+def test_a_refused_flag_shows_the_servers_message(browser, live_server, settings: Settings) -> None:
+    fake = FakeAssistant()
+    server = live_server(create_app(settings, fake))
+    ask(browser, server.url, "Cliente parado, o que faço?")
+    WebDriverWait(browser, 10).until(ec.visibility_of_element_located((By.CSS_SELECTOR, "#citations li .flag-toggle")))
+    fake.snapshot_id = "snap-novo"  # a reindex since the answer: its snapshot is no longer served
+    first = browser.find_elements(By.CSS_SELECTOR, "#citations > li")[0]
+    first.find_element(By.CSS_SELECTOR, ".flag-toggle").click()
+    first.find_element(By.CSS_SELECTOR, ".flag-send").click()
+    status = first.find_element(By.CSS_SELECTOR, ".kcs-status")
+    WebDriverWait(browser, 10).until(lambda _: "não está mais disponível" in status.text)
+    assert "error" in status.get_attribute("class") and fake.flags == {}

@@ -77,7 +77,7 @@ def test_sources_check(tmp_path: Path) -> None:
     bad = tmp_path / "s.toml"
     bad.write_text('[[source]]\nname = "x"\ntype = "files"\npath = "falta.html"\n')
     missing = runner.invoke(app, ["sources", "check", "--sources", str(bad)])
-    assert missing.exit_code == EXIT_FAILED and "não encontrado" in missing.output
+    assert missing.exit_code == EXIT_CONFIG and "não encontrado" in missing.output and "fonte 'x'" in missing.output
     bad.write_text("[[source]]\nname = 3\n")
     assert runner.invoke(app, ["sources", "check", "--sources", str(bad)]).exit_code == EXIT_CONFIG
 

@@ -48,7 +48,12 @@ def test_long_answers_and_many_sources_stay_within_block_kit_limits() -> None:
     assert all(len(b["elements"]) <= 10 for b in message["blocks"] if b["type"] == "context")
     assert len(message["text"]) <= blocks.FALLBACK_MAX
     # the buttons survive the truncation
-    assert action_ids(message["blocks"]) == [blocks.FEEDBACK_HELPFUL, blocks.FEEDBACK_UNHELPFUL, blocks.SHARE]
+    assert action_ids(message["blocks"]) == [
+        blocks.FEEDBACK_HELPFUL,
+        blocks.FEEDBACK_UNHELPFUL,
+        blocks.FLAG,
+        blocks.SHARE,
+    ]
     # excerpts are cut at a word, with an ellipsis
     excerpt_contexts = [t for t in all_text_objects(message) if t.startswith("_palavra")]
     assert excerpt_contexts and all(
@@ -83,7 +88,7 @@ def test_abstention_without_suggestions_suggests_rephrasing() -> None:
 def test_feedback_thanks_replaces_only_the_feedback_buttons() -> None:
     message = blocks.answer_message(make_answer(), shareable=True)
     updated = blocks.with_feedback_thanks(message["blocks"], helpful=True)
-    assert action_ids(updated) == [blocks.SHARE]
+    assert action_ids(updated) == [blocks.FLAG, blocks.SHARE]
     assert "👍 Obrigado pelo retorno!" in block_texts(updated)
     assert len(updated) == len(message["blocks"]) + 1
 
@@ -176,3 +181,24 @@ def test_refusal_is_plain_and_shows_no_confidence() -> None:
     assert texts[0] == ":mag: Não encontrei isso nas Boas Práticas."
     assert not any("Confiança" in t for t in texts)
     assert not any(t.startswith(":compass:") for t in texts)
+
+
+def test_each_citation_has_a_line_to_paste_and_the_flag_choice_is_valid_block_kit() -> None:
+    answer = make_answer(n_citations=2)
+    message = blocks.answer_message(answer)
+    texts = block_texts(message["blocks"])
+    for c in answer.citations:
+        assert f":link: {blocks.escape(blocks.source_label(c))} — {blocks.escape(c.url)}" in texts
+    assert all(len(b["elements"]) <= 10 for b in message["blocks"] if b["type"] == "context")
+    choice = blocks.flag_choice_message(make_answer(n_citations=8))
+    sections = [b for b in choice["blocks"] if b.get("accessory")]
+    assert len(sections) == blocks.MAX_FLAG_CHOICES
+    ids = [b["accessory"]["action_id"] for b in sections]
+    assert len(set(ids)) == len(ids)  # unique in the message
+    for block in sections:
+        select = block["accessory"]
+        assert select["type"] == "static_select" and select["placeholder"]["type"] == "plain_text"
+        assert all(len(o["text"]["text"]) <= 75 and len(o["value"]) <= 150 for o in select["options"])
+    # Nothing to flag: no flag button.
+    refusal = make_answer(text="Não encontrei.", n_citations=0, abstained=True, outcome="refusal")
+    assert blocks.FLAG not in action_ids(blocks.answer_message(refusal)["blocks"])

@@ -43,7 +43,7 @@ def test_mention_is_answered_in_its_thread_with_sources_and_buttons(
     assert SOURCE_1 in texts
     assert SOURCE_2 in texts
     assert "Confiança alta ·" in texts and "%" not in texts
-    assert action_ids(post.body["blocks"]) == [blocks.FEEDBACK_HELPFUL, blocks.FEEDBACK_UNHELPFUL]
+    assert action_ids(post.body["blocks"]) == [blocks.FEEDBACK_HELPFUL, blocks.FEEDBACK_UNHELPFUL, blocks.FLAG]
     assert all(
         e["value"] == "ans-1" for b in post.body["blocks"] if b["type"] == "actions" for e in b["elements"]
     )

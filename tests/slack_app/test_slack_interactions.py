@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from index.settings import Settings
@@ -76,6 +77,7 @@ def test_command_acks_fast_then_answers_ephemerally_with_a_share_button(
     assert action_ids(reply.body["blocks"]) == [
         blocks.FEEDBACK_HELPFUL,
         blocks.FEEDBACK_UNHELPFUL,
+        blocks.FLAG,
         blocks.SHARE,
     ]
     assert reply.body["text"]
@@ -117,7 +119,7 @@ def test_share_button_posts_the_answer_in_the_channel(harness: SlackHarness, sla
     texts = block_texts(post.body["blocks"])
     assert "<@UASKER01> perguntou: _como abrir um chamado?_" in texts
     assert SOURCE_2 in texts
-    assert action_ids(post.body["blocks"]) == [blocks.FEEDBACK_HELPFUL, blocks.FEEDBACK_UNHELPFUL]
+    assert action_ids(post.body["blocks"]) == [blocks.FEEDBACK_HELPFUL, blocks.FEEDBACK_UNHELPFUL, blocks.FLAG]
     [done] = slack.wait_for("response:share1")
     assert done.body["replace_original"] is True
     assert "compartilhada" in done.body["text"]
@@ -165,7 +167,7 @@ def test_feedback_click_records_feedback_and_replaces_the_buttons(
     [update] = slack.wait_for("response:fb1")
     assert assistant.feedbacks == [FeedbackCall("ans-1", helpful=False, comment=None, channel="slack")]
     assert update.body["replace_original"] is True
-    assert action_ids(update.body["blocks"]) == []
+    assert action_ids(update.body["blocks"]) == [blocks.FLAG]  # the flag stays
     texts = block_texts(update.body["blocks"])
     assert "Obrigado pelo retorno!" in texts
     assert SOURCE_1 in texts  # answer kept
@@ -179,7 +181,7 @@ def test_feedback_on_an_ephemeral_answer_keeps_the_share_button(
     click(harness, blocks.FEEDBACK_HELPFUL, "ans-1", response="fb2")
     [update] = slack.wait_for("response:fb2")
     assert assistant.feedbacks == [FeedbackCall("ans-1", helpful=True, comment=None, channel="slack")]
-    assert action_ids(update.body["blocks"]) == [blocks.SHARE]
+    assert action_ids(update.body["blocks"]) == [blocks.FLAG, blocks.SHARE]
     assert "Obrigado pelo retorno!" in block_texts(update.body["blocks"])
 
 
@@ -212,3 +214,118 @@ def test_command_respects_the_allow_list_and_the_rate_limit(
     assert action_ids(answered.body["blocks"])
     assert "limite é de 1 por minuto" in limited.body["text"]
     assert [a.question for a in assistant.asks] == ["como abrir um chamado?"]
+
+
+def choose(harness: SlackHarness, action_id: str, value: str, *, response: str) -> Any:
+    """A choice in a static_select (the flag's reasons)."""
+    payload: dict[str, Any] = {
+        "type": "block_actions",
+        "team": {"id": "T0000TEST", "domain": "bpa-test"},
+        "user": {"id": "UASKER01", "username": "analista", "team_id": "T0000TEST"},
+        "api_app_id": "A0000TEST",
+        "token": "legacy",
+        "trigger_id": "123.456.ghi",
+        "channel": {"id": "CGENERAL1", "name": "geral"},
+        "container": {"type": "message", "channel_id": "CGENERAL1", "is_ephemeral": True},
+        "response_url": harness.slack.response_url(response),
+        "actions": [
+            {
+                "type": "static_select",
+                "action_id": action_id,
+                "block_id": "flag1",
+                "selected_option": {"text": {"type": "plain_text", "text": "x"}, "value": value},
+                "action_ts": "1700000300.000001",
+            }
+        ],
+    }
+    return harness.interaction(payload)
+
+
+def test_flag_opens_a_choice_of_reasons_per_section_and_records_the_chosen_one(
+    harness: SlackHarness, slack: MockSlackServer, assistant: FakeAssistant
+) -> None:
+    from tests.support.fake_assistant import CITATIONS, SNAPSHOT_ID
+
+    command(harness, "como abrir um chamado?")
+    slack.wait_for("response:cmd1")
+    assert click(harness, blocks.FLAG, "ans-1", response="flag1").status_code == 200
+    [choice] = slack.wait_for("response:flag1")
+    assert choice.body["replace_original"] is False and choice.body["response_type"] == "ephemeral"
+    selects = [b["accessory"] for b in choice.body["blocks"] if b.get("accessory")]
+    assert [s["action_id"] for s in selects] == [f"{blocks.FLAG_REASON_PREFIX}1", f"{blocks.FLAG_REASON_PREFIX}2"]
+    assert [o["value"] for o in selects[1]["options"]] == [
+        f"ans-1|2|{r}" for r in ("desatualizado", "incorreto", "incompleto", "outro")
+    ]
+    assert SOURCE_2 in block_texts(choice.body["blocks"])
+
+    for _ in range(2):  # Slack may deliver an interaction twice: one flag
+        choose(harness, f"{blocks.FLAG_REASON_PREFIX}2", "ans-1|2|incompleto", response="flag2")
+    done = slack.wait_for("response:flag2", count=2)
+    assert all("Seção sinalizada (incompleto)" in d.body["text"] and d.body["replace_original"] for d in done)
+    [receipt] = assistant.flags.values()
+    assert (receipt.target.chunk_id, receipt.reason) == (CITATIONS[1].chunk_id, "incompleto")
+    assert receipt.snapshot == SNAPSHOT_ID
+
+
+def test_flag_of_an_unknown_answer_or_a_forged_choice_records_nothing(
+    harness: SlackHarness, slack: MockSlackServer, assistant: FakeAssistant
+) -> None:
+    click(harness, blocks.FLAG, "ans-never", response="flag3")
+    [reply] = slack.wait_for("response:flag3")
+    assert reply.body["text"] == blocks.FLAG_EXPIRED
+    command(harness, "como abrir um chamado?")
+    slack.wait_for("response:cmd1")
+    for value, name in (("ans-1|9|incorreto", "flag4"), ("ans-1|1|chato", "flag5"), ("lixo", "flag6")):
+        choose(harness, f"{blocks.FLAG_REASON_PREFIX}1", value, response=name)
+        [reply] = slack.wait_for(f"response:{name}")
+        assert reply.body["text"] == blocks.FLAG_EXPIRED
+    assert assistant.flags == {}
+
+
+def test_flag_with_another_reason_asks_what_is_wrong_in_a_modal(
+    harness: SlackHarness, slack: MockSlackServer, assistant: FakeAssistant
+) -> None:
+    from tests.support.fake_assistant import CITATIONS
+
+    command(harness, "como abrir um chamado?")
+    slack.wait_for("response:cmd1")
+    choose(harness, f"{blocks.FLAG_REASON_PREFIX}1", "ans-1|1|outro", response="flag7")
+    [opened] = slack.wait_for("views.open")
+    view = opened.body["view"]
+    view = json.loads(view) if isinstance(view, str) else view
+    assert opened.body["trigger_id"] == "123.456.ghi"
+    assert view["type"] == "modal" and view["callback_id"] == blocks.FLAG_MODAL and len(view["title"]["text"]) <= 24
+    [field] = [b for b in view["blocks"] if b["type"] == "input"]
+    assert field["optional"] is True and field["element"]["max_length"] == 500
+    assert assistant.flags == {}  # nothing until the modal is sent
+
+    submission = {
+        "type": "view_submission",
+        "team": {"id": "T0000TEST", "domain": "bpa-test"},
+        "user": {"id": "UASKER01", "username": "analista", "team_id": "T0000TEST"},
+        "api_app_id": "A0000TEST",
+        "token": "legacy",
+        "trigger_id": "123.456.jkl",
+        "view": {
+            **view,
+            "id": "V0001",
+            "state": {
+                "values": {
+                    blocks.FLAG_COMMENT_BLOCK: {
+                        blocks.FLAG_COMMENT_ACTION: {
+                            "type": "plain_text_input",
+                            "value": "Falta o caso do cliente em férias.",
+                        }
+                    }
+                }
+            },
+        },
+    }
+    assert harness.interaction(submission).status_code == 200
+    [thanks] = slack.wait_for("chat.postEphemeral")
+    assert (thanks.body["channel"], thanks.body["user"]) == ("CGENERAL1", "UASKER01")
+    assert "Seção sinalizada (outro motivo)" in thanks.body["text"]
+    [receipt] = assistant.flags.values()
+    assert (receipt.target.chunk_id, receipt.reason) == (CITATIONS[0].chunk_id, "outro")
+    assert [k for k in assistant.flags] == ["slack-UASKER01-ans-1-1-outro"]
+    assert assistant.flag_comments == ["Falta o caso do cliente em férias."]

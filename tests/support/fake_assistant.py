@@ -6,6 +6,9 @@
 - feedback: recorded in ``feedbacks``; UnknownAnswer for an id never given.
 - first_delivery: remembers every key claimed (the state store's de-duplication, in memory);
   raises ``delivery_error`` when set (a state store that cannot tell).
+- ticket_opened/link/flag (KCS): recorded in ``opened``, ``links`` and ``flags``; a chunk id
+  outside HITS is UnknownSection, a snapshot other than ``snapshot_id`` StaleSnapshot; links
+  are de-duplicated per (ticket, chunk, action), flags per request id.
 - document: one known document (``DOCUMENT_ID``); UnknownDocument otherwise.
 - ``snapshot_id`` is switchable: ``fake.snapshot_id = None`` simulates "no index yet".
 - ``ask_error``: when set, ask() records the call and raises it (a failing assistant).
@@ -24,6 +27,17 @@ from assistant.errors import (
     UnknownAnswer,
     UnknownDocument,
 )
+from assistant.kcs import (
+    FlagReason,
+    FlagReceipt,
+    LinkAction,
+    LinkReceipt,
+    SectionRef,
+    StaleSnapshot,
+    UnknownSection,
+    quote,
+)
+from assistant.privacy import mask_pii
 from assistant.protocol import AssistantService
 from assistant.types import (
     Answer,
@@ -112,6 +126,10 @@ class FakeAssistant:
     ask_error: Exception | None = None
     delivery_error: Exception | None = None
     state_health: StateHealth = field(default_factory=StateHealth)
+    opened: list[tuple[str, str, list[str], str]] = field(default_factory=list)
+    links: dict[tuple[str, str, str], LinkReceipt] = field(default_factory=dict)
+    flags: dict[str, FlagReceipt] = field(default_factory=dict)
+    flag_comments: list[str | None] = field(default_factory=list)  # every flag call's comment, in order
     _answer_ids: set[str] = field(default_factory=set)
     _deliveries: set[str] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -162,7 +180,49 @@ class FakeAssistant:
         self._require_snapshot()
         with self._lock:
             self.suggests.append((subject, description, list(tags)))
-        return Suggestion(results=list(HITS), checklist=list(CHECKLIST))
+        return Suggestion(results=list(HITS), checklist=list(CHECKLIST), snapshot=self.snapshot_id or "")
+
+    def ticket_opened(self, ticket_id: str, snapshot: str, chunk_ids: list[str], channel: str = "zendesk") -> bool:
+        with self._lock:
+            self.opened.append((ticket_id, snapshot, list(chunk_ids), channel))
+        return True
+
+    def _section(self, chunk_id: str, snapshot: str) -> tuple[SearchHit, SectionRef]:
+        if snapshot != self._require_snapshot():
+            raise StaleSnapshot(snapshot)
+        found = next((h for h in HITS if h.chunk_id == chunk_id), None)
+        if found is None:
+            raise UnknownSection(chunk_id)
+        ref = SectionRef(chunk_id=found.chunk_id, document_id=found.document_id, title=found.title,
+                         section=found.section, url=found.url)  # fmt: skip
+        return found, ref
+
+    def link(
+        self, ticket_id: str, chunk_id: str, snapshot: str, action: LinkAction, excerpt: str | None = None,
+        channel: str = "zendesk",
+    ) -> LinkReceipt:  # fmt: skip
+        found, ref = self._section(chunk_id, snapshot)
+        text = mask_pii(quote(found.text, excerpt)) if action == "quote" else None
+        with self._lock:
+            return self.links.setdefault(
+                (ticket_id, chunk_id, action),
+                LinkReceipt(ticket_id=ticket_id, action=action, snapshot=snapshot,
+                            recorded_at=f"2025-01-01T00:00:{len(self.links):02d}+00:00", target=ref, quote=text),
+            )  # fmt: skip
+
+    def flag(
+        self, chunk_id: str, snapshot: str, reason: FlagReason, comment: str | None = None,
+        ticket_id: str | None = None, request_id: str | None = None, channel: str = "api",
+    ) -> FlagReceipt:  # fmt: skip
+        _, ref = self._section(chunk_id, snapshot)
+        key = request_id or f"{chunk_id}|{reason}|{comment}|{ticket_id}|{channel}"
+        with self._lock:
+            self.flag_comments.append(comment)
+            return self.flags.setdefault(
+                key,
+                FlagReceipt(reason=reason, snapshot=snapshot,
+                            recorded_at=f"2025-01-01T00:01:{len(self.flags):02d}+00:00", target=ref),
+            )  # fmt: skip
 
     def feedback(
         self, answer_id: str, helpful: bool, comment: str | None = None, channel: str = "api"

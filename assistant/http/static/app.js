@@ -6,36 +6,14 @@
   var KEY_STORAGE = "bpa.apiKey";
   var GENERIC_ERROR = "Não foi possível falar com o servidor. Tente novamente.";
 
-  function byId(id) {
-    return document.getElementById(id);
-  }
-
-  function el(tag, className, text) {
-    var node = document.createElement(tag);
-    if (className) node.className = className;
-    if (text !== undefined && text !== null) node.textContent = String(text);
-    return node;
-  }
-
-  // Only http(s) links are made clickable (no javascript: or data: URLs).
-  function safeUrl(url) {
-    try {
-      var parsed = new URL(String(url), window.location.href);
-      return parsed.protocol === "http:" || parsed.protocol === "https:" ? parsed.href : null;
-    } catch (e) {
-      return null;
-    }
-  }
-
-  function link(url, text, className) {
-    var href = safeUrl(url);
-    if (!href) return el("span", className, text);
-    var a = el("a", className, text);
-    a.href = href;
-    a.target = "_blank";
-    a.rel = "noopener noreferrer";
-    return a;
-  }
+  var render = window.bpaRender; // answer-render.js, loaded before this file
+  var byId = render.byId;
+  var el = render.el;
+  var outcomeOf = render.outcomeOf;
+  // bpa serves this page, so relative links (/d/...) resolve against it; markers name their section.
+  var answers = render.renderer({ relativeLinks: true, markerTitles: true, lineClass: "answer-line" });
+  var link = answers.link;
+  var renderLines = answers.renderLines;
 
   function readApiKey() {
     try {
@@ -82,63 +60,14 @@
 
   var OUTCOME_TITLES = { answer: "Resposta", pointer: "Sem resposta direta", refusal: "Sem resposta" };
 
-  // An answer from a server without `outcome` (older API): abstained means refusal.
-  function outcomeOf(answer) {
-    return answer.outcome || (answer.abstained ? "refusal" : "answer");
-  }
+  var currentSnapshot = null; // the answer's snapshot: flags name it
 
-  // "texto [1]. mais [2]." -> text nodes with [n] markers linked to citation n.
-  function renderAnswerText(container, text, citations) {
-    var byNumber = {};
-    citations.forEach(function (c) {
-      byNumber[c.n] = c;
-    });
-    var pattern = /\[(\d+)\]/g;
-    var last = 0;
-    var match;
-    while ((match = pattern.exec(text)) !== null) {
-      container.appendChild(document.createTextNode(text.slice(last, match.index)));
-      var citation = byNumber[Number(match[1])];
-      if (citation) {
-        var marker = link(citation.url, "[" + match[1] + "]", "cite-marker");
-        marker.title = citation.title + " › " + citation.section;
-        container.appendChild(marker);
-      } else {
-        container.appendChild(document.createTextNode(match[0]));
-      }
-      last = pattern.lastIndex;
-    }
-    container.appendChild(document.createTextNode(text.slice(last)));
-  }
-
-  // The answer's lines, one list item each (the server's `lines`; else the text's lines).
-  function answerLines(answer) {
-    if (answer.lines && answer.lines.length) return answer.lines;
-    return String(answer.answer || "")
-      .split("\n")
-      .filter(function (line) {
-        return line.trim();
-      })
-      .map(function (line) {
-        return { text: line, n: null, url: null };
-      });
-  }
-
-  function renderLines(container, answer, citations) {
-    var list = el("ul", "answer-lines");
-    answerLines(answer).forEach(function (line) {
-      var item = el("li", "answer-line");
-      if (line.n === null) {
-        renderAnswerText(item, line.text, citations); // fallback: markers are in the text
-      } else if (line.url) {
-        item.appendChild(link(line.url, line.text, "article-link")); // a linked article, by its title
-        renderAnswerText(item, " [" + line.n + "]", citations);
-      } else {
-        renderAnswerText(item, line.text + " [" + line.n + "]", citations);
-      }
-      list.appendChild(item);
-    });
-    container.appendChild(list);
+  // "Sinalizar" under a section: the shared flag form, sent to /v1/flags.
+  function flagActions(citation) {
+    var target = { chunk_id: citation.chunk_id, snapshot: currentSnapshot };
+    return render.sectionActions(target, function (body) {
+      return apiPost("/v1/flags", body);
+    }).node;
   }
 
   function citationItem(citation, numbered) {
@@ -149,6 +78,7 @@
     heading.appendChild(link(citation.url, citation.title + " › " + citation.section, "citation-link"));
     item.appendChild(heading);
     item.appendChild(el("blockquote", "excerpt", citation.excerpt));
+    if (citation.chunk_id && currentSnapshot) item.appendChild(flagActions(citation));
     return item;
   }
 
@@ -169,6 +99,7 @@
     suggestions.forEach(function (c) {
       var item = el("li", "suggestion");
       item.appendChild(link(c.url, c.title + " › " + c.section, "citation-link"));
+      if (c.chunk_id && currentSnapshot) item.appendChild(flagActions(c));
       list.appendChild(item);
     });
     list.hidden = suggestions.length === 0;
@@ -179,6 +110,7 @@
   function renderAnswer(answer) {
     var outcome = outcomeOf(answer);
     var citations = outcome === "answer" ? answer.citations || [] : [];
+    currentSnapshot = answer.snapshot || null;
     var container = byId("answer");
     container.textContent = "";
     container.className = "answer outcome-" + outcome;

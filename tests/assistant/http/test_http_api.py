@@ -64,6 +64,7 @@ def test_ask_returns_answer_with_citations(client: TestClient, fake: FakeAssista
         "score",
         "document_id",
         "chunk_id",
+        "also_in",
     }
     call = fake.asks[-1]
     assert (call.question, call.top_k, call.sources, call.channel) == (

@@ -85,6 +85,7 @@ def test_index_page_is_served_with_its_assets(client: TestClient) -> None:
     assert "default-src 'self'" in page.headers["content-security-policy"]
     assert 'id="question"' in page.text and 'lang="pt-BR"' in page.text
     assert client.get("/static/app.js").status_code == 200
+    assert client.get("/static/answer-render.js").status_code == 200
     assert client.get("/static/style.css").status_code == 200
     assert not re.search(r'(src|href)="(https?:)?//', page.text), "the page must not load external resources"
 
@@ -222,9 +223,13 @@ def test_document_page_shows_list_items_and_steps_as_lists(settings: Settings) -
     from assistant.types import DocumentSection
 
     text = "Considere os itens:\n• Assunto do ticket;\n• Marca TOTVS;\n1. Ler a descrição.\n2. Confirmar.\nFim."
-    page = _document_app(
-        settings, [DocumentSection(title="Revisão", path="Guia › Revisão", anchor="revisao", url="u", text=text)]
-    ).get("/d/x").text
+    page = (
+        _document_app(
+            settings, [DocumentSection(title="Revisão", path="Guia › Revisão", anchor="revisao", url="u", text=text)]
+        )
+        .get("/d/x")
+        .text
+    )
     assert (
         "<p>Considere os itens:</p>"
         '<ul class="doc-list"><li>Assunto do ticket;</li><li>Marca TOTVS;</li></ul>'
@@ -241,15 +246,19 @@ def test_document_page_ids_are_unique_and_keep_linked_ids(settings: Settings) ->
     def sec(title: str, path: str, anchor: str) -> DocumentSection:
         return DocumentSection(title=title, path=path, anchor=anchor, url="u", text="x")
 
-    page = _document_app(
-        settings,
-        [
-            sec("Cliente parado", "Guia › Introdução › Cliente parado", ":~:text=Cliente%20parado"),
-            sec("Cliente parado", "Guia › Desenvolvimento › Cliente parado", ":~:text=Cliente%20parado"),
-            sec("Desenvolvimento", "Guia › Desenvolvimento", "guia-desenvolvimento-cliente-parado"),  # a real id
-            sec("Outro", "Guia › Outro", "guia-desenvolvimento-cliente-parado"),  # duplicated real id
-        ],
-    ).get("/d/x").text
+    page = (
+        _document_app(
+            settings,
+            [
+                sec("Cliente parado", "Guia › Introdução › Cliente parado", ":~:text=Cliente%20parado"),
+                sec("Cliente parado", "Guia › Desenvolvimento › Cliente parado", ":~:text=Cliente%20parado"),
+                sec("Desenvolvimento", "Guia › Desenvolvimento", "guia-desenvolvimento-cliente-parado"),  # a real id
+                sec("Outro", "Guia › Outro", "guia-desenvolvimento-cliente-parado"),  # duplicated real id
+            ],
+        )
+        .get("/d/x")
+        .text
+    )
     ids = re.findall(r'<section id="([^"]*)"', page)
     assert len(ids) == 4 and len(set(ids)) == 4
     assert ids[2] == "guia-desenvolvimento-cliente-parado"  # the id citations link to is kept

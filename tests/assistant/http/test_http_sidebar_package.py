@@ -53,12 +53,32 @@ def test_logos_have_the_required_sizes() -> None:
 
 def test_iframe_loads_the_sdk_then_the_app() -> None:
     page = (SIDEBAR / "assets" / "iframe.html").read_text(encoding="utf-8")
-    assert page.index(SDK) < page.index('src="app.js"')
+    assert page.index(SDK) < page.index('src="answer-render.js"') < page.index('src="app.js"')
     script = (SIDEBAR / "assets" / "app.js").read_text(encoding="utf-8")
     assert "{{setting.api_key}}" in script and "secure: true" in script
 
 
-@pytest.mark.parametrize("script", ["sidebar/assets/app.js", "assistant/http/static/app.js"])
+def test_sidebar_carries_the_shared_answer_rendering_unchanged() -> None:
+    """sidebar/ is its own Zendesk bundle, so it ships a copy of the one source (`make sync-sidebar`)."""
+    source = SIDEBAR.parent / "assistant" / "http" / "static" / "answer-render.js"
+    copy = SIDEBAR / "assets" / "answer-render.js"
+    assert copy.read_bytes() == source.read_bytes(), "sidebar/assets/answer-render.js is stale: make sync-sidebar"
+
+
+def test_web_page_loads_the_shared_rendering_before_the_app() -> None:
+    page = (SIDEBAR.parent / "assistant" / "http" / "static" / "index.html").read_text(encoding="utf-8")
+    assert page.index('src="/static/answer-render.js"') < page.index('src="/static/app.js"')
+
+
+SCRIPTS = [
+    "sidebar/assets/app.js",
+    "sidebar/assets/answer-render.js",
+    "assistant/http/static/app.js",
+    "assistant/http/static/answer-render.js",
+]
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
 def test_scripts_never_write_html(script: str) -> None:
     source = (SIDEBAR.parent / script).read_text(encoding="utf-8")
     for sink in (".innerHTML", ".outerHTML", "insertAdjacentHTML", "document.write"):

@@ -1,0 +1,56 @@
+"""bench/reader/train.py end to end on its committed fixture: runs, resumes, refuses a
+foreign checkpoint, and writes reader weights that load."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.support.common import ROOT
+
+torch = pytest.importorskip("torch")
+
+TRAIN = ROOT / "bench" / "reader" / "train.py"
+
+
+def _train(out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(TRAIN), "--fixture", "--out", str(out), *extra],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+@pytest.mark.model
+def test_fixture_training_runs_resumes_and_loads(tmp_path: Path) -> None:
+    from index.embedding.e5_reader import load_reader
+
+    out = tmp_path / "run"
+    first = _train(out, "--max-steps", "3")
+    assert first.returncode == 0, first.stderr
+    assert (out / "checkpoint.npz").exists()
+    second = _train(out, "--max-steps", "6")
+    assert second.returncode == 0, second.stderr
+    assert "resuming at step 3" in second.stdout
+    steps = [json.loads(line)["step"] for line in (out / "log.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3, 4, 5, 6]  # the second run continued, it did not start over
+    result = json.loads(second.stdout.strip().splitlines()[-1])
+    assert result["steps"] == 6
+    assert all(np.isfinite(json.loads(line)["loss"]) for line in (out / "log.jsonl").read_text().splitlines())
+    assert (out / "reader.npz").stat().st_size < 5_000_000
+    reader, e5, meta = load_reader(out / "reader.npz")
+    assert meta["layers"] == 2
+    seqs = [e5.pair_ids("query: Qual é a capital de Portugal?", f"passage: {t}", 48) for t in ("Lisboa.", "Porto.")]
+    with torch.inference_mode():
+        logits = reader(*e5.batch(seqs))
+    assert logits.shape == (2,) and torch.isfinite(logits).all() and float(logits.abs().sum()) > 0
+    # A checkpoint from other settings is refused, not silently mixed in.
+    other = _train(out, "--max-steps", "6", "--rank", "4")
+    assert other.returncode != 0 and "outra configuração" in other.stderr
