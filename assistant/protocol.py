@@ -41,9 +41,7 @@ class AssistantService(Protocol):
 
     def suggest(self, subject: str, description: str, tags: list[str]) -> Suggestion: ...
 
-    def feedback(
-        self, answer_id: str, helpful: bool, comment: str | None = None, channel: str = "api"
-    ) -> None:
+    def feedback(self, answer_id: str, helpful: bool, comment: str | None = None, channel: str = "api") -> None:
         """Store feedback; raises UnknownAnswer for an id never given, StateUnavailable when
         feedback cannot be recorded (read-only or full data directory)."""
         ...

@@ -78,9 +78,7 @@ class Answer(BaseModel):
     abstained: bool = Field(description="True unless outcome is 'answer'.")
     confidence: float = Field(ge=0.0, le=1.0, description="Calibrated probability that the answer is right.")
     citations: list[Citation]
-    suggestions: list[Citation] = Field(
-        default_factory=list, description="Nearest sections offered when abstaining."
-    )
+    suggestions: list[Citation] = Field(default_factory=list, description="Nearest sections offered when abstaining.")
     outcome: Outcome = Field(default="answer", description="answer | pointer | refusal")
     confidence_label: ConfidenceLabel = Field(default="baixa", description="alta | média | baixa")
     lines: list[AnswerLine] = Field(default_factory=list, description="The answer's lines, in order.")
@@ -125,6 +123,4 @@ class StateHealth(BaseModel):
 class Suggestion(BaseModel):
     results: list[SearchHit]
     snapshot: str = Field(default="", description="The snapshot the results come from (links and flags name it).")
-    checklist: list[str] = Field(
-        default_factory=list, description="Ticket-review checklist items when they apply."
-    )
+    checklist: list[str] = Field(default_factory=list, description="Ticket-review checklist items when they apply.")

@@ -59,7 +59,6 @@ def coverage(question_stems: list[str], passages: list[Scored], idf: dict[str, f
     return sum(w for s, w in weights.items() if s in present) / total if total else 0.0
 
 
-
 def auc(pos: list[float], neg: list[float]) -> float:
     if not pos or not neg:
         return float("nan")

@@ -145,8 +145,10 @@ def main() -> None:
     current = assistant.components.abstaining
     _table("configuração em uso", {n: _measure_one(rows, n, current) for n in names})
     upper = {n: sum(r["right"] for r in rows if r["set"] == n and r["answerable"]) for n in names}
-    print("\nteto (resposta composta contém o gold, sem recusar nada):",
-          {n: round(upper[n] / max(1, sum(r["answerable"] for r in rows if r["set"] == n)), 3) for n in names})
+    print(
+        "\nteto (resposta composta contém o gold, sem recusar nada):",
+        {n: round(upper[n] / max(1, sum(r["answerable"] for r in rows if r["set"] == n)), 3) for n in names},
+    )
     if args.write:
         current_file = load_calibration(settings.calibration)  # keep any [fusion] / [compose] overrides
         write_calibration(settings.calibration, dataclasses.replace(current_file, confidence=pooled))

@@ -167,6 +167,7 @@ def main() -> None:
     data, rerank = features(args, reranker)
     prod = np.array([0.4, 0.6, 0.5])
     print(f"{'features':44} {'fit on':10} {'in-sample r@1/r@5/MRR':>24}   {'held out r@1/r@5/MRR':>24}")
+
     def fmt(v: tuple[float, float, float]) -> str:
         return "/".join(f"{x:.3f}" for x in v)
 

@@ -106,9 +106,7 @@ def run_one(name: str, n_passages: int, n_words: int) -> dict[str, object]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("backends", nargs="*", default=DEFAULT_BACKENDS)
     parser.add_argument("--passages", type=int, default=150)
     parser.add_argument("--words", type=int, default=150)
@@ -132,9 +130,7 @@ def main() -> None:
         cmd += ["--words", str(args.words)]
         done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
         if done.returncode != 0:
-            print(
-                f"{name:8} FAILED: {done.stderr.strip().splitlines()[-1] if done.stderr else done.returncode}"
-            )
+            print(f"{name:8} FAILED: {done.stderr.strip().splitlines()[-1] if done.stderr else done.returncode}")
             continue
         r = json.loads(done.stdout.strip().splitlines()[-1])
         tok = f"{r['mean_tokens_per_passage']:.0f}" if r["mean_tokens_per_passage"] else "-"

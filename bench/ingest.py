@@ -102,9 +102,7 @@ def bench_scale(work: Path, n: int, embedder: str) -> None:
     for i in range(n):
         # Different ids and slightly different text, so no chunk is shared between copies.
         (folder / f"copia-{i:03d}.html").write_text(seed.replace("Suporte", f"Suporte {i}"), encoding="utf-8")
-    sources = write_sources(
-        folder / "sources.toml", '[[source]]\nname = "copias"\ntype = "files"\npath = "*.html"\n'
-    )
+    sources = write_sources(folder / "sources.toml", '[[source]]\nname = "copias"\ntype = "files"\npath = "*.html"\n')
     data = work / "scaled-var"
     run(f"corpus x{n} full", data, sources, embedder)
     run(f"corpus x{n} unchanged", data, sources, embedder)
@@ -135,9 +133,7 @@ def main() -> None:
     p.add_argument("--scale", type=int, default=50)
     p.add_argument("--scale-embedder", default=None, help="embedder for the scaled run (default: --embedder)")
     p.add_argument("--remote", type=int, default=2000)
-    p.add_argument(
-        "--remote-embedder", default=None, help="embedder for the remote run (default: --embedder)"
-    )
+    p.add_argument("--remote-embedder", default=None, help="embedder for the remote run (default: --embedder)")
     args = p.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bpa-bench-"))
     try:

@@ -128,9 +128,7 @@ def stop_server(server: subprocess.Popen[bytes]) -> None:
             server.wait(timeout=10)
 
 
-def wait_ready(
-    url: str, timeout: float, server: subprocess.Popen[bytes] | None, log: IO[bytes] | None = None
-) -> None:
+def wait_ready(url: str, timeout: float, server: subprocess.Popen[bytes] | None, log: IO[bytes] | None = None) -> None:
     deadline = time.monotonic() + timeout
     with httpx.Client(timeout=2.0) as client:
         while time.monotonic() < deadline:
@@ -142,14 +140,10 @@ def wait_ready(
             except httpx.HTTPError:
                 pass
             time.sleep(0.25)
-    raise SystemExit(
-        f"{url}/readyz não ficou pronto em {timeout:.0f} s (rodou `bpa ingest`?)\n{log_tail(log)}"
-    )
+    raise SystemExit(f"{url}/readyz não ficou pronto em {timeout:.0f} s (rodou `bpa ingest`?)\n{log_tail(log)}")
 
 
-def run_level(
-    url: str, concurrency: int, duration: float, timeout: float, headers: dict[str, str]
-) -> LevelResult:
+def run_level(url: str, concurrency: int, duration: float, timeout: float, headers: dict[str, str]) -> LevelResult:
     """``concurrency`` threads post questions back to back until ``duration`` seconds pass."""
     questions = itertools.cycle(QUESTIONS)
     lock = threading.Lock()
@@ -191,8 +185,7 @@ def format_row(result: LevelResult, rss: float | None) -> str:
     memory = f"{rss:8.1f}" if rss is not None else "       -"
     return (
         f"{result.concurrency:>5} {done:>8} {done / result.seconds:>8.1f} "
-        f"{ms[0]:>8.1f} {ms[1]:>8.1f} {ms[2]:>8.1f} {result.errors:>7} {memory}"
-        + (f"   ({others})" if others else "")
+        f"{ms[0]:>8.1f} {ms[1]:>8.1f} {ms[2]:>8.1f} {result.errors:>7} {memory}" + (f"   ({others})" if others else "")
     )
 
 

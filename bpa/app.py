@@ -63,12 +63,8 @@ def _print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
 
 
-
-
 def _assistant(settings: Settings, embedder: Any = None) -> Any:
     from assistant.service import Assistant
     from index.embedding.factory import make_embedder
 
     return Assistant(settings, embedder or make_embedder(settings))
-
-

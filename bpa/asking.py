@@ -166,5 +166,3 @@ def glossary_suggest(
 
     gaps = _gap_report(since)
     sys.stdout.write(glossary_toml(gaps.glossary, gaps.period))
-
-

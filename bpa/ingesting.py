@@ -247,5 +247,3 @@ def sources_check(sources: Annotated[Path | None, typer.Option(help="Arquivo de 
         bad += 0 if ok else 1
     if bad:
         raise typer.Exit(EXIT_FAILED)
-
-

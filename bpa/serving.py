@@ -100,5 +100,3 @@ def run() -> None:
         out.print("O índice não tem os vetores de frases desta versão: atualizando...")
         _ingest(settings, embedder=embedder)
     _serve(settings, embedder)
-
-

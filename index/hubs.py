@@ -109,7 +109,11 @@ def _exact_search(
 
 
 def _knn_search(
-    matrix: np.ndarray, index: faiss.Index, queries: np.ndarray, k: int, rows_of: np.ndarray | None = None,
+    matrix: np.ndarray,
+    index: faiss.Index,
+    queries: np.ndarray,
+    k: int,
+    rows_of: np.ndarray | None = None,
     block: int = 4096,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Each query row's ``k`` nearest among ``index``'s (its positions are the rows of

@@ -140,7 +140,10 @@ class PreparedBuilder:
         return tf
 
     def build(
-        self, matrix: np.ndarray, units: np.ndarray | None, ann: faiss.Index | None = None,
+        self,
+        matrix: np.ndarray,
+        units: np.ndarray | None,
+        ann: faiss.Index | None = None,
         reuse: HubReuse | None = None,
     ) -> tuple[Prepared, dict[str, Any]]:
         """The structures, from ``matrix``/``units``: the passage and unit vectors in row order;
@@ -162,7 +165,11 @@ class PreparedBuilder:
         ), hubs_done  # fmt: skip
 
     def write(
-        self, directory: Path, db: sqlite3.Connection, matrix: np.ndarray, units: np.ndarray | None,
+        self,
+        directory: Path,
+        db: sqlite3.Connection,
+        matrix: np.ndarray,
+        units: np.ndarray | None,
         reuse: HubReuse | None = None,
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         """Builds and stores everything (the titles as a table of ``db``); returns how queries
@@ -309,7 +316,10 @@ def load(directory: Path, with_units: bool) -> Prepared | None:
 
 
 def compute(
-    chunks: dict[int, Chunk], source_of: dict[str, str], matrix: np.ndarray, units: np.ndarray | None,
+    chunks: dict[int, Chunk],
+    source_of: dict[str, str],
+    matrix: np.ndarray,
+    units: np.ndarray | None,
     unit_counts: dict[int, int],
 ) -> Prepared:
     """The structures of a snapshot written before they were stored: ``chunks`` by rowid,

@@ -24,9 +24,7 @@ class ChunkingConfig:
 
     def fingerprint(self) -> str:
         """Hash of everything that shapes chunks: a change invalidates reuse."""
-        payload = json.dumps(
-            {"max": self.max_tokens, "overlap": self.overlap_tokens, "parser": PARSER_VERSION}
-        )
+        payload = json.dumps({"max": self.max_tokens, "overlap": self.overlap_tokens, "parser": PARSER_VERSION})
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 

@@ -101,9 +101,7 @@ class SlackBot:
 
     # --- middleware --------------------------------------------------------------------
 
-    def skip_duplicates(
-        self, req: BoltRequest, body: dict[str, Any], next: Callable[[], BoltResponse]
-    ) -> BoltResponse:
+    def skip_duplicates(self, req: BoltRequest, body: dict[str, Any], next: Callable[[], BoltResponse]) -> BoltResponse:
         """Acknowledge, without handling, an event already seen: Slack's retries
         (``X-Slack-Retry-Num``) repeat the event_id, and a DM mentioning the bot may come
         both as ``message.im`` and ``app_mention`` for the same message."""
@@ -208,13 +206,9 @@ class SlackBot:
         if answer is None:
             respond(response_type="ephemeral", replace_original=False, text=blocks.SHARE_EXPIRED)
             return
-        channel: str = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get(
-            "channel_id", ""
-        )
+        channel: str = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id", "")
         try:
-            client.chat_postMessage(
-                channel=channel, **blocks.answer_message(answer, asked_by=body["user"]["id"])
-            )
+            client.chat_postMessage(channel=channel, **blocks.answer_message(answer, asked_by=body["user"]["id"]))
         except SlackApiError as e:
             log.warning("Could not share an answer in %s: %s", channel, e.response.get("error"))
             respond(response_type="ephemeral", replace_original=False, text=blocks.SHARE_FAILED)
@@ -237,13 +231,9 @@ class SlackBot:
         answer = self.answers.get(answer_id)
         if message.get("blocks"):
             new_blocks = blocks.with_feedback_thanks(message["blocks"], helpful)
-            respond(
-                replace_original=True, text=message.get("text") or blocks.FEEDBACK_THANKS, blocks=new_blocks
-            )
+            respond(replace_original=True, text=message.get("text") or blocks.FEEDBACK_THANKS, blocks=new_blocks)
         elif answer is not None:  # ephemeral answers do not come back in the payload
-            respond(
-                replace_original=True, **blocks.answer_message(answer, shareable=True, feedback_given=True)
-            )
+            respond(replace_original=True, **blocks.answer_message(answer, shareable=True, feedback_given=True))
         else:
             respond(response_type="ephemeral", replace_original=False, text=blocks.FEEDBACK_THANKS)
 

@@ -56,9 +56,7 @@ ABSTAINED = ":mag: Não encontrei na documentação um trecho que responda com s
 POINTER = "A documentação não responde isso diretamente. O mais próximo:"
 NO_SUGGESTIONS = "Tente reformular com outros termos, por exemplo o nome do módulo, da rotina ou do erro."
 SHARED = ":white_check_mark: Resposta compartilhada no canal."
-SHARE_EXPIRED = (
-    "Essa resposta não está mais disponível para compartilhar. Faça a pergunta de novo com `/boaspraticas`."
-)
+SHARE_EXPIRED = "Essa resposta não está mais disponível para compartilhar. Faça a pergunta de novo com `/boaspraticas`."
 SHARE_FAILED = "Não consegui publicar neste canal. Convide o app para o canal (`/invite`) e tente de novo."
 FEEDBACK_THANKS = "Obrigado pelo retorno!"
 FEEDBACK_UNKNOWN = "Não encontrei essa resposta (talvez seja antiga), então o retorno não foi registrado."
@@ -237,7 +235,7 @@ def flag_choice_message(answer: Answer) -> Message:
 
 
 def flag_comment_modal(citation: Citation, metadata: str) -> Block:
-    """"Outro motivo": a modal asking what is wrong (free text, optional, up to 500 characters).
+    """ "Outro motivo": a modal asking what is wrong (free text, optional, up to 500 characters).
     ``metadata`` (private_metadata) says which answer, section and channel it is about."""
     return {
         "type": "modal",

@@ -28,9 +28,7 @@ log = logging.getLogger(__name__)
 EVENTS_PATH = "/slack/events"
 
 
-def mount(
-    fastapi_app: FastAPI, assistant: AssistantService, settings: Settings, *, path: str = EVENTS_PATH
-) -> bool:
+def mount(fastapi_app: FastAPI, assistant: AssistantService, settings: Settings, *, path: str = EVENTS_PATH) -> bool:
     """Add the Slack endpoint to ``fastapi_app``; False (and nothing added) when
     SLACK_SIGNING_SECRET or SLACK_BOT_TOKEN is unset.
 

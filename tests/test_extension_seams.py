@@ -84,4 +84,3 @@ def test_registered_type_names_itself_in_errors(toy_registered: None, tmp_path: 
     bad.write_text('[[source]]\nname = "x"\ntype = "tyo"\n', encoding="utf-8")
     with pytest.raises(ConfigError, match=r"tipo desconhecido \(use files, confluence, zendesk, web ou toy\)"):
         load_sources(bad)
-

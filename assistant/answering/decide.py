@@ -81,9 +81,7 @@ def hub_cosine(cosines: np.ndarray, baseline: np.ndarray) -> float:
     return float((cosines - baseline).max()) if cosines.size else 0.0
 
 
-def signals(
-    results: list[Scored], hub: float | None = None, lead: float = 0.0, fact_missing: bool = False
-) -> Signals:
+def signals(results: list[Scored], hub: float | None = None, lead: float = 0.0, fact_missing: bool = False) -> Signals:
     """The decision's signals. ``hub`` comes from :func:`hub_cosine` over all passages
     searched; without it (callers that only have the top results) it is left at 0."""
     if not results:

@@ -48,14 +48,18 @@ _PERCENT = r"(?:\d{1,3}(?:[.,]\d{1,2})?\s?%|\bpor\s+cento\b)"
 
 # Question forms. Order matters only for readability: a question may ask for several kinds.
 _ASKS: list[tuple[FactKind, re.Pattern[str]]] = [
-    (FactKind.DURATION, re.compile(
-        rf"\b(?:quant[oa]s\s+{_TIME_UNIT}|quanto\s+tempo|em\s+quant[oa]s\s+{_TIME_UNIT}|"
-        rf"(?:prazo\s+)?(?:em|de)\s+(?:horas|dias|minutos|semanas)|prazo\s+de\s+{_TIME_UNIT})\b"
-    )),
+    (
+        FactKind.DURATION,
+        re.compile(
+            rf"\b(?:quant[oa]s\s+{_TIME_UNIT}|quanto\s+tempo|em\s+quant[oa]s\s+{_TIME_UNIT}|"
+            rf"(?:prazo\s+)?(?:em|de)\s+(?:horas|dias|minutos|semanas)|prazo\s+de\s+{_TIME_UNIT})\b"
+        ),
+    ),
     (FactKind.DATE, re.compile(r"\b(?:ate\s+quando|que\s+dia|qual\s+(?:a\s+)?data|em\s+que\s+data)\b")),
-    (FactKind.COUNT, re.compile(
-        r"\b(?:quant[oa]s|qu?n?t[oa]s|qual\s+(?:o\s+)?(?:numero|quantidade)|meta\s+(?:exata\s+)?de)\b"
-    )),
+    (
+        FactKind.COUNT,
+        re.compile(r"\b(?:quant[oa]s|qu?n?t[oa]s|qual\s+(?:o\s+)?(?:numero|quantidade)|meta\s+(?:exata\s+)?de)\b"),
+    ),
     (FactKind.PHONE, re.compile(r"\b(?:0800|telefone|fone|ramal|whatsapp)\b")),
     (FactKind.EMAIL, re.compile(r"\b(?:e-?mail|endereco\s+de\s+e-?mail)\b")),
     (FactKind.VALUE, re.compile(r"\b(?:quanto\s+custa|qual\s+(?:o\s+)?(?:valor|preco|custo)|valor\s+padrao)\b")),

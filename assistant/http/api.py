@@ -120,9 +120,7 @@ def build_api_router(
     def feedback(body: FeedbackRequest, request: Request) -> FeedbackResponse:
         channel = request_channel(request)
         service.feedback(body.answer_id, body.helpful, body.comment, channel=channel)
-        logger.info(
-            "feedback (canal=%s) para %s: %s", channel, body.answer_id, "útil" if body.helpful else "não útil"
-        )
+        logger.info("feedback (canal=%s) para %s: %s", channel, body.answer_id, "útil" if body.helpful else "não útil")
         return FeedbackResponse(answer_id=body.answer_id)
 
     @router.get(

@@ -50,9 +50,7 @@ da documentação de boas práticas. Erros seguem sempre o formato
 `{"error": {"code": "...", "message": "..."}}`, com mensagens em pt-BR."""
 
 
-def _lifespan(
-    schedule: ReindexSchedule | None, service: AssistantService
-) -> Callable[[FastAPI], AsyncIterator[None]]:
+def _lifespan(schedule: ReindexSchedule | None, service: AssistantService) -> Callable[[FastAPI], AsyncIterator[None]]:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         install_access_log_masking()  # after the server has configured its loggers

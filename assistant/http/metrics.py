@@ -51,9 +51,7 @@ class Metrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
             registry=self.registry,
         )
-        self.answers = Counter(
-            "bpa_answers_total", "Answers given through the HTTP API.", registry=self.registry
-        )
+        self.answers = Counter("bpa_answers_total", "Answers given through the HTTP API.", registry=self.registry)
         self.abstained = Counter(
             "bpa_answers_abstained_total",
             "Answers where the assistant abstained (documentation did not answer).",

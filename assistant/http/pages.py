@@ -58,9 +58,7 @@ def safe_href(url: str) -> str | None:
 
 def _heading_level(section: DocumentSection, document_title: str) -> int:
     """h2 for a top section, deeper by path depth (the path may start with the document title)."""
-    parts = (
-        [p.strip() for p in section.path.split(PATH_SEP) if p.strip()] if section.path else [section.title]
-    )
+    parts = [p.strip() for p in section.path.split(PATH_SEP) if p.strip()] if section.path else [section.title]
     if len(parts) > 1 and parts[0] == document_title.strip():
         parts = parts[1:]
     return min(6, len(parts) + 1)

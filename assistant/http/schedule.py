@@ -33,9 +33,7 @@ def _utcnow() -> datetime:
 class ReindexSchedule:
     """Starts ``jobs`` at the times of ``expression`` (validated by Settings)."""
 
-    def __init__(
-        self, expression: str, jobs: ReindexJobs, *, clock: Clock = _utcnow, max_sleep: float = 30.0
-    ) -> None:
+    def __init__(self, expression: str, jobs: ReindexJobs, *, clock: Clock = _utcnow, max_sleep: float = 30.0) -> None:
         self.expression = expression
         self.jobs = jobs
         self.clock = clock

@@ -121,9 +121,7 @@ class SuggestRequest(StrictRequest):
     description: str = Field(
         default="", max_length=MAX_DESCRIPTION_CHARS, description="Descrição (primeiro comentário) do ticket."
     )
-    tags: list[ShortText] = Field(
-        default_factory=list, max_length=MAX_LIST_ITEMS, description="Tags do ticket."
-    )
+    tags: list[ShortText] = Field(default_factory=list, max_length=MAX_LIST_ITEMS, description="Tags do ticket.")
     ticket_id: TicketId | None = Field(
         default=None,
         description="Id do ticket (app do Zendesk): registra que o app foi aberto nele, para a taxa de links.",
@@ -160,9 +158,7 @@ class FeedbackResponse(BaseModel):
 class ErrorDetail(BaseModel):
     code: str = Field(description="Código estável do erro, em inglês (ex.: invalid_question).")
     message: str = Field(description="Mensagem em pt-BR, para mostrar ao analista.")
-    field: str | None = Field(
-        default=None, description="Campo da requisição que causou o erro, quando há um."
-    )
+    field: str | None = Field(default=None, description="Campo da requisição que causou o erro, quando há um.")
 
 
 class ErrorResponse(BaseModel):

@@ -215,9 +215,7 @@ def run_eval(
         out.update(_rank_metrics([r["ranked"] for r in ans], k) if ans else {})
         out["answer_hit"] = round(sum(r["answer_hit"] for r in ans) / len(ans), 4) if ans else None
         out["first_line_hit"] = round(sum(r["first_line_hit"] for r in ans) / len(ans), 4) if ans else None
-        out["declined_unanswerable"] = (
-            round(sum(r["abstained"] for r in unans) / len(unans), 4) if unans else None
-        )
+        out["declined_unanswerable"] = round(sum(r["abstained"] for r in unans) / len(unans), 4) if unans else None
         out["declined_answerable"] = round(sum(r["abstained"] for r in ans) / len(ans), 4) if ans else None
         return out
 
@@ -227,8 +225,7 @@ def run_eval(
     result["p50_ms"] = round(statistics.median(latencies), 2)
     result["p95_ms"] = round(sorted(latencies)[max(0, math.ceil(0.95 * len(latencies)) - 1)], 2)
     result["by_kind"] = {
-        kind: summarize([r for r in per_q if r["kind"] == kind])
-        for kind in sorted({q.kind for q in questions})
+        kind: summarize([r for r in per_q if r["kind"] == kind]) for kind in sorted({q.kind for q in questions})
     }
     result["baselines"] = _baselines(assistant, answerable, k) if baselines else {}
     result["model"] = assistant.embedder.model_id

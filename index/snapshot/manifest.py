@@ -116,13 +116,9 @@ class DocumentRecord:
             # are listed only when they hold text a citation may point at.
             if (sec is doc.root or not sec.title) and not sec.blocks:
                 continue
-            outline.append(
-                {"title": sec.title, "path": PATH_SEP.join(collapse_path(path)), "anchor": sec.anchor}
-            )
+            outline.append({"title": sec.title, "path": PATH_SEP.join(collapse_path(path)), "anchor": sec.anchor})
         return cls(
             id=doc.id, source=doc.source, key=doc.key, title=doc.title, url=doc.url,
             content_hash=doc.content_hash, version=doc.version, updated_at=doc.updated_at,
             breadcrumbs=doc.breadcrumbs, metadata=doc.metadata, outline=outline,
         )  # fmt: skip
-
-

@@ -43,6 +43,7 @@ CREATE TABLE units (
 CREATE INDEX units_chunk ON units(chunk_rowid, position);
 """
 
+
 class Publisher(Protocol):
     """What a writer needs of the store it writes into (``SnapshotStore``)."""
 
@@ -88,7 +89,11 @@ class SnapshotWriter:
     """
 
     def __init__(
-        self, store: Publisher, model_id: str, dim: int, chunking: dict[str, Any],
+        self,
+        store: Publisher,
+        model_id: str,
+        dim: int,
+        chunking: dict[str, Any],
         previous: Snapshot | None = None,
     ) -> None:
         self.store = store
@@ -233,5 +238,3 @@ class SnapshotWriter:
             shutil.rmtree(self.tmp, ignore_errors=True)
             if self.store.current_id() != self.id:  # renamed into place, but never published
                 shutil.rmtree(self.store.root / self.id, ignore_errors=True)
-
-

@@ -14,7 +14,6 @@ from tests.support.fake_assistant import FakeAssistant
 pytestmark = pytest.mark.browser
 
 
-
 def page_text(driver) -> str:
     return str(driver.execute_script("return document.body ? document.body.innerText : ''"))
 
@@ -27,9 +26,7 @@ def test_the_browser_really_is_offline(offline_browser) -> None:
 def test_swagger_ui_lists_the_operations_offline(offline_browser, live_server, settings: Settings) -> None:
     server = live_server(create_app(settings, FakeAssistant()))
     offline_browser.get(server.url + "/docs")
-    WebDriverWait(offline_browser, 20).until(
-        lambda d: d.find_elements(By.CSS_SELECTOR, ".opblock-summary-path")
-    )
+    WebDriverWait(offline_browser, 20).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".opblock-summary-path"))
     paths = {e.text.strip() for e in offline_browser.find_elements(By.CSS_SELECTOR, ".opblock-summary-path")}
     assert {"/v1/ask", "/v1/search", "/v1/suggest", "/v1/feedback"} <= paths
 

@@ -81,9 +81,7 @@ def _one_per_section(chunks: list[Chunk]) -> list[Chunk]:
     return list(seen.values())
 
 
-def test_every_citation_opens_its_own_section_on_the_document_page(
-    browser, live_server, settings: Settings
-) -> None:
+def test_every_citation_opens_its_own_section_on_the_document_page(browser, live_server, settings: Settings) -> None:
     embedder = FakeEmbedder()
     run_ingest(settings, embedder)
     server = live_server(create_app(settings, Assistant(settings, embedder)))

@@ -19,7 +19,6 @@ from ingest.pipeline import run_ingest
 pytestmark = pytest.mark.browser
 
 
-
 @pytest.fixture
 def report_file(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("BPA_EMBEDDER", "fake")

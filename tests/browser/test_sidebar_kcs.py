@@ -255,5 +255,5 @@ def test_everything_inserted_is_escaped_and_a_plain_text_editor_gets_text(browse
     WebDriverWait(browser, 10).until(lambda _: browser.execute_script("return window.__zafComment.text"))
     plain = f"{label} — {HOSTILE.url}"
     assert browser.execute_script("return window.__zafComment.text") == (
-        "> Ligue para <img src=x onerror=alert(1)> & confirme.\n> Segunda linha.\n" f"Fonte: {plain}\n"
+        f"> Ligue para <img src=x onerror=alert(1)> & confirme.\n> Segunda linha.\nFonte: {plain}\n"
     )

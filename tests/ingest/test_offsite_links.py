@@ -78,9 +78,7 @@ def test_confluence_next_link_off_origin_keeps_the_previous_documents(
     assert "CORUJA-12" in _texts(SnapshotStore(data_dir))
 
 
-def test_web_start_url_redirecting_off_site_is_not_indexed(
-    tmp_path: Path, data_dir: Path, other: SiteStandin
-) -> None:
+def test_web_start_url_redirecting_off_site_is_not_indexed(tmp_path: Path, data_dir: Path, other: SiteStandin) -> None:
     with SiteStandin() as site:
         site.redirect("/docs/index", f"{other.url}/x", status=302)
         toml = tmp_path / "sources.toml"

@@ -64,7 +64,7 @@ def test_indented_labels_open_a_section_for_the_lines_at_their_indent() -> None:
         "  1. Customizado:\n"
         "    1. Solicite o mesmo processo num ambiente sem customizações.\n"
         "      Exemplos:\n"
-        "      \"Pode me dar mais detalhes?\"\n"
+        '      "Pode me dar mais detalhes?"\n'
         "      Observação:\n"
         "      Não faça mais do que 3 interações públicas sem contato telefônico.\n"
         "  2. Performance:\n"

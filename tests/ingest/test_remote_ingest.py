@@ -72,8 +72,7 @@ def test_remote_sources_end_to_end(tmp_path: Path, data_dir: Path) -> None:
         kcs = json.loads(_bpa(["search", "TATU-31", "--json", "-k", "1"], env).stdout)[0]
         assert "TATU-31" in kcs["text"] and kcs["url"].startswith(f"{zd.url}/hc/pt-br/articles/{art.id}-")
         assert all(
-            "PREGUICA" not in h["text"]
-            for h in json.loads(_bpa(["search", "PREGUICA-9", "--json"], env).stdout)
+            "PREGUICA" not in h["text"] for h in json.loads(_bpa(["search", "PREGUICA-9", "--json"], env).stdout)
         )
 
         # an edit and a deletion show up after the next ingest

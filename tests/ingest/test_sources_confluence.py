@@ -179,9 +179,7 @@ def test_server_pat_is_sent_as_bearer(cf: ConfluenceStandin, monkeypatch: pytest
     assert set(run(make_source(cf, token_env="TDN_TOKEN"))) == set(cf.pages)
 
 
-def test_unauthorized_raises_source_error_with_hint(
-    cf: ConfluenceStandin, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_unauthorized_raises_source_error_with_hint(cf: ConfluenceStandin, monkeypatch: pytest.MonkeyPatch) -> None:
     cf.expected_auth = "Bearer certo"
     monkeypatch.setenv("TDN_TOKEN", "errado")
     with pytest.raises(SourceError) as info:
@@ -190,9 +188,7 @@ def test_unauthorized_raises_source_error_with_hint(
     assert cf.count("/rest/api/") == 1  # 401 is not retried
 
 
-def test_missing_token_env_raises_source_error(
-    cf: ConfluenceStandin, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_missing_token_env_raises_source_error(cf: ConfluenceStandin, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("TDN_TOKEN", raising=False)
     with pytest.raises(SourceError, match="TDN_TOKEN"):
         run(make_source(cf, token_env="TDN_TOKEN"))

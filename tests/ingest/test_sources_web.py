@@ -118,9 +118,7 @@ def test_max_depth_zero_fetches_only_start_urls(site: SiteStandin) -> None:
     assert site.count("/docs/a") == 0
 
 
-def test_without_allow_list_the_crawl_stays_on_the_start_origin(
-    site: SiteStandin, other: SiteStandin
-) -> None:
+def test_without_allow_list_the_crawl_stays_on_the_start_origin(site: SiteStandin, other: SiteStandin) -> None:
     docs = run(make_source(site, allow=[]))
     assert "outside/page" in docs
     assert "private/secret" not in docs
@@ -245,9 +243,7 @@ def test_redirect_to_an_internal_address_needs_the_address_in_allow(
     assert set(docs) == {"docs/hub", "docs/b"}
 
 
-def test_allow_prefix_is_compared_by_host_and_port_not_as_a_string(
-    site: SiteStandin, other: SiteStandin
-) -> None:
+def test_allow_prefix_is_compared_by_host_and_port_not_as_a_string(site: SiteStandin, other: SiteStandin) -> None:
     sneaky = f"{site.url}@{other.url.removeprefix('http://')}/x"  # user info, then another host
     site.add("/docs/hub", page("Hub", sneaky, f"{site.url}0/x"))  # and a port that only starts the same
     docs = run(make_source(site, urls=[f"{site.url}/docs/hub"], allow=[site.url]))

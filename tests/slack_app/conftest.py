@@ -35,9 +35,7 @@ def assistant() -> FakeAssistant:
 
 
 @pytest.fixture
-def harness(
-    assistant: FakeAssistant, slack_settings: Settings, slack: MockSlackServer
-) -> Iterator[SlackHarness]:
+def harness(assistant: FakeAssistant, slack_settings: Settings, slack: MockSlackServer) -> Iterator[SlackHarness]:
     h = SlackHarness(assistant, slack_settings, slack)
     yield h
     h.settle()  # no listener thread outlives the test

@@ -247,4 +247,3 @@ def test_glossary_suggest_output_is_valid_toml_the_glossary_loads(tmp_path: Any)
     path.write_text(text, encoding="utf-8")
     assert tomllib.loads(text) == {"expand": {"nfe": []}}
     assert Glossary.load(path).expand("nfe") == []
-

@@ -56,9 +56,7 @@ def test_long_answers_and_many_sources_stay_within_block_kit_limits() -> None:
     ]
     # excerpts are cut at a word, with an ellipsis
     excerpt_contexts = [t for t in all_text_objects(message) if t.startswith("_palavra")]
-    assert excerpt_contexts and all(
-        t.endswith("…_") and len(t) <= blocks.EXCERPT_MAX + 2 for t in excerpt_contexts
-    )
+    assert excerpt_contexts and all(t.endswith("…_") and len(t) <= blocks.EXCERPT_MAX + 2 for t in excerpt_contexts)
 
 
 def test_text_is_escaped_and_links_are_slack_links() -> None:
@@ -94,10 +92,7 @@ def test_feedback_thanks_replaces_only_the_feedback_buttons() -> None:
 
 
 def test_clean_question_strips_mentions_and_slack_markup() -> None:
-    raw = (
-        "<@UBOT0001> veja <https://x.example.com/a|este link> no <#C123|suporte> &amp; <!here> "
-        "me diga &lt;ok&gt;"
-    )
+    raw = "<@UBOT0001> veja <https://x.example.com/a|este link> no <#C123|suporte> &amp; <!here> me diga &lt;ok&gt;"
     assert blocks.clean_question(raw) == "veja este link no #suporte & me diga <ok>"
     assert blocks.clean_question("<@UBOT0001>   ") == ""
 

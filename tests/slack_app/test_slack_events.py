@@ -44,9 +44,7 @@ def test_mention_is_answered_in_its_thread_with_sources_and_buttons(
     assert SOURCE_2 in texts
     assert "Confiança alta ·" in texts and "%" not in texts
     assert action_ids(post.body["blocks"]) == [blocks.FEEDBACK_HELPFUL, blocks.FEEDBACK_UNHELPFUL, blocks.FLAG]
-    assert all(
-        e["value"] == "ans-1" for b in post.body["blocks"] if b["type"] == "actions" for e in b["elements"]
-    )
+    assert all(e["value"] == "ans-1" for b in post.body["blocks"] if b["type"] == "actions" for e in b["elements"])
     assert "registre o motivo" in post.body["text"] and CITATIONS[0].url in post.body["text"]
 
     # the mention was stripped and the channel recorded
@@ -76,9 +74,7 @@ def test_follow_up_in_an_answered_thread_passes_the_first_question_as_context(
 ) -> None:
     harness.event(mention("<@UBOT0001> como abrir um chamado?"))
     slack.wait_for("chat.postMessage")
-    harness.event(
-        mention("<@UBOT0001> e se for urgente?", ts="1700000000.000300", thread_ts="1700000000.000100")
-    )
+    harness.event(mention("<@UBOT0001> e se for urgente?", ts="1700000000.000300", thread_ts="1700000000.000100"))
     posts = slack.wait_for("chat.postMessage", count=2)
     assert posts[1].body["thread_ts"] == "1700000000.000100"
     assert assistant.asks[1] == AskCall(
@@ -168,9 +164,7 @@ def test_bots_edits_other_subtypes_and_own_posts_are_ignored(
     assert [m for m in slack.methods() if m != "auth.test"] == []
 
 
-def test_assistant_failure_posts_a_warning_in_the_thread(
-    harness: SlackHarness, slack: MockSlackServer
-) -> None:
+def test_assistant_failure_posts_a_warning_in_the_thread(harness: SlackHarness, slack: MockSlackServer) -> None:
     harness.assistant.ask_error = RuntimeError("boom")
     harness.event(mention())
     [post] = slack.wait_for("chat.postMessage")
@@ -194,9 +188,7 @@ def test_invalid_question_and_missing_index_get_their_pt_br_messages(
     assert "índice da documentação ainda não está pronto" in posts[1].body["text"]
 
 
-def test_abstention_says_so_and_lists_the_nearest_sections(
-    harness: SlackHarness, slack: MockSlackServer
-) -> None:
+def test_abstention_says_so_and_lists_the_nearest_sections(harness: SlackHarness, slack: MockSlackServer) -> None:
     harness.event(mention("<@UBOT0001> qual o preço da licença?"))  # the fake abstains on "preço"
     [post] = slack.wait_for("chat.postMessage")
     texts = block_texts(post.body["blocks"])
@@ -234,9 +226,7 @@ def test_channel_allow_list(slack_settings: Settings, slack: MockSlackServer) ->
     assert {c.body["channel"] for c in slack.calls_to("chat.postMessage")} == {"CALLOWED1", "DDIRECT01"}
 
 
-def test_per_user_rate_limit_gets_a_friendly_message(
-    slack_settings: Settings, slack: MockSlackServer
-) -> None:
+def test_per_user_rate_limit_gets_a_friendly_message(slack_settings: Settings, slack: MockSlackServer) -> None:
     settings = slack_settings.model_copy(update={"slack_user_rate_per_minute": 2})
     assistant = FakeAssistant()
     harness = SlackHarness(assistant, settings, slack)

@@ -57,9 +57,7 @@ def post_raw(harness: SlackHarness, body: bytes, headers: dict[str, str]) -> Any
 BODY = json.dumps({"type": "event_callback", "event_id": "Ev1", "event": mention()}).encode()
 
 
-@pytest.mark.parametrize(
-    "timestamp", ["abc", "1.5", "9" * 400, "-1700000000", " 1700000000", "١٧٠٠٠٠٠٠٠٠", ""]
-)
+@pytest.mark.parametrize("timestamp", ["abc", "1.5", "9" * 400, "-1700000000", " 1700000000", "١٧٠٠٠٠٠٠٠٠", ""])
 def test_a_timestamp_that_is_not_unix_seconds_is_401(
     harness: SlackHarness, slack: MockSlackServer, logs: pytest.LogCaptureFixture, timestamp: str
 ) -> None:
@@ -181,9 +179,7 @@ MALFORMED: list[tuple[str, bytes, str, str]] = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("body", "content_type", "says"), [m[1:] for m in MALFORMED], ids=[m[0] for m in MALFORMED]
-)
+@pytest.mark.parametrize(("body", "content_type", "says"), [m[1:] for m in MALFORMED], ids=[m[0] for m in MALFORMED])
 def test_a_signed_malformed_body_is_400(
     harness: SlackHarness,
     slack: MockSlackServer,

@@ -125,9 +125,7 @@ def test_share_button_posts_the_answer_in_the_channel(harness: SlackHarness, sla
     assert "compartilhada" in done.body["text"]
 
 
-def test_share_of_an_unknown_answer_explains_instead_of_posting(
-    harness: SlackHarness, slack: MockSlackServer
-) -> None:
+def test_share_of_an_unknown_answer_explains_instead_of_posting(harness: SlackHarness, slack: MockSlackServer) -> None:
     click(harness, blocks.SHARE, "ans-unknown", response="share2")
     [reply] = slack.wait_for("response:share2")
     assert reply.body["replace_original"] is False
@@ -136,9 +134,7 @@ def test_share_of_an_unknown_answer_explains_instead_of_posting(
     assert slack.calls_to("chat.postMessage") == []
 
 
-def test_share_where_the_bot_cannot_post_tells_how_to_fix(
-    harness: SlackHarness, slack: MockSlackServer
-) -> None:
+def test_share_where_the_bot_cannot_post_tells_how_to_fix(harness: SlackHarness, slack: MockSlackServer) -> None:
     slack.api_error("chat.postMessage", "not_in_channel")
     command(harness, "como abrir um chamado?")
     slack.wait_for("response:cmd1")
@@ -161,9 +157,7 @@ def test_feedback_click_records_feedback_and_replaces_the_buttons(
         "blocks": post.body["blocks"],
     }
 
-    assert (
-        click(harness, blocks.FEEDBACK_UNHELPFUL, "ans-1", response="fb1", message=message).status_code == 200
-    )
+    assert click(harness, blocks.FEEDBACK_UNHELPFUL, "ans-1", response="fb1", message=message).status_code == 200
     [update] = slack.wait_for("response:fb1")
     assert assistant.feedbacks == [FeedbackCall("ans-1", helpful=False, comment=None, channel="slack")]
     assert update.body["replace_original"] is True
@@ -195,12 +189,8 @@ def test_feedback_for_an_unknown_answer_says_it_was_not_recorded(
     assert assistant.feedbacks == []
 
 
-def test_command_respects_the_allow_list_and_the_rate_limit(
-    slack_settings: Settings, slack: MockSlackServer
-) -> None:
-    settings = slack_settings.model_copy(
-        update={"slack_channels": ["CALLOWED1"], "slack_user_rate_per_minute": 1}
-    )
+def test_command_respects_the_allow_list_and_the_rate_limit(slack_settings: Settings, slack: MockSlackServer) -> None:
+    settings = slack_settings.model_copy(update={"slack_channels": ["CALLOWED1"], "slack_user_rate_per_minute": 1})
     assistant = FakeAssistant()
     harness = SlackHarness(assistant, settings, slack)
     command(harness, "como abrir um chamado?", name="c1", channel="COTHER001")

@@ -34,9 +34,7 @@ def test_build_app_checks_the_token_against_the_configured_api_url(
     assert app.client.base_url == slack.api_url
 
 
-def test_build_app_explains_a_refused_or_missing_token(
-    slack_settings: Settings, slack: MockSlackServer
-) -> None:
+def test_build_app_explains_a_refused_or_missing_token(slack_settings: Settings, slack: MockSlackServer) -> None:
     slack.api_error("auth.test", "invalid_auth")
     with pytest.raises(SlackConfigError, match="recusou o token"):
         build_app(FakeAssistant(), slack_settings)
@@ -54,9 +52,7 @@ def test_mount_is_a_no_op_without_secret_or_token(
     assert slack.calls == []
 
 
-def test_mount_makes_no_slack_call_before_the_first_request(
-    slack_settings: Settings, slack: MockSlackServer
-) -> None:
+def test_mount_makes_no_slack_call_before_the_first_request(slack_settings: Settings, slack: MockSlackServer) -> None:
     harness = SlackHarness(FakeAssistant(), slack_settings, slack)
     assert slack.calls == []  # the server starts even when Slack is unreachable
     harness.event(mention())
@@ -99,9 +95,7 @@ def test_real_http_server_answers_a_signed_mention(
     [post] = slack.wait_for("chat.postMessage")
     assert post.body["thread_ts"] == "1700000000.000100"
     assert (
-        httpx.post(
-            f"{base}/slack/events", content=body, headers={**headers, "X-Slack-Signature": "v0=00"}
-        ).status_code
+        httpx.post(f"{base}/slack/events", content=body, headers={**headers, "X-Slack-Signature": "v0=00"}).status_code
         == 401
     )
 
@@ -130,9 +124,7 @@ def test_socket_mode_starts_the_same_app_with_the_app_token(
 ) -> None:
     monkeypatch.setattr(slack_app.socket_mode, "SocketModeHandler", FakeSocketModeHandler)
     FakeSocketModeHandler.instances.clear()
-    settings = slack_settings.model_copy(
-        update={"slack_app_token": "xapp-1-test", "slack_signing_secret": None}
-    )
+    settings = slack_settings.model_copy(update={"slack_app_token": "xapp-1-test", "slack_signing_secret": None})
     run_socket_mode(FakeAssistant(), settings)
     [handler] = FakeSocketModeHandler.instances
     assert handler.started and handler.app_token == "xapp-1-test"

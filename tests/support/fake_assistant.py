@@ -228,9 +228,7 @@ class FakeAssistant:
                             recorded_at=f"2025-01-01T00:01:{len(self.flags):02d}+00:00", target=ref),
             )  # fmt: skip
 
-    def feedback(
-        self, answer_id: str, helpful: bool, comment: str | None = None, channel: str = "api"
-    ) -> None:
+    def feedback(self, answer_id: str, helpful: bool, comment: str | None = None, channel: str = "api") -> None:
         with self._lock:
             if answer_id not in self._answer_ids:
                 raise UnknownAnswer(answer_id)

@@ -28,14 +28,13 @@ from tests.support.standins import Request, Response, StandinServer
 SIGNING_SECRET = "test-signing-secret"
 
 
-def signature_headers(
-    body: str | bytes, secret: str = SIGNING_SECRET, timestamp: int | None = None
-) -> dict[str, str]:
+def signature_headers(body: str | bytes, secret: str = SIGNING_SECRET, timestamp: int | None = None) -> dict[str, str]:
     """Slack's v0 request signature: HMAC-SHA256 of "v0:<timestamp>:<body>"."""
     ts = str(int(time.time()) if timestamp is None else timestamp)
     raw = body.encode() if isinstance(body, str) else body
     digest = hmac.new(secret.encode(), f"v0:{ts}:".encode() + raw, hashlib.sha256).hexdigest()
     return {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": f"v0={digest}"}
+
 
 BOT_USER_ID = "UBOT0001"
 BOT_ID = "BBOT0001"

@@ -56,9 +56,7 @@ def _same(got: tuple[list[int], str, np.ndarray], want: tuple[list[int], str, np
     return got[:2] == want[:2] and np.allclose(got[2], want[2], rtol=0, atol=1e-5)
 
 
-def test_loading_a_published_snapshot_analyzes_no_chunk(
-    assistant: Assistant, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_loading_a_published_snapshot_analyzes_no_chunk(assistant: Assistant, monkeypatch: pytest.MonkeyPatch) -> None:
     snapshot = assistant.store.open_current()
     stemmed: list[int] = []
     real = textutil.stem_all
@@ -112,9 +110,7 @@ def test_hub_baselines_from_knn_equal_the_all_pairs_definition() -> None:
     np.testing.assert_allclose(hubs.hub_baseline_knn(m, index), hubs.hub_baseline(m), rtol=1e-5)
 
 
-def test_a_large_snapshot_serves_from_its_ivf_index(
-    settings: Settings, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_large_snapshot_serves_from_its_ivf_index(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(prepared, "ANN_MIN", 50)  # the default corpus has ~100 passages
     monkeypatch.setattr(hubs, "HUB_EXACT_MAX", 50)
     embedder = FakeEmbedder()

@@ -36,9 +36,7 @@ class BlockingReindexer:
 
 
 def make_client(settings: Settings, reindexer: BlockingReindexer, token: str | None = TOKEN) -> TestClient:
-    return TestClient(
-        create_app(settings.model_copy(update={"admin_token": token}), FakeAssistant(), reindexer)
-    )
+    return TestClient(create_app(settings.model_copy(update={"admin_token": token}), FakeAssistant(), reindexer))
 
 
 def wait_finished(client: TestClient, job_id: str) -> dict:
@@ -128,9 +126,7 @@ def test_admin_routes_are_404_without_admin_token(settings: Settings) -> None:
 def test_admin_token_does_not_need_an_api_key(settings: Settings) -> None:
     reindexer = BlockingReindexer(ReindexResult(True, 0, ""))
     reindexer.release.set()
-    app = create_app(
-        settings.model_copy(update={"admin_token": TOKEN, "api_keys": ["k"]}), FakeAssistant(), reindexer
-    )
+    app = create_app(settings.model_copy(update={"admin_token": TOKEN, "api_keys": ["k"]}), FakeAssistant(), reindexer)
     assert TestClient(app).post("/v1/admin/reindex", headers=AUTH).status_code == 202
 
 
@@ -159,9 +155,7 @@ def test_subprocess_reindexer_shares_env_and_settings(
 
 
 def test_subprocess_reindexer_reports_timeout_and_missing_program(settings: Settings) -> None:
-    slow = SubprocessReindexer(
-        settings, command=[sys.executable, "-c", "import time; time.sleep(5)"], timeout=0.3
-    )()
+    slow = SubprocessReindexer(settings, command=[sys.executable, "-c", "import time; time.sleep(5)"], timeout=0.3)()
     assert not slow.ok and slow.exit_code == -1
     missing = SubprocessReindexer(settings, command=["/nao/existe/bpa"])()
     assert not missing.ok and missing.exit_code == -1

@@ -113,25 +113,19 @@ def test_ask_abstention_carries_suggestions(client: TestClient) -> None:
         ({}, "invalid_request", "question"),
     ],
 )
-def test_ask_bad_input_is_422_naming_the_field(
-    client: TestClient, payload: dict, code: str, field: str
-) -> None:
+def test_ask_bad_input_is_422_naming_the_field(client: TestClient, payload: dict, code: str, field: str) -> None:
     assert_error(client.post("/v1/ask", json=payload), 422, code, field)
 
 
 def test_ask_limit_follows_settings(settings: Settings) -> None:
     client = TestClient(create_app(settings.model_copy(update={"max_question_chars": 10}), FakeAssistant()))
     assert client.post("/v1/ask", json={"question": "x" * 10}).status_code == 200
-    message = assert_error(
-        client.post("/v1/ask", json={"question": "x" * 11}), 422, "question_too_long", "question"
-    )
+    message = assert_error(client.post("/v1/ask", json={"question": "x" * 11}), 422, "question_too_long", "question")
     assert "10" in message
 
 
 def test_ask_malformed_json_is_400(client: TestClient) -> None:
-    response = client.post(
-        "/v1/ask", content=b'{"question": "a"', headers={"Content-Type": "application/json"}
-    )
+    response = client.post("/v1/ask", content=b'{"question": "a"', headers={"Content-Type": "application/json"})
     message = assert_error(response, 400, "malformed_json")
     assert "JSON" in message
 
@@ -263,9 +257,7 @@ def test_suggest_accepts_descriptions_up_to_the_domain_limit(client: TestClient)
 
 def test_feedback_is_recorded(client: TestClient, fake: FakeAssistant) -> None:
     answer_id = client.post("/v1/ask", json={"question": "cliente parado"}).json()["answer_id"]
-    response = client.post(
-        "/v1/feedback", json={"answer_id": answer_id, "helpful": False, "comment": "faltou"}
-    )
+    response = client.post("/v1/feedback", json={"answer_id": answer_id, "helpful": False, "comment": "faltou"})
     assert response.status_code == 201
     assert response.json() == {"answer_id": answer_id, "recorded": True}
     assert (fake.feedbacks[-1].answer_id, fake.feedbacks[-1].helpful, fake.feedbacks[-1].comment) == (

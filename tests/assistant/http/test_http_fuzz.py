@@ -96,9 +96,7 @@ def error_shape(ctx: schemathesis.CheckContext, response: schemathesis.Response,
 
 
 def _call(case: Case, app: FastAPI) -> None:
-    case.call_and_validate(
-        app=app, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, additional_checks=[error_shape]
-    )
+    case.call_and_validate(app=app, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, additional_checks=[error_shape])
 
 
 @schema.parametrize()

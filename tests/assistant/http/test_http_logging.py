@@ -36,9 +36,7 @@ def test_question_is_logged_masked(settings: Settings, caplog: pytest.LogCapture
     assert EMAIL not in logged
 
 
-def test_unexpected_error_traceback_is_logged_masked(
-    settings: Settings, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_unexpected_error_traceback_is_logged_masked(settings: Settings, caplog: pytest.LogCaptureFixture) -> None:
     class Leaky(FakeAssistant):
         def ask(self, question, **kwargs):  # type: ignore[override]
             raise ValueError(f"não consegui processar: {question}")

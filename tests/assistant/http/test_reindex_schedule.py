@@ -115,9 +115,7 @@ def test_the_schedule_follows_its_clock_and_failures_are_counted_but_busy_runs_a
 
 
 @pytest.mark.parametrize("expression", ["61 * * * *", "todo dia às 3h", "* * *"])
-def test_an_invalid_schedule_stops_serve_with_a_pt_br_message(
-    expression: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_an_invalid_schedule_stops_serve_with_a_pt_br_message(expression: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BPA_EMBEDDER", "fake")
     monkeypatch.setenv("BPA_REINDEX_SCHEDULE", expression)
     result = CliRunner().invoke(app, ["serve"])

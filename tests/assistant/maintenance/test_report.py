@@ -58,18 +58,18 @@ def test_groups_are_clusters_of_close_questions_largest_first() -> None:
 
 def test_stale_documents_and_owners_from_remote_sources(tmp_path: Path, data_dir: Path) -> None:
     with ConfluenceStandin() as cf, ZendeskStandin() as zd:
-        cf.add_page("100", "Processos", "<h2>Raiz</h2><p>Raiz dos processos de suporte.</p>").when = (
-            "2023-01-01T12:00:00.000Z"
-        )
-        cf.add_page("101", "Plantão", "<h2>Escala</h2><p>O plantão atende à noite.</p>", parent="100").when = (
-            "2024-05-01T12:00:00.000Z"
-        )
-        zd.add_article("Reembolso", "<p>Reembolsos usam o formulário.</p>", section_id=7).updated_at = (
-            "2022-05-01T12:00:00Z"
-        )
-        zd.add_article("Viagens", "<p>Viagens são aprovadas pelo líder.</p>", section_id=8).updated_at = (
-            "2024-05-20T12:00:00Z"
-        )
+        cf.add_page(
+            "100", "Processos", "<h2>Raiz</h2><p>Raiz dos processos de suporte.</p>"
+        ).when = "2023-01-01T12:00:00.000Z"
+        cf.add_page(
+            "101", "Plantão", "<h2>Escala</h2><p>O plantão atende à noite.</p>", parent="100"
+        ).when = "2024-05-01T12:00:00.000Z"
+        zd.add_article(
+            "Reembolso", "<p>Reembolsos usam o formulário.</p>", section_id=7
+        ).updated_at = "2022-05-01T12:00:00Z"
+        zd.add_article(
+            "Viagens", "<p>Viagens são aprovadas pelo líder.</p>", section_id=8
+        ).updated_at = "2024-05-20T12:00:00Z"
         sources = tmp_path / "sources.toml"
         sources.write_text(SOURCES.format(cf=cf.base_url, zd=zd.base_url), encoding="utf-8")
         settings = Settings(data_dir=data_dir, embedder="fake", sources=sources, http_retries=0)
@@ -78,6 +78,7 @@ def test_stale_documents_and_owners_from_remote_sources(tmp_path: Path, data_dir
 
     report = GapReporter(settings, Assistant(settings, embedder))("30d", now=NOW)
     stale = {d.title: (d.source, d.owner, d.days) for d in report.stale}
+
     def age(year: int, month: int) -> int:
         return (NOW - datetime(year, month, 1, 12, tzinfo=UTC)).days
 

@@ -120,9 +120,7 @@ class ConfluenceStandin(StandinServer):
         with self._lock:
             page = self.pages.get(m.group(1))
         if page is None:
-            return Response.json(
-                {"statusCode": 404, "message": f"No content found with id: {m.group(1)}"}, 404
-            )
+            return Response.json({"statusCode": 404, "message": f"No content found with id: {m.group(1)}"}, 404)
         if m.group(2) == "descendant":
             return self._listing(request, path, self._descendants(page.id))
         if m.group(2) == "child":
@@ -175,11 +173,7 @@ class ConfluenceStandin(StandinServer):
         )
 
     def _content(self, page: ConfluencePage, expand: set[str], *, single: bool) -> dict[str, Any]:
-        webui = (
-            f"/spaces/{page.space}/pages/{page.id}"
-            if self.context
-            else f"/pages/viewpage.action?pageId={page.id}"
-        )
+        webui = f"/spaces/{page.space}/pages/{page.id}" if self.context else f"/pages/viewpage.action?pageId={page.id}"
         data: dict[str, Any] = {
             "id": page.id,
             "type": page.type,
@@ -198,13 +192,9 @@ class ConfluenceStandin(StandinServer):
         if "space" in expand:
             data["space"] = {"key": page.space, "name": f"Espaço {page.space}"}
         if "ancestors" in expand:
-            data["ancestors"] = [
-                {"id": a.id, "type": "page", "title": a.title} for a in self._ancestors(page)
-            ]
+            data["ancestors"] = [{"id": a.id, "type": "page", "title": a.title} for a in self._ancestors(page)]
         if "body.view" in expand:
-            data["body"] = (
-                {} if page.body is None else {"view": {"value": page.body, "representation": "view"}}
-            )
+            data["body"] = {} if page.body is None else {"view": {"value": page.body, "representation": "view"}}
         return data
 
     def _ancestors(self, page: ConfluencePage) -> list[ConfluencePage]:
@@ -219,5 +209,3 @@ class ConfluenceStandin(StandinServer):
 
 def _expand(request: Request) -> set[str]:
     return {e.strip() for e in (request.param("expand") or "").split(",") if e.strip()}
-
-

@@ -150,9 +150,7 @@ class StandinServer:
 
     # --- faults ------------------------------------------------------------------------
 
-    def fail(
-        self, pattern: str, status: int = 500, *, times: int | None = 1, retry_after: str | None = None
-    ) -> Fault:
+    def fail(self, pattern: str, status: int = 500, *, times: int | None = 1, retry_after: str | None = None) -> Fault:
         """Answer ``status`` to matching requests (``times=None``: always)."""
         return self._add_fault(Fault(pattern, status=status, retry_after=retry_after, times=times))
 
@@ -273,5 +271,3 @@ def _page_window(query: dict[str, list[str]], default: int, cap: int) -> tuple[i
     start = int((query.get("start") or ["0"])[0] or 0)
     limit = int((query.get("limit") or [str(default)])[0] or default)
     return max(0, start), max(1, min(limit, cap))
-
-

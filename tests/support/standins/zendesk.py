@@ -95,9 +95,7 @@ class ZendeskStandin(StandinServer):
         with self._lock:
             del self.articles[id]
 
-    def add_synthetic(
-        self, n: int, *, section_ids: tuple[int, ...] = (1,), seed: int = 0
-    ) -> list[ZendeskArticle]:
+    def add_synthetic(self, n: int, *, section_ids: tuple[int, ...] = (1,), seed: int = 0) -> list[ZendeskArticle]:
         """``n`` Portuguese KCS articles (see :func:`synthetic_articles`), round-robin over sections."""
         return [
             self.add_article(a.title, a.body, section_id=section_ids[i % len(section_ids)], labels=a.labels)
@@ -111,9 +109,7 @@ class ZendeskStandin(StandinServer):
     # --- the API -----------------------------------------------------------------------
 
     def route(self, request: Request) -> Response:
-        m = re.fullmatch(
-            r"/api/v2/help_center(?:/([\w-]+))?(?:/sections/(\d+))?/articles(?:\.json)?", request.path
-        )
+        m = re.fullmatch(r"/api/v2/help_center(?:/([\w-]+))?(?:/sections/(\d+))?/articles(?:\.json)?", request.path)
         if m is None:
             return Response.json({"error": "InvalidEndpoint", "description": "Not found"}, 404)
         locale, section = m.group(1), m.group(2)
@@ -170,5 +166,3 @@ class ZendeskStandin(StandinServer):
             "edited_at": a.updated_at,
             "updated_at": a.updated_at,
         }
-
-
