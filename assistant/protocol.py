@@ -23,6 +23,11 @@ class AssistantService(Protocol):
         """Whether questions and feedback are being recorded (answers never depend on it)."""
         ...
 
+    def close(self) -> None:
+        """The server is shutting down: write what is queued (bounded) and release the state
+        store's connections."""
+        ...
+
     def ask(self, request: Ask) -> Answer:
         """Answer a question (``request.context``: an earlier question of the same thread).
 

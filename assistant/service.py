@@ -108,6 +108,9 @@ class Assistant:
         self._state.flush()
         return self._state.store()
 
+    def close(self) -> None:
+        self._state.close()
+
     @property
     def state_health(self) -> StateHealth:
         return self._state.health()

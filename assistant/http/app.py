@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
@@ -49,7 +50,9 @@ da documentação de boas práticas. Erros seguem sempre o formato
 `{"error": {"code": "...", "message": "..."}}`, com mensagens em pt-BR."""
 
 
-def _lifespan(schedule: ReindexSchedule | None) -> Callable[[FastAPI], AsyncIterator[None]]:
+def _lifespan(
+    schedule: ReindexSchedule | None, service: AssistantService
+) -> Callable[[FastAPI], AsyncIterator[None]]:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         install_access_log_masking()  # after the server has configured its loggers
@@ -60,6 +63,7 @@ def _lifespan(schedule: ReindexSchedule | None) -> Callable[[FastAPI], AsyncIter
         finally:
             if schedule is not None:
                 schedule.stop()
+            await asyncio.to_thread(service.close)  # bounded flush, then the store's connections
 
     return lifespan  # type: ignore[return-value]
 
@@ -94,7 +98,7 @@ def create_app(
         title="bpa — Boas Práticas Assistant",
         version="1",
         description=DESCRIPTION,
-        lifespan=_lifespan(schedule),
+        lifespan=_lifespan(schedule, service),
         static_url="/docs/assets",
     )
     limiter = SlidingWindowLimiter(settings.rate_limit_per_minute)

@@ -117,6 +117,7 @@ class GuardedState:
             write_result,
         )
         self._started = False
+        self.closed = False
 
     def store(self) -> StateStore:
         """The open store; raises StateUnavailable when it cannot be opened (retried next call)."""
@@ -238,6 +239,18 @@ class GuardedState:
         """Write what is queued (at most ``timeout`` s), spooling the rest."""
         self._writer.flush(timeout)
 
+    def close(self, timeout: float = EXIT_FLUSH) -> None:
+        """A server's shutdown: write what is queued (bounded; the rest waits in the spool),
+        then release the store's connections now rather than whenever the collector runs
+        (replicas and test suites that build many services would run out of connections)."""
+        self.closed = True  # the health check stops: nobody reads this store's health any more
+        if self._started:
+            self._writer.flush(timeout)
+        with self._open_lock:
+            store, self._store = self._store, None
+        if store is not None:
+            store.close()
+
     @property
     def backlog(self) -> int:
         """Answered questions not yet in the store (queued or spooled)."""
@@ -320,7 +333,7 @@ def _monitor_loop(ref: weakref.ref[GuardedState]) -> None:
     stop = threading.Event()
     while True:
         state = ref()
-        if state is None:
+        if state is None or state.closed:
             return
         try:
             state.probe()

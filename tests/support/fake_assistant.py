@@ -121,6 +121,7 @@ class FeedbackCall:
 class FakeAssistant:
     snapshot_id: str | None = SNAPSHOT_ID
     asks: list[AskCall] = field(default_factory=list)
+    closed: bool = False
     feedbacks: list[FeedbackCall] = field(default_factory=list)
     suggests: list[tuple[str, str, list[str]]] = field(default_factory=list)
     ask_error: Exception | None = None
@@ -138,6 +139,9 @@ class FakeAssistant:
         if self.snapshot_id is None:
             raise NoSnapshotError(NO_INDEX_MESSAGE)
         return self.snapshot_id
+
+    def close(self) -> None:
+        self.closed = True
 
     def ask(self, request: Ask) -> Answer:
         question, top_k = request.question, request.top_k

@@ -302,3 +302,12 @@ def test_document_page_links_http_and_relative_urls(settings: Settings, url: str
 
     text = TestClient(create_app(settings, Linked())).get("/d/x").text
     assert f'<a href="{url.replace("&", "&amp;")}" rel="noopener noreferrer">original</a>' in text
+
+
+def test_the_servers_shutdown_closes_the_service(settings: Settings) -> None:
+    # The service's state store (a PostgreSQL pool) is released at shutdown, not left to the collector.
+    fake = FakeAssistant()
+    with TestClient(create_app(settings, fake)) as client:
+        assert client.get("/healthz").status_code == 200
+        assert not fake.closed
+    assert fake.closed
