@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import uuid
 from collections.abc import Iterator
@@ -56,9 +57,12 @@ def postgres_cluster() -> Iterator[str]:
 
 
 @pytest.fixture
-def postgres_url(postgres_cluster: str) -> str:
+def postgres_url(postgres_cluster: str) -> Iterator[str]:
     """A fresh, empty database on the session's cluster."""
     name = f"t{uuid.uuid4().hex[:12]}"
     with psycopg.connect(f"{postgres_cluster}/postgres", autocommit=True) as conn:
         conn.execute(f"CREATE DATABASE {name}")
-    return f"{postgres_cluster}/{name}"
+    yield f"{postgres_cluster}/{name}"
+    # An app is a web of references: collect the test's states now, so their connection
+    # pools close before the next test's (the cluster allows a bounded number of clients).
+    gc.collect()

@@ -95,8 +95,26 @@ class GuardedState:
         self._probe_running: threading.Event | None = None
         if spool_dir is None and not is_postgres(target):
             spool_dir = Path(target).parent / "state-spool"
+        # The writer sees this object through a weak reference: no cycle, so a state nobody
+        # uses is freed at once, and with it its store's connections.
+        me = weakref.ref(self)
+
+        def opened() -> StateStore:
+            state = me()
+            if state is None:
+                raise StateUnavailable("registro de perguntas encerrado")
+            return state.store()
+
+        def write_result(error: StateUnavailable | None) -> None:
+            state = me()
+            if state is not None:
+                state._write_result(error)
+
         self._writer = RecordWriter(
-            self.store, Spool(spool_dir) if spool_dir is not None else None, self._healthy, self._write_result
+            opened,
+            Spool(spool_dir) if spool_dir is not None else None,
+            lambda: (state := me()) is not None and state._probe_ok,
+            write_result,
         )
         self._started = False
         self.closed = False
@@ -272,9 +290,6 @@ class GuardedState:
             self._probe_result(None)
         finally:
             self._probed.set()
-
-    def _healthy(self) -> bool:
-        return self._probe_ok
 
     def _probe_result(self, error: StateUnavailable | None) -> None:
         with self._status_lock:

@@ -10,6 +10,7 @@ the health check (assistant.state.guarded) run it behind their own bounded calls
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -51,6 +52,7 @@ class PostgresStateStore(StateStore):
         self._pool: ConnectionPool[psycopg.Connection[dict[str, Any]]] = ConnectionPool(
             url,
             min_size=0,  # connections made on demand: no reconnection loop (and its log) in an outage
+            max_idle=60.0,  # seconds an unused connection is kept
             max_size=POOL_SIZE,
             timeout=POOL_TIMEOUT,
             check=ConnectionPool.check_connection,
@@ -64,6 +66,8 @@ class PostgresStateStore(StateStore):
                 "options": f"-c statement_timeout={STATEMENT_TIMEOUT_MS} -c lock_timeout={LOCK_TIMEOUT_MS}",
             },
         )
+        # Its worker threads keep a pool alive: it is closed when this store is dropped.
+        weakref.finalize(self, self._pool.close, 1.0).atexit = False
         try:
             self._pool.open(wait=True, timeout=CONNECT_TIMEOUT + 1)
             with self._transaction() as execute:

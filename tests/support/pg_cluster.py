@@ -62,7 +62,7 @@ def cluster() -> Iterator[str]:
 
     try:
         run(str(bindir / "initdb"), "-D", str(data), "-U", SUPERUSER, "--auth=trust", "-E", "UTF8", "--no-sync")
-        options = f"-h 127.0.0.1 -p {port} -k {root} -c fsync=off -c max_connections=40"
+        options = f"-h 127.0.0.1 -p {port} -k {root} -c fsync=off -c max_connections=100"
         run(str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(root / "log"), "-w", "start")
         url = f"postgresql://{SUPERUSER}@127.0.0.1:{port}"
         _DATA[url] = data
