@@ -396,6 +396,7 @@ def hostile_page_cases(timeout: float = 40.0, memory_cap_gb: float = 1.5) -> lis
     class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
         daemon_threads = True
 
+    _Hostile.bomb()  # made before serving: the case is the bomb, not a server slow to answer
     server = Server(("127.0.0.1", 0), _Hostile)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{server.server_address[1]}"

@@ -97,7 +97,8 @@ def read_limited(response: httpx.Response, limits: PageLimits, deadline_at: floa
     inflater = _Inflater(response.headers.get("content-encoding", ""))
     parts: list[bytes] = []
     size = 0
-    with _Watchdog(response, deadline_at):
+    late = OverLimit(f"download passou do prazo de {limits.deadline:g} s")
+    with _Watchdog(response, deadline_at) as watchdog:
         try:
             for raw in response.iter_raw():
                 for piece in inflater.feed(raw):
@@ -106,9 +107,17 @@ def read_limited(response: httpx.Response, limits: PageLimits, deadline_at: floa
                         raise OverLimit(f"página maior que o limite de {limits.describe_size()} (decodificada)")
                     parts.append(piece)
                 if time.monotonic() >= deadline_at:
-                    raise OverLimit(f"download passou do prazo de {limits.deadline:g} s")
+                    raise late
         except zlib.error as e:
             raise httpx.DecodingError(str(e)) from e
+        except httpx.HTTPError:
+            if watchdog.fired:
+                raise late from None
+            raise
+    # A body that ends without a length (HTTP/1.0, connection close) ends when the watchdog
+    # shuts the socket: what was read by then is a truncated page, not the page.
+    if watchdog.fired or time.monotonic() >= deadline_at:
+        raise late
     return b"".join(parts)
 
 
@@ -119,8 +128,10 @@ class _Watchdog:
         self.sock = _socket_of(response)
         self.timer = threading.Timer(max(0.0, deadline_at - time.monotonic()), self._fire)
         self.timer.daemon = True
+        self.fired = False
 
     def _fire(self) -> None:
+        self.fired = True
         if self.sock is not None:
             with contextlib.suppress(OSError):  # already closed
                 self.sock.shutdown(socket.SHUT_RDWR)

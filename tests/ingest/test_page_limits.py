@@ -140,3 +140,40 @@ def test_limits_are_validated_with_line_and_field(tmp_path: Path, line: str, mes
     path.write_text(f'[[source]]\nname = "p"\ntype = "web"\nurls = ["http://x/"]\n{line}\n', encoding="utf-8")
     with pytest.raises(ConfigError, match=rf"sources.toml:5: fonte #1, campo '{line.split()[0]}': {message}"):
         load_sources(path)
+
+
+def test_a_page_without_a_length_cut_at_the_deadline_is_a_failure_not_a_short_page() -> None:
+    # HTTP/1.0, no Content-Length: the body ends when the connection closes, so the watchdog's
+    # shutdown looks like a normal end of page. What was read by then must not be indexed.
+    import http.server
+    import socketserver
+    import threading
+
+    class Trickle(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.end_headers()
+            for byte in b"<html><body><p>" + b"x" * 60:
+                try:
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+                except OSError:
+                    return
+                time.sleep(0.1)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
+        daemon_threads = True
+
+    server = Server(("127.0.0.1", 0), Trickle)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        started = time.monotonic()
+        with _fetcher(deadline=1.0) as http_, pytest.raises(FetchError, match="prazo de 1 s"):
+            http_.get(f"http://127.0.0.1:{server.server_address[1]}/slow")
+        assert time.monotonic() - started < 2.5
+    finally:
+        server.shutdown()
