@@ -9,20 +9,7 @@ import sys
 from pathlib import Path
 
 from tests.support.common import ROOT
-from tests.support.standins import ConfluenceStandin, ZendeskStandin
-
-SOURCES = """
-[[source]]
-name = "tdn"
-type = "confluence"
-base_url = "{cf}"
-page_ids = ["100"]
-
-[[source]]
-name = "kcs"
-type = "zendesk"
-base_url = "{zd}"
-"""
+from tests.support.standins import ConfluenceStandin, ZendeskStandin, two_remote_sources
 
 
 def _bpa(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -51,7 +38,7 @@ def test_remote_sources_end_to_end(tmp_path: Path, data_dir: Path) -> None:
         for i in range(4):
             zd.add_article(f"Artigo {i}", f"<p>Conteúdo genérico número {i} sobre atendimento.</p>")
         toml = tmp_path / "sources.toml"
-        toml.write_text(SOURCES.format(cf=cf.base_url, zd=zd.base_url), encoding="utf-8")
+        toml.write_text(two_remote_sources(cf, zd), encoding="utf-8")
         env = {
             **os.environ,
             "BPA_DATA_DIR": str(data_dir),
@@ -107,7 +94,7 @@ def test_sources_check_reaches_each_source(tmp_path: Path, data_dir: Path) -> No
         cf.add_page("100", "Processos", "<p>Raiz.</p>")
         zd.add_article("Artigo", "<p>Texto.</p>")
         toml = tmp_path / "sources.toml"
-        toml.write_text(SOURCES.format(cf=cf.base_url, zd=zd.base_url), encoding="utf-8")
+        toml.write_text(two_remote_sources(cf, zd), encoding="utf-8")
         settings = fast_settings(data_dir=data_dir, sources=toml)
         assert [(name, ok) for name, ok, _ in check_sources(settings)] == [("tdn", True), ("kcs", True)]
         zd.fail(r"articles", status=500, times=None)

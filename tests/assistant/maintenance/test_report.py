@@ -19,20 +19,8 @@ from assistant.types import Ask
 from index.embedding.fake import FakeEmbedder
 from index.settings import Settings
 from ingest.pipeline import run_ingest
-from tests.support.standins import ConfluenceStandin, ZendeskStandin
+from tests.support.standins import ConfluenceStandin, ZendeskStandin, two_remote_sources
 
-SOURCES = """
-[[source]]
-name = "tdn"
-type = "confluence"
-base_url = "{cf}"
-page_ids = ["100"]
-
-[[source]]
-name = "kcs"
-type = "zendesk"
-base_url = "{zd}"
-"""
 NOW = datetime(2024, 6, 1, tzinfo=UTC)
 
 
@@ -71,7 +59,7 @@ def test_stale_documents_and_owners_from_remote_sources(tmp_path: Path, data_dir
             "Viagens", "<p>Viagens são aprovadas pelo líder.</p>", section_id=8
         ).updated_at = "2024-05-20T12:00:00Z"
         sources = tmp_path / "sources.toml"
-        sources.write_text(SOURCES.format(cf=cf.base_url, zd=zd.base_url), encoding="utf-8")
+        sources.write_text(two_remote_sources(cf, zd), encoding="utf-8")
         settings = Settings(data_dir=data_dir, embedder="fake", sources=sources, http_retries=0)
         embedder = FakeEmbedder()
         assert run_ingest(settings, embedder).ok

@@ -15,6 +15,16 @@ from tests.support.standins.server import (
 from tests.support.standins.site import SiteStandin, SyntheticArticle, synthetic_articles
 from tests.support.standins.zendesk import ZendeskArticle, ZendeskStandin
 
+
+def two_remote_sources(confluence: ConfluenceStandin, zendesk: ZendeskStandin) -> str:
+    """A sources file with one Confluence source (tdn, page 100 and below) and one Help Center
+    source (kcs) pointing at the stand-ins."""
+    return (
+        f'[[source]]\nname = "tdn"\ntype = "confluence"\nbase_url = "{confluence.base_url}"\npage_ids = ["100"]\n\n'
+        f'[[source]]\nname = "kcs"\ntype = "zendesk"\nbase_url = "{zendesk.base_url}"\n'
+    )
+
+
 __all__ = [
     "MALFORMED_HTML",
     "MALFORMED_JSON",
@@ -30,4 +40,5 @@ __all__ = [
     "ZendeskStandin",
     "fast_settings",
     "synthetic_articles",
+    "two_remote_sources",
 ]
