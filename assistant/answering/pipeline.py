@@ -25,9 +25,9 @@ from assistant.answering.evidence import Evidence, score_units
 from assistant.answering.glossary import Glossary
 from assistant.answering.question import Asked
 from assistant.answering.question import asked as asked_for
-from assistant.answering.rerank import Reranked, Reranker, SelectorReranker, build_reranker
+from assistant.answering.rerank import LineReader, ReadingView, Reranked, Reranker, build_reranker
 from assistant.answering.retrieval import FusionConfig, LoadedSnapshot, Query, Retriever, Scored
-from assistant.answering.selection import Selection, decide_selected, select
+from assistant.answering.selection import Selection, decide_selected
 from index.embedding.protocol import Embedder
 from index.settings import Settings
 
@@ -113,7 +113,7 @@ class Trace:
     composed: Composed  # compose (always built; shown only when the decision is to answer)
     snapshot: str = ""  # the snapshot searched
     fingerprint: str = ""  # Components.fingerprint: the configuration and models
-    selection: Selection | None = None  # the learned selector's reading (BPA_RERANKER=selector)
+    selection: Selection | None = None  # a line reader's reading (BPA_RERANKER=selector or reader)
 
 
 def retrieve(
@@ -144,14 +144,18 @@ def run(question: Question, loaded: LoadedSnapshot, components: Components) -> T
     cosines = _unit_cosines(loaded, ranked, query)
     evidence = score_units(ranked, query.stems, loaded.idf, c.composing, cosines, asked)
     selection = None
-    if isinstance(c.reranker, SelectorReranker):
-        # The selector scores the lines (it reads the question's form itself, so the hand
-        # rule that a line holding the asked kind of fact must lead is off).
-        hubs = {r.rowid: float(loaded.hub[loaded.row(r.rowid)]) for r in evidence.passages}
-        evidence, selection = select(
-            question.text, evidence, c.reranker.selector, loaded.idf, cosines, c.composing.first_line_passages, hubs
-        )
-    lead_asked = None if isinstance(c.reranker, SelectorReranker) else asked
+    reads_lines = isinstance(c.reranker, LineReader)
+    if isinstance(c.reranker, LineReader):
+        # A reranker that reads lines (the selector, the reader) scores them and gives the
+        # probability; it reads the question's form itself, so the hand rule that a line
+        # holding the asked kind of fact must lead is off.
+        view = ReadingView(
+            loaded.idf, c.composing.first_line_passages, cosines,
+            {r.rowid: float(loaded.hub[loaded.row(r.rowid)]) for r in evidence.passages},
+            {r.result.rowid: r.score for r in reranked if r.score is not None},
+        )  # fmt: skip
+        evidence, selection = c.reranker.read(question.text, evidence, view)
+    lead_asked = None if reads_lines else asked
     lead = lead_unit(evidence, c.composing, lead_asked)
     link = link_unit(evidence)
     # The line the answer leads with: a unit, or the link the best passage points to.
@@ -164,7 +168,7 @@ def run(question: Question, loaded: LoadedSnapshot, components: Components) -> T
     has_line = lead is not None or link is not None
     if not ranked:
         decision = Decision("refusal", 0.0, "nothing retrieved")
-    elif isinstance(c.reranker, SelectorReranker):
+    elif reads_lines:
         decision = decide_selected(selection, sig, c.abstaining, has_line)
     else:
         decision = decide(sig, c.abstaining, has_line)

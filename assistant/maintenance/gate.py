@@ -64,6 +64,7 @@ class EvaluationGate:
         record = GateRecord(
             passed=True, golden=str(self.settings.golden), questions=len(self.questions),
             max_drop=self.settings.gate_max_drop, candidate=_figures(new), forced=self.force,
+            reranker=self.components.reranker.name, pipeline=self.components.fingerprint,
         )  # fmt: skip
         if served is None or not self._comparable(served):
             return record  # nothing served, or made by another model: nothing to fall below

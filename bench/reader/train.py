@@ -49,6 +49,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--layers", type=int, default=12)
     p.add_argument("--rank", type=int, default=8)
     p.add_argument("--alpha", type=float, default=16.0)
+    p.add_argument("--targets", default="q,v", help="projections given LoRA adapters (q,k,v,ao,fi,fo)")
     p.add_argument("--max-tokens", type=int, default=128)
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--lr", type=float, default=5e-4)
@@ -95,7 +96,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     torch = require_torch()
     torch.manual_seed(args.seed)
-    from index.embedding.e5_reader import Reader, load_trained_arrays, save_reader, trained_arrays
+    from index.embedding.e5_reader import ALL_TARGETS, Reader, load_trained_arrays, save_reader, trained_arrays
     from index.embedding.e5_torch import load_e5_torch
 
     out: Path = args.out
@@ -103,7 +104,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     train, validation, manifest = pairs_for(args)
     e5 = load_e5_torch(args.variant, layers=args.layers, threads=args.threads)
     torch.set_num_threads(args.threads)
-    reader = Reader(e5.encoder, rank=args.rank, alpha=args.alpha)
+    targets = tuple(t for t in args.targets.split(",") if t)
+    if not targets or set(targets) - set(ALL_TARGETS):
+        sys.exit(f"--targets: escolha entre {', '.join(ALL_TARGETS)}")
+    reader = Reader(e5.encoder, rank=args.rank, alpha=args.alpha, targets=targets)
     params = reader.trained()
     optimizer = torch.optim.AdamW(list(params.values()), lr=args.lr, weight_decay=0.01)
     steps_per_epoch = math.ceil(len(train) / args.batch)

