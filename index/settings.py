@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -127,10 +128,16 @@ class AnsweringSettings(BaseSettings):
         Path("corpus/reader.npz"),
         description="Weights of the reader (reranker 'reader'; bench/reader/train.py): adapters, head, calibration.",
     )
+    reader_backend: Literal["numpy", "torch"] = Field(
+        "numpy",
+        description="What runs the reader: 'numpy' (default install) or 'torch' (the 'reader' extra; about 2x faster).",
+    )
     reader_passages: int = Field(
         6, ge=1, le=30, description="Top fused passages the reader reads (reranker 'reader'); the rest follow."
     )
-    reader_lines: int = Field(8, ge=1, le=40, description="Candidate answer lines the reader reads per question.")
+    reader_lines: int = Field(
+        0, ge=0, le=40, description="Candidate answer lines the reader reads per question (0: the hand scores choose)."
+    )
     reader_passage_tokens: int = Field(
         128, ge=16, le=512, description="Tokens of a (question, passage) pair the reader reads; the rest is cut."
     )
@@ -138,7 +145,7 @@ class AnsweringSettings(BaseSettings):
         64, ge=16, le=512, description="Tokens of a (question, line) pair the reader reads; the rest is cut."
     )
     reader_blend: float = Field(
-        0.0, ge=0, le=10, description="Weight of the fused retrieval score beside the reader's logit in its order."
+        1.0, ge=0, le=10, description="Weight of the fused retrieval score beside the reader's logit in its order."
     )
     reranker_path: Path | None = Field(
         None, description="Local model directory of the 'cross-encoder' reranker (never downloaded)."

@@ -25,14 +25,14 @@ from __future__ import annotations
 import math
 import threading
 from dataclasses import dataclass, replace
+from typing import Any, Protocol
 
 import numpy as np
 
-from assistant.answering.evidence import Evidence, Unit
+from assistant.answering.evidence import Evidence
 from assistant.answering.reranked import ReadingView, Reranked
 from assistant.answering.retrieval import Scored
 from assistant.answering.selection import Selection
-from index.embedding.e5_numpy import NumpyReader
 
 # Before the pooled dev sets recalibrate it: the reader's own probability for the lead's passage.
 DEFAULT_PLATT = (1.0, 0.0, 0.0)
@@ -42,21 +42,31 @@ def _sigmoid(x: float) -> float:
     return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, x))))
 
 
+class ReaderModel(Protocol):
+    """A trained reader, whichever engine runs it (``index.embedding.e5_numpy.NumpyReader``,
+    ``index.embedding.e5_reader.TorchServed``)."""
+
+    sha256: str  # of the weights file
+    meta: dict[str, Any]  # its metadata (training settings, the recalibration "platt")
+
+    def logits(self, question: str, texts: list[str], max_tokens: int | None = None) -> np.ndarray: ...
+
+
 @dataclass(frozen=True)
 class ReaderLimits:
     """How much the reader reads per question (latency grows with each)."""
 
     passages: int = 6  # top fused passages read
-    lines: int = 8  # candidate lines read
+    lines: int = 0  # candidate lines read (0: the evidence stage's hand scores choose the lines)
     passage_tokens: int = 128  # per (question, passage) pair
     line_tokens: int = 64  # per (question, line) pair
-    blend: float = 0.0  # weight of the fused score beside the reader's logit in the passage order
+    blend: float = 1.0  # weight of the fused score beside the reader's logit in the passage order
 
 
 class ReaderReranker:
     """Reads passages (their order) and lines (the lead and the confidence)."""
 
-    def __init__(self, reader: NumpyReader, limits: ReaderLimits | None = None) -> None:
+    def __init__(self, reader: ReaderModel, limits: ReaderLimits | None = None) -> None:
         self.reader = reader
         self.limits = limits or ReaderLimits()
         self.name = f"reader@{reader.sha256[:12]}"
@@ -97,24 +107,34 @@ class ReaderReranker:
         for p in evidence.passages:
             logit = passage_logits.get(p.rowid)
             prior.append(0.5 * min(passage_logits.values(), default=0.0) if logit is None else logit)
-        top_hand = max(u.score for u in units) or 1.0
-        rescored: list[Unit] = []
-        for i, u in enumerate(units):
-            weight = _sigmoid(prior[u.passage])
-            if i in read:
-                rescored.append(replace(u, score=weight * (0.25 + _sigmoid(read[i]))))
-            else:  # below every line read of the same passage, in the hand order
-                rescored.append(replace(u, score=weight * 0.25 * u.score / top_hand))
+        rescored = units
+        if read:
+            top_hand = max(u.score for u in units) or 1.0
+            rescored = []
+            for i, u in enumerate(units):
+                weight = _sigmoid(prior[u.passage])
+                if i in read:
+                    rescored.append(replace(u, score=weight * (0.25 + _sigmoid(read[i]))))
+                else:  # below every line read of the same passage, in the hand order
+                    rescored.append(replace(u, score=weight * 0.25 * u.score / top_hand))
         logits: dict[int, np.ndarray] = {}
         for pi in range(len(evidence.passages)):
             own = [i for i, u in enumerate(units) if u.passage == pi]
             logits[pi] = np.array([read.get(i, math.nan) for i in own], dtype=np.float64)
-        candidates = [i for i in read] or [i for i, u in enumerate(rescored) if u.can_lead] or [0]
+        candidates = (
+            list(read)
+            or [i for i, u in enumerate(rescored) if u.can_lead and u.passage < lead_passages]
+            or list(range(len(rescored)))
+        )
         best = max(candidates, key=lambda i: rescored[i].score)
         lead = rescored[best]
-        line = read.get(best, 0.0)
+        # The recalibration reads the reader's belief that *some* passage it read answers (its
+        # best logit, whatever the order) and the lead line: the reader's logit when it read
+        # the lines, the evidence stage's hand score when it did not (BPA_READER_LINES=0).
+        best_passage = max(passage_logits.values(), default=prior[lead.passage])
+        line = read.get(best, lead.score if not read else 0.0)
         a, c, b = self.platt
-        raw = a * prior[lead.passage] + c * line
+        raw = a * best_passage + c * line
         return Evidence(evidence.passages, rescored), Selection(
-            logits, lead.passage, raw, _sigmoid(raw + b), self.reader.sha256, (prior[lead.passage], line)
+            logits, lead.passage, raw, _sigmoid(raw + b), self.reader.sha256, (best_passage, line)
         )

@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from assistant.answering.evidence import Evidence
-from assistant.answering.reading import ReaderLimits, ReaderReranker
+from assistant.answering.reading import ReaderLimits, ReaderModel, ReaderReranker
 from assistant.answering.reranked import LineReader, ReadingView, Reranked, Reranker, RerankerError
 from assistant.answering.retrieval import Scored
 from assistant.answering.selection import Selection, select
@@ -208,10 +208,19 @@ def _load_selector(settings: Settings) -> SelectorReranker:
 
 
 def _load_reader(settings: Settings) -> ReaderReranker:
-    from index.embedding.e5_numpy import load_numpy_reader
-
+    reader: ReaderModel
     try:
-        reader = load_numpy_reader(settings.reader_weights)
+        if settings.reader_backend == "torch":
+            from index.embedding.e5_torch import require_torch
+
+            require_torch()
+            from index.embedding.e5_reader import TorchServed
+
+            reader = TorchServed(settings.reader_weights, threads=settings.embed_threads)
+        else:
+            from index.embedding.e5_numpy import load_numpy_reader
+
+            reader = load_numpy_reader(settings.reader_weights)
     except EmbedderError as exc:
         raise RerankerError(f"BPA_RERANKER=reader: {exc}") from exc
     limits = ReaderLimits(

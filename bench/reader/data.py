@@ -218,14 +218,39 @@ def assin_pairs(data: Path) -> list[Pair]:
     return pairs
 
 
-def build(data: Path, seed: int = 0, caps: dict[str, int] | None = None) -> tuple[list[Pair], list[Pair]]:
-    """(training pairs, shuffled, at most ``caps[source]`` each; held-out validation pairs)."""
+def corpus_pairs(chunks: Iterable[tuple[tuple[str, ...], str]]) -> list[Pair]:
+    """Our corpus in the one form that names no question of ours: a section's heading (or FAQ
+    question) as the question, its passage (1) and the passage of another section sharing
+    most of its words (0). ``chunks``: (section path, text) of the published snapshot."""
+    items = [(path[-1], text) for path, text in chunks if path and len(path[-1].split()) >= 2]
+    idf = _Idf(text for _, text in items)
+    pairs, seen = [], set()
+    for heading, text in items:
+        if heading in seen:
+            continue
+        seen.add(heading)
+        qwords = set(analyze(heading))
+        others = [j for j, (h, _) in enumerate(items) if h != heading]
+        if not others:
+            continue
+        negative = max(others, key=lambda j: idf.overlap(qwords, items[j][1]))
+        pairs += [Pair(heading, text, 1, "corpus-heading"), Pair(heading, items[negative][1], 0, "corpus-heading")]
+    return pairs
+
+
+def build(
+    data: Path, seed: int = 0, caps: dict[str, int] | None = None, corpus: list[Pair] | None = None
+) -> tuple[list[Pair], list[Pair]]:
+    """(training pairs, shuffled, at most ``caps[source]`` each; held-out validation pairs).
+    ``corpus``: :func:`corpus_pairs` of the published snapshot, when the run asks for them."""
     rng = random.Random(seed)
     caps = caps or DEFAULT_CAPS
     by_source, validation = squad_pairs(data, rng)
     by_source["milkqa"] = milkqa_pairs(data)
     by_source["aia-bde"] = aia_pairs(data)
     by_source["assin"] = assin_pairs(data)
+    if corpus:
+        by_source["corpus-heading"] = list(corpus)
     train: list[Pair] = []
     for source, pairs in by_source.items():
         rng.shuffle(pairs)

@@ -16,7 +16,8 @@ is written into the reader's weights file (its sha256, and so the pipeline's fin
 changes with it).
 
     PYTHONPATH=. python bench/reader/evaluate.py [--weights corpus/reader.npz] [--fit]
-        [--passages 6] [--lines 8] [--blend 0] [--systems identity,selector,reader] [--json out.json]
+        [--passages 6] [--lines 0] [--blend 1] [--backend numpy|torch]
+        [--systems identity,selector,reader] [--json out.json]
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ class Row:
     ranks: list[bool]  # per passage in the final order (top 10): holds a gold phrase
     ms: float
     features: tuple[float, ...] = ()  # the reader's (passage logit, line logit) of the lead
+    signals: tuple[float, ...] = ()  # the hand-made decision's four signals (decide.Signals)
 
 
 def row(set_name: str, answerable: bool, trace: Trace, gold: tuple[str, ...], ms: float) -> Row:
@@ -68,7 +70,7 @@ def row(set_name: str, answerable: bool, trace: Trace, gold: tuple[str, ...], ms
     return Row(
         set_name, answerable, trace.decision.outcome != "answer", hit, lead_hit, trace.decision.probability,
         [hits(r.chunk.text, gold) for r in trace.ranked[:10]] if gold else [], ms,
-        sel.features if sel is not None else (),
+        sel.features if sel is not None else (), tuple(trace.signals.features().values()),
     )  # fmt: skip
 
 
@@ -105,32 +107,50 @@ def figures(rows: list[Row]) -> dict[str, float]:
     }
 
 
-def platt_fit(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
-    """(a, c, b): sigmoid(a·x0 + c·x1 + b), a plain logistic regression (L2, C=1)."""
+def logistic(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
+    """Weights and bias of a logistic regression (L2, C=1) on standardized features, returned
+    for the raw ones (a signal with a narrow range, like the hub cosine, is not penalized
+    for needing a large weight)."""
     from sklearn.linear_model import LogisticRegression
 
-    lr = LogisticRegression(C=1.0).fit(x, y)
-    return float(lr.coef_[0, 0]), float(lr.coef_[0, 1]), float(lr.intercept_[0])
+    mean, std = x.mean(axis=0), x.std(axis=0) + 1e-9
+    lr = LogisticRegression(C=1.0).fit((x - mean) / std, y)
+    w = lr.coef_[0].astype(np.float64) / std
+    return w, float(lr.intercept_[0] - (w * mean).sum())
 
 
-def cross_validated(rows: list[Row], threshold: float) -> tuple[list[Row], tuple[float, float, float]]:
-    x = np.array([r.features for r in rows], dtype=np.float64)
+def cross_validated(rows: list[Row], x: np.ndarray, threshold: float) -> list[Row]:
+    """``rows`` with the confidence of a logistic over ``x`` fitted by 5-fold CV (each row
+    scored by weights fitted without it) and declined below ``threshold``."""
     y = np.array([int(r.answerable and r.hit) for r in rows])
     cv = np.zeros(len(rows))
     fold = np.random.default_rng(23).permutation(len(rows)) % 5
     for f in range(5):
-        a, c, b = platt_fit(x[fold != f], y[fold != f])
-        cv[fold == f] = 1 / (1 + np.exp(-(x[fold == f] @ np.array([a, c]) + b)))
-    out = [replace(r, confidence=float(p), declined=bool(p < threshold)) for r, p in zip(rows, cv, strict=True)]
-    return out, platt_fit(x, y)
+        w, b = logistic(x[fold != f], y[fold != f])
+        cv[fold == f] = 1 / (1 + np.exp(-(x[fold == f] @ w + b)))
+    return [replace(r, confidence=float(p), declined=bool(p < threshold)) for r, p in zip(rows, cv, strict=True)]
 
 
-def write_platt(path: Path, platt: tuple[float, float, float]) -> None:
+def platt_fit(rows: list[Row]) -> tuple[float, float, float]:
+    """(a, c, b): sigmoid(a·passage logit + c·line logit + b) on every row."""
+    w, b = logistic(np.array([r.features for r in rows]), np.array([int(r.answerable and r.hit) for r in rows]))
+    return float(w[0]), float(w[1]), b
+
+
+def write_platt(path: Path, platt: tuple[float, float, float], limits: ReaderLimits) -> None:
+    """The recalibration, and the reading it was fitted for (it holds for those limits only)."""
     meta, arrays = read_reader_file(path)
     meta["platt"] = list(platt)
+    meta["calibrated_with"] = {"passages": limits.passages, "lines": limits.lines, "blend": limits.blend}
     tmp = path.with_suffix(".tmp.npz")
     np.savez(tmp, __meta__=np.array(json.dumps(meta)), **arrays)
     tmp.replace(path)
+
+
+def torch_served(path: Path) -> Any:
+    from index.embedding.e5_reader import TorchServed
+
+    return TorchServed(path, threads=2)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -138,8 +158,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--weights", type=Path, default=ROOT / "corpus" / "reader.npz")
     ap.add_argument("--systems", default="identity,selector,reader")
     ap.add_argument("--passages", type=int, default=6)
-    ap.add_argument("--lines", type=int, default=8)
-    ap.add_argument("--blend", type=float, default=0.0)
+    ap.add_argument("--lines", type=int, default=0)
+    ap.add_argument("--blend", type=float, default=1.0)
+    ap.add_argument("--backend", default="numpy", choices=["numpy", "torch"], help="what runs the reader")
     ap.add_argument("--threshold", type=float, default=0.5)
     ap.add_argument("--fit", action="store_true", help="recalibrate the reader on the pooled dev sets")
     ap.add_argument("--json", type=Path, help="also write the figures here")
@@ -157,7 +178,8 @@ def main(argv: list[str] | None = None) -> int:
         "identity": lambda: IdentityReranker(),
         "selector": lambda: SelectorReranker(load_selector(settings.selector_weights)),
         "reader": lambda: ReaderReranker(
-            load_numpy_reader(args.weights), ReaderLimits(passages=args.passages, lines=args.lines, blend=args.blend)
+            load_numpy_reader(args.weights) if args.backend == "numpy" else torch_served(args.weights),
+            ReaderLimits(passages=args.passages, lines=args.lines, blend=args.blend),
         ),
     }
     questions = {name: load_questions(path) for name, path in SETS.items()}
@@ -174,18 +196,27 @@ def main(argv: list[str] | None = None) -> int:
                 trace = run(Question(q.question, settings.top_k), loaded, components)
                 rows[name].append(row(set_name, q.answerable, trace, q.gold, (time.perf_counter() - t0) * 1000))
     if args.fit and "reader" in rows:
-        rows["reader (CV)"], platt = cross_validated(rows["reader"], args.threshold)
+        reader_rows = rows["reader"]
+        rows["reader (CV)"] = cross_validated(reader_rows, np.array([r.features for r in reader_rows]), args.threshold)
+        platt = platt_fit(reader_rows)
         out["platt_fit"] = platt
-        write_platt(args.weights, platt)
+        write_platt(args.weights, platt, ReaderLimits(passages=args.passages, lines=args.lines, blend=args.blend))
         print(f"(a, c, b) = {platt} written to {args.weights}", file=sys.stderr)
+        if "identity" in rows:
+            # The reader as one more signal of today's decision: identity's order and lines,
+            # a logistic over the four hand signals and the reader's two logits (CV).
+            ident = rows["identity"]
+            x = np.array([i.signals + r.features for i, r in zip(ident, reader_rows, strict=True)])
+            rows["identity+reader p (CV)"] = cross_validated(ident, x, args.threshold)
+            rows["identity p (CV)"] = cross_validated(ident, np.array([i.signals for i in ident]), args.threshold)
     keys = ("r@1", "r@5", "mrr", "answer_hit", "first_line", "ans_declined", "oos_declined", "auc", "ece")
-    print(f"{'system':14s} {'set':10s} " + " ".join(f"{k[:12]:>12s}" for k in keys) + "      p50/p95 ms")
+    print(f"{'system':22s} {'set':10s} " + " ".join(f"{k[:12]:>12s}" for k in keys) + "      p50/p95 ms")
     for label, rows_ in rows.items():
         per = {s: figures([r for r in rows_ if r.set == s]) for s in SETS} | {"pooled": figures(rows_)}
         out[label] = per
         for s, f in per.items():
             print(
-                f"{label:14s} {s:10s} " + " ".join(f"{f[k]:12.3f}" for k in keys) + f"  {f['p50_ms']:6.0f}/"
+                f"{label:22s} {s:10s} " + " ".join(f"{f[k]:12.3f}" for k in keys) + f"  {f['p50_ms']:6.0f}/"
                 f"{f['p95_ms']:.0f}"
             )
     if args.json:

@@ -44,6 +44,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", type=Path, default=None, help="run directory (checkpoints, log, reader.npz)")
     p.add_argument("--data", type=Path, default=reader_data.DEFAULT_DATA)
+    p.add_argument(
+        "--corpus-repeats", type=int, default=0,
+        help="add heading -> passage pairs of the published snapshot (BPA_DATA_DIR), this many copies each",
+    )  # fmt: skip
     p.add_argument("--fixture", action="store_true", help="tiny committed pairs, 2 layers, a few steps")
     p.add_argument("--variant", default="enpt", choices=["enpt", "original"])
     p.add_argument("--layers", type=int, default=12)
@@ -76,8 +80,21 @@ def pairs_for(args: argparse.Namespace) -> tuple[list[reader_data.Pair], list[re
     if args.fixture:
         pairs = reader_data.load_jsonl(FIXTURE)
         return pairs, pairs[: args.val_pairs], {"fixture": str(FIXTURE.relative_to(ROOT))}
-    train, validation = reader_data.build(args.data, seed=args.seed)
-    return train, validation[: args.val_pairs], reader_data.file_manifest(args.data)
+    corpus, manifest = None, reader_data.file_manifest(args.data)
+    if args.corpus_repeats:
+        from index.settings import Settings
+        from index.snapshot import SnapshotStore
+
+        settings = Settings()
+        store = SnapshotStore(settings.data_dir, settings.keep_snapshots)
+        current = store.current_id()
+        if current is None:
+            sys.exit("--corpus-repeats precisa de um índice publicado: rode `bpa ingest`")
+        chunks = [(c.section_path, c.text) for c in store.open(current).iter_chunks()]
+        corpus = reader_data.corpus_pairs(chunks) * args.corpus_repeats
+        manifest["corpus-snapshot"] = current
+    train, validation = reader_data.build(args.data, seed=args.seed, corpus=corpus)
+    return train, validation[: args.val_pairs], manifest
 
 
 def auc(scores: list[float], labels: list[int]) -> float:

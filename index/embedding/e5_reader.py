@@ -136,3 +136,27 @@ def score_pairs(
             out[start : start + len(ids)] = torch.sigmoid(reader(ids, mask)).numpy()
     reader.train(was_training)
     return out
+
+
+class TorchServed:
+    """A trained reader served by torch (``BPA_READER_BACKEND=torch``): the same interface as
+    :class:`index.embedding.e5_numpy.NumpyReader`, about twice as fast on this machine
+    (bench/reader/latency.py), for a deployment that installs the ``reader`` extra."""
+
+    def __init__(self, path: Path, variant: str = "enpt", threads: int = 0) -> None:
+        import hashlib
+
+        self.reader, self.e5, self.meta = load_reader(path, variant, threads)
+        self.sha256 = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+        self.max_tokens = int(self.meta.get("max_tokens", 128))
+
+    def logits(self, question: str, texts: list[str], max_tokens: int | None = None) -> np.ndarray:
+        seqs = [self.e5.pair_ids("query: " + question, "passage: " + t, max_tokens or self.max_tokens) for t in texts]
+        out = np.empty(len(seqs), dtype=np.float32)
+        order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
+        with torch.inference_mode():
+            for start in range(0, len(order), 16):
+                rows = order[start : start + 16]
+                ids, mask = self.e5.batch([seqs[i] for i in rows])
+                out[rows] = self.reader(ids, mask).numpy()
+        return out

@@ -54,7 +54,7 @@ def _scored(texts: list[str]) -> list[Scored]:
 
 
 def test_reader_reorders_the_passages_it_reads(tiny_reader: NumpyReader) -> None:
-    reranker = ReaderReranker(tiny_reader, ReaderLimits(passages=3, passage_tokens=32))
+    reranker = ReaderReranker(tiny_reader, ReaderLimits(passages=3, passage_tokens=32, blend=0.0))
     results = _scored(["ab ab", "ab", "c c", "c ab"])  # fused order: the texts with 'c' last
     reranked = reranker.rerank("ab", results)
     order = [r.result.rowid for r in reranked]
@@ -87,6 +87,16 @@ def test_reader_leads_with_the_line_it_reads_as_the_answer(tiny_reader: NumpyRea
     assert selection.weights == tiny_reader.sha256
 
 
+def test_without_reading_lines_the_hand_scores_choose_and_feed_the_probability(tiny_reader: NumpyReader) -> None:
+    reranker = ReaderReranker(tiny_reader, ReaderLimits(lines=0))
+    units = [Unit(0, 0, "ab ab", 0.9), Unit(0, 1, "ab c", 0.5)]
+    view = ReadingView({}, 1, passage_scores={0: -1.0, 1: 0.5})
+    evidence, selection = reranker.read("ab", Evidence(_scored(["ab ab. ab c", "c"]), units), view)
+    assert evidence.units == units  # untouched: the lead stays the hand score's
+    assert selection is not None and selection.features == (0.5, 0.9)  # best passage logit, hand lead score
+    assert all(np.isnan(v).all() for v in selection.logits.values())
+
+
 def test_reader_probability_follows_the_recalibration(tiny_reader: NumpyReader) -> None:
     reranker = ReaderReranker(tiny_reader)
     units = [Unit(0, 0, "ab c", 1.0)]
@@ -105,3 +115,30 @@ def test_missing_reader_weights_are_a_clear_error(tmp_path: Path) -> None:
     )
     with pytest.raises(RerankerError, match=r"BPA_RERANKER=reader: os pesos do leitor não existem"):
         build_reranker(settings)
+
+
+COMMITTED = Path(__file__).resolve().parents[3] / "corpus" / "reader.npz"
+
+
+def test_committed_reader_loads_by_its_sha256_and_reads_portuguese() -> None:
+    """The shipped weights (bench/reader/train.py on public pt QA; DATA.md) load through the
+    registry, are named by their sha256, carry their recalibration, and prefer the sentence
+    that answers a question over a sentence of the same topic that does not."""
+    settings = Settings(embedder="fake", reranker="reader")
+    reranker = build_reranker(settings)
+    assert isinstance(reranker, ReaderReranker)
+    import hashlib
+
+    sha = hashlib.sha256(COMMITTED.read_bytes()).hexdigest()
+    assert reranker.name == f"reader@{sha[:12]}"
+    assert reranker.platt != (1.0, 0.0, 0.0)  # recalibrated on the pooled dev sets
+    meta = reranker.reader.meta
+    assert meta["layers"] <= 12 and COMMITTED.stat().st_size < 5_000_000
+    question = "Em que ano foi fundada a cidade de Curitiba?"
+    texts = [
+        "Curitiba é a capital do Paraná e tem cerca de dois milhões de habitantes.",
+        "A cidade de Curitiba foi fundada em 1693 pelos bandeirantes.",
+        "O clima da cidade é subtropical, com invernos frios.",
+    ]
+    logits = reranker.reader.logits(question, texts)
+    assert int(np.argmax(logits)) == 1
