@@ -48,6 +48,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         "--corpus-repeats", type=int, default=0,
         help="add heading -> passage pairs of the published snapshot (BPA_DATA_DIR), this many copies each",
     )  # fmt: skip
+    p.add_argument(
+        "--init", type=Path, default=None,
+        help="start from a trained reader file (same layers, rank and targets) instead of zero adapters",
+    )  # fmt: skip
     p.add_argument("--fixture", action="store_true", help="tiny committed pairs, 2 layers, a few steps")
     p.add_argument("--variant", default="enpt", choices=["enpt", "original"])
     p.add_argument("--layers", type=int, default=12)
@@ -129,8 +133,21 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     optimizer = torch.optim.AdamW(list(params.values()), lr=args.lr, weight_decay=0.01)
     steps_per_epoch = math.ceil(len(train) / args.batch)
     total = args.max_steps or steps_per_epoch * args.epochs
-    settings = {k: v for k, v in vars(args).items() if k not in ("out", "data", "minutes", "max_steps", "threads")}
+    unrecorded = ("out", "data", "minutes", "max_steps", "threads", "init")  # init: recorded by its sha256
+    settings = {k: v for k, v in vars(args).items() if k not in unrecorded}
     settings["data"] = manifest
+    if args.init is not None:  # continue a trained reader: its adapters and head, a fresh optimizer
+        import hashlib
+
+        from index.embedding.e5_reader import read_reader_file
+
+        init_meta, init_arrays = read_reader_file(args.init)
+        if (init_meta["layers"], init_meta["rank"], tuple(init_meta.get("targets", ("q", "v")))) != (
+            args.layers, args.rank, targets
+        ):  # fmt: skip
+            sys.exit(f"--init {args.init}: outras camadas, posto ou alvos; use os mesmos --layers, --rank, --targets")
+        load_trained_arrays(reader, init_arrays)
+        settings["init"] = hashlib.sha256(args.init.read_bytes()).hexdigest()
 
     def encode(batch: list[reader_data.Pair]) -> tuple[Any, Any, Any]:
         seqs = [e5.pair_ids("query: " + p.query, "passage: " + p.text, args.max_tokens) for p in batch]

@@ -54,3 +54,21 @@ def test_fixture_training_runs_resumes_and_loads(tmp_path: Path) -> None:
     # A checkpoint from other settings is refused, not silently mixed in.
     other = _train(out, "--max-steps", "6", "--rank", "4")
     assert other.returncode != 0 and "outra configuração" in other.stderr
+
+
+@pytest.mark.model
+def test_init_continues_a_trained_reader_and_refuses_another_shape(tmp_path: Path) -> None:
+    from index.embedding.e5_reader import read_reader_file
+
+    first = _train(tmp_path / "a", "--max-steps", "3")
+    assert first.returncode == 0, first.stderr
+    start = json.loads(first.stdout.strip().splitlines()[-1])["after"]
+    second = _train(tmp_path / "b", "--max-steps", "1", "--init", str(tmp_path / "a" / "reader.npz"))
+    assert second.returncode == 0, second.stderr
+    # It starts where the first run ended (same validation figures before any step), not from zero.
+    before = json.loads(second.stdout.strip().splitlines()[-1])["before"]
+    assert before["val_loss"] == pytest.approx(start["val_loss"], rel=1e-5) and before["val_auc"] != 0.5
+    meta, _ = read_reader_file(tmp_path / "b" / "reader.npz")
+    assert len(meta["settings"]["init"]) == 64  # the starting file, by sha256
+    other = _train(tmp_path / "c", "--max-steps", "1", "--rank", "4", "--init", str(tmp_path / "a" / "reader.npz"))
+    assert other.returncode != 0 and "outras camadas, posto ou alvos" in other.stderr
