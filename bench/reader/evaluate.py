@@ -43,6 +43,7 @@ from assistant.answering.retrieval import LoadedSnapshot  # noqa: E402
 from assistant.answering.selector import load_selector  # noqa: E402
 from assistant.maintenance.evaluation import calibration, composed_hit, hits, load_questions  # noqa: E402
 from index.embedding.e5_numpy import load_numpy_reader, read_reader_file  # noqa: E402
+from index.errors import NoSnapshotError  # noqa: E402
 from index.settings import Settings  # noqa: E402
 from index.snapshot import SnapshotStore  # noqa: E402
 
@@ -169,11 +170,10 @@ def main(argv: list[str] | None = None) -> int:
 
     settings = Settings()
     embedder = make_embedder(settings)
-    store = SnapshotStore(settings.data_dir, settings.keep_snapshots)
-    current = store.current_id()
-    if current is None:
-        raise SystemExit("nenhum índice publicado; rode `bpa ingest`")
-    loaded = LoadedSnapshot(store.open(current))
+    try:
+        loaded = LoadedSnapshot(SnapshotStore(settings.data_dir, settings.keep_snapshots).open_current())
+    except NoSnapshotError as exc:
+        raise SystemExit(str(exc)) from exc
     factories = {
         "identity": lambda: IdentityReranker(),
         "selector": lambda: SelectorReranker(load_selector(settings.selector_weights)),
@@ -184,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     questions = {name: load_questions(path) for name, path in SETS.items()}
     rows: dict[str, list[Row]] = {}
-    out: dict[str, Any] = {"snapshot": current}
+    out: dict[str, Any] = {"snapshot": loaded.id}
     for name in args.systems.split(","):
         reranker: Reranker = factories[name]()
         out[f"{name} model"] = reranker.name

@@ -33,6 +33,7 @@ from assistant.answering.retrieval import LoadedSnapshot
 from assistant.answering.selector import load_selector, save_selector
 from assistant.maintenance.evaluation import calibration, composed_hit, load_questions
 from bench.selector.train import auc
+from index.errors import NoSnapshotError
 from index.settings import Settings
 from index.snapshot import SnapshotStore
 
@@ -96,11 +97,10 @@ def main(argv: list[str] | None = None) -> int:
 
     settings = Settings()
     embedder = make_embedder(settings)
-    store = SnapshotStore(settings.data_dir, settings.keep_snapshots)
-    current = store.current_id()
-    if current is None:
-        raise SystemExit("nenhum índice publicado; rode `bpa ingest`")
-    loaded = LoadedSnapshot(store.open(current))
+    try:
+        loaded = LoadedSnapshot(SnapshotStore(settings.data_dir, settings.keep_snapshots).open_current())
+    except NoSnapshotError as exc:
+        raise SystemExit(str(exc)) from exc
     sel = load_selector(args.weights)
     systems: dict[str, Reranker] = {"identity": IdentityReranker(), "selector": SelectorReranker(sel)}
     rows: dict[str, list[Row]] = {name: [] for name in systems}

@@ -20,6 +20,7 @@ import numpy as np
 
 from assistant.answering.retrieval import LoadedSnapshot
 from assistant.answering.selector import PassageLines, clear_cache, load_selector
+from index.errors import NoSnapshotError
 from index.settings import Settings
 from index.snapshot import SnapshotStore
 from index.units import split_units
@@ -36,11 +37,10 @@ def main(argv: list[str] | None = None) -> int:
     from index.embedding.factory import make_embedder
 
     settings = Settings()
-    store = SnapshotStore(settings.data_dir, settings.keep_snapshots)
-    current = store.current_id()
-    if current is None:
-        raise SystemExit("nenhum índice publicado; rode `bpa ingest`")
-    loaded = LoadedSnapshot(store.open(current))
+    try:
+        loaded = LoadedSnapshot(SnapshotStore(settings.data_dir, settings.keep_snapshots).open_current())
+    except NoSnapshotError as exc:
+        raise SystemExit(str(exc)) from exc
     chunks = list(loaded.snapshot.all_chunks().items())
     sel = load_selector(args.weights)
     qvec = make_embedder(settings).embed(["como registrar a interação com o cliente no ticket"], "query")[0]

@@ -122,20 +122,31 @@ def load_reader(path: Path, variant: str = "enpt", threads: int = 0) -> tuple[Re
     return reader.eval(), e5, meta
 
 
+def pair_logits(
+    reader: Reader, e5: E5Torch, question: str, texts: list[str], max_tokens: int, batch_size: int = 16
+) -> np.ndarray:
+    """The reader's log-odds that each of ``texts`` answers ``question``, float32 [len(texts)];
+    similar lengths batched together (less padding)."""
+    seqs = [e5.pair_ids("query: " + question, "passage: " + t, max_tokens) for t in texts]
+    out = np.empty(len(texts), dtype=np.float32)
+    order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
+    was_training = reader.training
+    reader.eval()
+    with torch.inference_mode():
+        for start in range(0, len(order), batch_size):
+            rows = order[start : start + batch_size]
+            ids, mask = e5.batch([seqs[i] for i in rows])
+            out[rows] = reader(ids, mask).numpy()
+    reader.train(was_training)
+    return out
+
+
 def score_pairs(
     reader: Reader, e5: E5Torch, question: str, texts: list[str], max_tokens: int, batch_size: int = 16
 ) -> np.ndarray:
     """Probability that each of ``texts`` answers ``question``, float32 [len(texts)]."""
-    seqs = [e5.pair_ids("query: " + question, "passage: " + t, max_tokens) for t in texts]
-    out = np.empty(len(texts), dtype=np.float32)
-    was_training = reader.training
-    reader.eval()
-    with torch.inference_mode():
-        for start in range(0, len(seqs), batch_size):
-            ids, mask = e5.batch(seqs[start : start + batch_size])
-            out[start : start + len(ids)] = torch.sigmoid(reader(ids, mask)).numpy()
-    reader.train(was_training)
-    return out
+    logits = pair_logits(reader, e5, question, texts, max_tokens, batch_size)
+    return (1.0 / (1.0 + np.exp(-logits))).astype(np.float32)
 
 
 class TorchServed:
@@ -151,12 +162,4 @@ class TorchServed:
         self.max_tokens = int(self.meta.get("max_tokens", 128))
 
     def logits(self, question: str, texts: list[str], max_tokens: int | None = None) -> np.ndarray:
-        seqs = [self.e5.pair_ids("query: " + question, "passage: " + t, max_tokens or self.max_tokens) for t in texts]
-        out = np.empty(len(seqs), dtype=np.float32)
-        order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
-        with torch.inference_mode():
-            for start in range(0, len(order), 16):
-                rows = order[start : start + 16]
-                ids, mask = self.e5.batch([seqs[i] for i in rows])
-                out[rows] = self.reader(ids, mask).numpy()
-        return out
+        return pair_logits(self.reader, self.e5, question, texts, max_tokens or self.max_tokens)
