@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import logging
 import re
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -23,6 +21,7 @@ from assistant.state.spool import Spool, SpoolFull
 from index.embedding.fake import FakeEmbedder
 from index.settings import Settings
 from ingest.pipeline import run_ingest
+from tests.support.common import wait_for
 from tests.support.pii_cases import PII_CASES
 
 CPF = "529 982 247 25"
@@ -41,15 +40,6 @@ def unusable_path(tmp_path: Path) -> Path:
     blocker = tmp_path / "not-a-directory"
     blocker.write_text("a regular file")
     return blocker / "state.sqlite"
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
 
 
 def test_a_store_that_cannot_open_is_degraded_and_nothing_raises(

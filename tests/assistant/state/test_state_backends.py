@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
@@ -22,7 +21,7 @@ from assistant.state import GuardedState, QuestionRecord, StateStore, open_store
 from index.embedding.fake import FakeEmbedder
 from index.settings import Settings
 from ingest.pipeline import run_ingest
-from tests.support.common import free_port
+from tests.support.common import free_port, wait_for
 from tests.support.pii_cases import PII_CASES
 
 
@@ -31,15 +30,6 @@ def target(request: pytest.FixtureRequest, tmp_path: Path) -> Path | str:
     if request.param == "sqlite":
         return tmp_path / "state.sqlite"
     return str(request.getfixturevalue("postgres_url"))
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
 
 
 def record(store: StateStore, answer_id: str, question: str = "cliente parado") -> None:
