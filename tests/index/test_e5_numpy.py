@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index.embedding.e5_numpy import load_numpy_reader, pair_ids
+from index.embedding.e5_numpy import _gelu, load_numpy_reader, pair_ids
 from index.errors import EmbedderError
 from tests.support.e5_tiny import write_tiny
 
@@ -43,6 +43,17 @@ def test_numpy_reader_matches_torch(tmp_path: Path) -> None:
     save_reader(tmp_path / "bare.npz", reader, e5, {"max_tokens": 32})
     bare = load_numpy_reader(tmp_path / "bare.npz", base=tiny)
     assert not np.allclose(bare.logits("ab c", texts), served.logits("ab c", texts), atol=1e-3)
+
+
+def test_gelu_is_the_exact_erf_gelu() -> None:
+    from scipy.special import erf
+
+    x = np.concatenate([np.linspace(-12, 12, 4001), np.random.default_rng(0).normal(0, 3, 10_000)]).astype(np.float32)
+    exact = 0.5 * x.astype(np.float64) * (1 + erf(x.astype(np.float64) / np.sqrt(2)))
+    got = _gelu(x.copy())
+    assert got.dtype == np.float32
+    assert np.abs(got - exact).max() < 2e-6
+    assert _gelu(np.zeros(3, np.float32)).tolist() == [0.0, 0.0, 0.0]
 
 
 def test_pair_ids_keeps_the_shorter_text() -> None:
