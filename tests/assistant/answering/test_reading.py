@@ -142,3 +142,50 @@ def test_committed_reader_loads_by_its_sha256_and_reads_portuguese() -> None:
     ]
     logits = reranker.reader.logits(question, texts)
     assert int(np.argmax(logits)) == 1
+
+
+PAGE = """<html><body><h1>Atendimento</h1>
+<h2>Cliente parado</h2><p>Entre em contato com o cliente por telefone e ajuste o campo Impacto.</p>
+<h2>Ticket pendente</h2><p>Um ticket pendente sem retorno do cliente é encerrado depois de três avisos.</p>
+<h2>Telefone</h2><p>O telefone do suporte é 0800 709 8100.</p>
+</body></html>"""
+
+
+def test_reader_order_takes_the_readers_order_and_leaves_lines_and_decision(tmp_path: Path, settings: Settings) -> None:
+    """BPA_RERANKER=reader-order: the passages in the reader's order, but no line reading and no
+    reader probability: the pipeline's hand-made evidence and decision act on that order."""
+    import dataclasses
+
+    from assistant.answering.reading import ReaderOrder
+    from assistant.service import Assistant
+    from assistant.types import Ask
+    from index.embedding.fake import FakeEmbedder
+    from ingest.pipeline import run_ingest
+
+    (tmp_path / "page.html").write_text(PAGE, encoding="utf-8")
+    (tmp_path / "sources.toml").write_text(
+        '[[source]]\nname = "p"\ntype = "files"\npath = "page.html"\ntitle = "Guia"\n', encoding="utf-8"
+    )
+    s = settings.model_copy(update={"sources": tmp_path / "sources.toml", "reranker": "reader-order"})
+    order = build_reranker(s)
+    assert isinstance(order, ReaderOrder) and not isinstance(order, LineReader)
+    assert order.name == order.reader.name.replace("reader@", "reader-order@")
+    embedder = FakeEmbedder()
+    run_ingest(s, embedder)
+    a = Assistant(s, embedder)
+    ask = Ask("o cliente está parado, o que eu faço?")
+    ordered = a.trace(ask)
+    a.components = dataclasses.replace(a.components, reranker=order.reader)
+    read = a.trace(ask)
+    assert [r.rowid for r in ordered.ranked] == [r.rowid for r in read.ranked]  # the reader's order
+    assert [r.score for r in ordered.reranked] == [r.score for r in read.reranked]
+    assert read.selection is not None and ordered.selection is None  # no reading: the hand-made decision
+    assert ordered.evidence.passages[0].rowid == ordered.ranked[0].rowid
+
+
+def test_reader_order_names_its_setting_when_weights_are_missing(tmp_path: Path) -> None:
+    settings = Settings(
+        data_dir=tmp_path / "var", embedder="fake", reranker="reader-order", reader_weights=tmp_path / "none.npz"
+    )
+    with pytest.raises(RerankerError, match=r"BPA_RERANKER=reader-order: os pesos do leitor não existem"):
+        build_reranker(settings)
