@@ -22,7 +22,7 @@ p (CV)"): the fair comparison with "reader (CV)", since the stored calibration w
 these same sets.
 
     PYTHONPATH=. python bench/reader/evaluate.py [--weights corpus/reader.npz] [--fit]
-        [--passages 6] [--lines 0] [--blend 1] [--backend numpy|torch]
+        [--passages 6] [--lines 0] [--passage-tokens 128] [--blend 1] [--backend numpy|torch]
         [--systems identity,selector,reader,reader-order] [--json out.json]
 """
 
@@ -149,7 +149,10 @@ def write_platt(path: Path, platt: tuple[float, float, float], limits: ReaderLim
     """The recalibration, and the reading it was fitted for (it holds for those limits only)."""
     meta, arrays = read_reader_file(path)
     meta["platt"] = list(platt)
-    meta["calibrated_with"] = {"passages": limits.passages, "lines": limits.lines, "blend": limits.blend}
+    meta["calibrated_with"] = {
+        "passages": limits.passages, "lines": limits.lines, "blend": limits.blend,
+        "passage_tokens": limits.passage_tokens,
+    }  # fmt: skip
     tmp = path.with_suffix(".tmp.npz")
     np.savez(tmp, __meta__=np.array(json.dumps(meta)), **arrays)
     tmp.replace(path)
@@ -167,6 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--systems", default="identity,selector,reader,reader-order")
     ap.add_argument("--passages", type=int, default=6)
     ap.add_argument("--lines", type=int, default=0)
+    ap.add_argument("--passage-tokens", type=int, default=128, help="tokens per (question, passage) pair")
     ap.add_argument("--blend", type=float, default=1.0)
     ap.add_argument("--backend", default="numpy", choices=["numpy", "torch"], help="what runs the reader")
     ap.add_argument("--threshold", type=float, default=0.5)
@@ -185,7 +189,9 @@ def main(argv: list[str] | None = None) -> int:
     def reader() -> ReaderReranker:
         return ReaderReranker(
             load_numpy_reader(args.weights) if args.backend == "numpy" else torch_served(args.weights),
-            ReaderLimits(passages=args.passages, lines=args.lines, blend=args.blend),
+            ReaderLimits(
+                passages=args.passages, lines=args.lines, blend=args.blend, passage_tokens=args.passage_tokens
+            ),
         )
 
     factories: dict[str, Callable[[], Reranker]] = {
@@ -212,7 +218,10 @@ def main(argv: list[str] | None = None) -> int:
         rows["reader (CV)"] = cross_validated(reader_rows, np.array([r.features for r in reader_rows]), args.threshold)
         platt = platt_fit(reader_rows)
         out["platt_fit"] = platt
-        write_platt(args.weights, platt, ReaderLimits(passages=args.passages, lines=args.lines, blend=args.blend))
+        limits = ReaderLimits(
+            passages=args.passages, lines=args.lines, blend=args.blend, passage_tokens=args.passage_tokens
+        )
+        write_platt(args.weights, platt, limits)
         print(f"(a, c, b) = {platt} written to {args.weights}", file=sys.stderr)
         if "identity" in rows:
             # The reader as one more signal of today's decision: identity's order and lines,
