@@ -186,13 +186,13 @@ def main(argv: list[str] | None = None) -> int:
     except NoSnapshotError as exc:
         raise SystemExit(str(exc)) from exc
 
+    limits = ReaderLimits(
+        passages=args.passages, lines=args.lines, blend=args.blend, passage_tokens=args.passage_tokens
+    )
+
     def reader() -> ReaderReranker:
-        return ReaderReranker(
-            load_numpy_reader(args.weights) if args.backend == "numpy" else torch_served(args.weights),
-            ReaderLimits(
-                passages=args.passages, lines=args.lines, blend=args.blend, passage_tokens=args.passage_tokens
-            ),
-        )
+        served = load_numpy_reader(args.weights) if args.backend == "numpy" else torch_served(args.weights)
+        return ReaderReranker(served, limits)
 
     factories: dict[str, Callable[[], Reranker]] = {
         "identity": lambda: IdentityReranker(),
@@ -218,9 +218,6 @@ def main(argv: list[str] | None = None) -> int:
         rows["reader (CV)"] = cross_validated(reader_rows, np.array([r.features for r in reader_rows]), args.threshold)
         platt = platt_fit(reader_rows)
         out["platt_fit"] = platt
-        limits = ReaderLimits(
-            passages=args.passages, lines=args.lines, blend=args.blend, passage_tokens=args.passage_tokens
-        )
         write_platt(args.weights, platt, limits)
         print(f"(a, c, b) = {platt} written to {args.weights}", file=sys.stderr)
         if "identity" in rows:
