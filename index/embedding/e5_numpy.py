@@ -154,10 +154,13 @@ class NumpyReader:
         self.max_tokens = int(meta.get("max_tokens", 128))
 
     def pair(self, question: str, text: str, max_tokens: int | None = None) -> list[int]:
-        return pair_ids(
-            self.tokenizer, "query: " + question, "passage: " + text, max_tokens or self.max_tokens,
-            self.config.max_positions,
-        )  # fmt: skip
+        return self.pairs(question, [text], max_tokens)[0]
+
+    def pairs(self, question: str, texts: Sequence[str], max_tokens: int | None = None) -> list[list[int]]:
+        """The pair form of :func:`pair_ids` for each text, the question tokenized once."""
+        room = _room(max_tokens or self.max_tokens, self.config.max_positions)
+        asked = self.tokenizer.encode("query: " + question, room)
+        return [_join(self.tokenizer, asked, self.tokenizer.encode("passage: " + t, room), room) for t in texts]
 
     def forward(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """``ids``, ``mask`` [batch, tokens] (right-padded) -> logits [batch]."""
@@ -191,9 +194,7 @@ class NumpyReader:
     ) -> np.ndarray:
         """The reader's log-odds that each of ``texts`` answers ``question``, float32 [len(texts)].
         Similar lengths are batched together (less padding); the question is tokenized once."""
-        room = _room(max_tokens or self.max_tokens, self.config.max_positions)
-        asked = self.tokenizer.encode("query: " + question, room)
-        seqs = [_join(self.tokenizer, asked, self.tokenizer.encode("passage: " + t, room), room) for t in texts]
+        seqs = self.pairs(question, texts, max_tokens)
         out = np.empty(len(seqs), dtype=np.float32)
         order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
         for start in range(0, len(order), batch_size):
