@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/reader/train.py --out var/reader [--layers 12] [--rank 8] [--batch 16]
         [--max-tokens 128] [--epochs 1] [--max-steps N] [--minutes M] [--threads 1]
+        [--caps squad-sentence=20000,assin=0]    # pairs per source per epoch (data.DEFAULT_CAPS)
     .venv/bin/python bench/reader/train.py --fixture [--out DIR]    # seconds: the CI check (tmp dir by default)
 
 Pairs come from bench/reader/data.py (public pt QA data; DATA.md is the card) or, with
@@ -68,7 +69,15 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--val-pairs", type=int, default=256)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--caps", default="",
+        help="pairs per source per epoch over data.DEFAULT_CAPS, e.g. 'squad-sentence=20000,assin=0'",
+    )  # fmt: skip
     args = p.parse_args(argv)
+    try:
+        args.source_caps = source_caps(args.caps)
+    except ValueError as e:
+        p.error(f"--caps: {e}")
     if args.fixture:
         args.layers, args.max_tokens, args.batch, args.val_pairs = 2, 48, 8, 16
         args.max_steps = args.max_steps or 6
@@ -78,6 +87,19 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     if args.out is None:
         p.error("--out is required (the run directory)")
     return args
+
+
+def source_caps(text: str) -> dict[str, int]:
+    """data.DEFAULT_CAPS with the ``source=N`` items of ``text`` (comma-separated) over them."""
+    caps = dict(reader_data.DEFAULT_CAPS)
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, _, value = item.partition("=")
+        if name not in caps:
+            raise ValueError(f"fonte desconhecida {name!r}; fontes: {', '.join(caps)}")
+        if not value.isdigit():
+            raise ValueError(f"{item!r}: use fonte=N, com N um inteiro >= 0")
+        caps[name] = int(value)
+    return caps
 
 
 def pairs_for(args: argparse.Namespace) -> tuple[list[reader_data.Pair], list[reader_data.Pair], dict[str, Any]]:
@@ -97,7 +119,7 @@ def pairs_for(args: argparse.Namespace) -> tuple[list[reader_data.Pair], list[re
         chunks = [(c.section_path, c.text) for c in store.open(current).iter_chunks()]
         corpus = reader_data.corpus_pairs(chunks) * args.corpus_repeats
         manifest["corpus-snapshot"] = current
-    train, validation = reader_data.build(args.data, seed=args.seed, corpus=corpus)
+    train, validation = reader_data.build(args.data, seed=args.seed, caps=args.source_caps, corpus=corpus)
     return train, validation[: args.val_pairs], manifest
 
 
@@ -133,7 +155,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     optimizer = torch.optim.AdamW(list(params.values()), lr=args.lr, weight_decay=0.01)
     steps_per_epoch = math.ceil(len(train) / args.batch)
     total = args.max_steps or steps_per_epoch * args.epochs
-    unrecorded = ("out", "data", "minutes", "max_steps", "threads", "init")  # init: recorded by its sha256
+    # init: recorded by its sha256; caps: as the caps applied (source_caps)
+    unrecorded = ("out", "data", "minutes", "max_steps", "threads", "init", "caps")
     settings = {k: v for k, v in vars(args).items() if k not in unrecorded}
     settings["data"] = manifest
     if args.init is not None:  # continue a trained reader: its adapters and head, a fresh optimizer

@@ -72,3 +72,28 @@ def test_init_continues_a_trained_reader_and_refuses_another_shape(tmp_path: Pat
     assert len(meta["settings"]["init"]) == 64  # the starting file, by sha256
     other = _train(tmp_path / "c", "--max-steps", "1", "--rank", "4", "--init", str(tmp_path / "a" / "reader.npz"))
     assert other.returncode != 0 and "outras camadas, posto ou alvos" in other.stderr
+
+
+def test_caps_override_the_default_pairs_per_source(tmp_path: Path) -> None:
+    probe = (
+        "import json, sys; sys.path.insert(0, 'bench/reader'); import train; "
+        "print(json.dumps(train.source_caps(sys.argv[1])))"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", probe, "squad-sentence=20000, assin=0"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    caps = json.loads(run.stdout)
+    assert caps["squad-sentence"] == 20000 and caps["assin"] == 0
+    assert caps["milkqa"] == 2000  # untouched sources keep data.DEFAULT_CAPS
+    # A source that does not exist, or a count that is not one, is refused before anything runs.
+    unknown = _train(tmp_path / "a", "--caps", "faquad=100")
+    assert (
+        unknown.returncode == 2
+        and "fonte desconhecida 'faquad'" in unknown.stderr
+        and "squad-sentence" in unknown.stderr
+    )
+    bad = _train(tmp_path / "b", "--caps", "milkqa=muitos")
+    assert bad.returncode == 2 and "fonte=N" in bad.stderr
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
