@@ -80,10 +80,10 @@ def choices(
 ) -> list[Choice]:
     loaded = LoadedSnapshot(SnapshotStore(settings.data_dir, settings.keep_snapshots).open_current())
     components = Components.build(settings, make_embedder(settings), reranker=IdentityReranker())
+    cfg = components.composing
     out = []
     for text, gold in questions:
         trace = run(Question(text, settings.top_k), loaded, components)
-        cfg = components.composing
         pool: list[Unit] = [u for u in trace.evidence.units if u.can_lead and u.passage < cfg.first_line_passages]
         lead = lead_unit(trace.evidence, cfg, trace.asked)
         read = sorted(pool, key=lambda u: -u.score)[:cap]
@@ -114,12 +114,13 @@ def figures(rows: list[Choice]) -> dict[str, float]:
         out[f"blend {w:g}"] = sum(top(c, _z(c.hand) + w * _z(c.reader)) for c in rows) / n
     within = [c for c in rows if any(r and p == 0 for r, p in zip(c.right, c.passage, strict=True))]
     m = len(within) or 1
-    for name in ("hand", "reader", "first"):
+    scores = {"hand": lambda c: c.hand, "reader": lambda c: c.reader, "first": lambda c: -np.array(c.position)}
+    for name, score in scores.items():
         right = 0
         for c in within:
             own = [i for i, p in enumerate(c.passage) if p == 0]
             own = [i for i in own if c.fact[i]] or own  # the asked-fact rule, as for the lead
-            key = {"hand": c.hand, "reader": c.reader, "first": -np.array(c.position, dtype=np.float64)}[name]
+            key = score(c)
             right += c.right[max(own, key=lambda i: key[i])]
         out[f"in passage: {name}"] = right / m
     out["n in passage"] = len(within)
